@@ -1,0 +1,14 @@
+/* tapegrad.h — the whole library in one include.
+ *
+ *   #include <tapegrad.h>
+ *   cc prog.c $(pkg-config --cflags --libs tapegrad)
+ *
+ * Modules, each with its own header and usage example at the top:
+ *   tapegrad/tensor.h   strided tensors, kernels (BLIS, OpenMP), arena, random generator
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include "tapegrad/tensor.h"
+
+#endif

@@ -1,0 +1,146 @@
+/* tensor/internal.h — what the tensor/ sources share and nothing outside the library
+ * sees: the storage layout, the allocation and error helpers, the strided iterator
+ * that every elementwise kernel runs on, and stack-allocated views. Internal symbols
+ * carry the tg__ prefix. */
+#ifndef TAPEGRAD_TENSOR_INTERNAL_H
+#define TAPEGRAD_TENSOR_INTERNAL_H
+
+#include "tapegrad/tensor.h"
+
+#include <stdatomic.h>
+
+/* ------------------------------------------------------------------ storage */
+
+struct tg_storage {
+    void *data;
+    size_t nbytes;
+    atomic_int refcount; /* -1: owned by an arena, not counted */
+    bool borrowed;       /* data belongs to the caller */
+};
+
+/* A new tensor header (from ar, or the heap) with a fresh contiguous storage of
+ * numel * dtype size bytes, uninitialised. Same as tg_tensor_empty. */
+tg_tensor *tg__new(tg_arena *ar, tg_dtype dt, int ndim, const int64_t *shape);
+/* A new header that is a copy of *view (same storage, retained if counted). */
+tg_tensor *tg__header_like(tg_arena *ar, const tg_tensor *view);
+/* Fills t's strides for a row-major layout of its shape. */
+void tg__set_contiguous_strides(tg_tensor *t);
+
+/* ------------------------------------------------------------------ memory */
+
+void *tg__alloc(size_t size, size_t align); /* through the allocator hook; NULL + error */
+void tg__free(void *p);
+
+/* ------------------------------------------------------------------ errors */
+
+/* For a function `fn` that got a NULL tensor: keeps the message of the failure that
+ * produced the NULL, or records one if there was none. */
+void tg__null_input(const char *fn);
+/* The usual guards: return NULL (or the status) from the calling function. */
+#define TG__CHECK_NULL(fn, x)      \
+    do {                           \
+        if (!(x)) {                \
+            tg__null_input(fn);    \
+            return NULL;           \
+        }                          \
+    } while (0)
+#define TG__CHECK_STATUS(fn, x)        \
+    do {                               \
+        if (!(x)) {                    \
+            tg__null_input(fn);        \
+            return tg_last_status();   \
+        }                              \
+    } while (0)
+/* Records the error and evaluates to NULL: `return TG__FAIL(TG_ERR_SHAPE, "...")`. */
+#define TG__FAIL(status, ...) (tg_set_error((status), __VA_ARGS__), (tg_tensor *)NULL)
+
+/* "[2,3]" of a tensor into a caller's buffer of TG__SHAPE_STR bytes */
+#define TG__SHAPE_STR 160
+#define TG__SHAPE(buf, t) tg_shape_str((buf), sizeof(buf), (t)->ndim, (t)->shape)
+
+/* Normalises a possibly negative axis; -1 if out of range. */
+static inline int tg__axis(int axis, int ndim)
+{
+    if (axis < 0)
+        axis += ndim;
+    return (axis >= 0 && axis < ndim) ? axis : -1;
+}
+
+/* ------------------------------------------------------------------ elements */
+
+static inline double tg__load(tg_dtype dt, const char *p)
+{
+    switch (dt) {
+    case TG_F32: return *(const float *)p;
+    case TG_F64: return *(const double *)p;
+    case TG_U8: return *(const uint8_t *)p;
+    case TG_I32: return *(const int32_t *)p;
+    default: return 0;
+    }
+}
+
+/* Float to integer truncates toward zero and saturates (no UB on out-of-range or NaN,
+ * which becomes 0). */
+static inline void tg__store(tg_dtype dt, char *p, double v)
+{
+    switch (dt) {
+    case TG_F32: *(float *)p = (float)v; break;
+    case TG_F64: *(double *)p = v; break;
+    case TG_U8: *(uint8_t *)p = v != v ? 0 : v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v; break;
+    case TG_I32:
+        *(int32_t *)p = v != v ? 0 : v <= -2147483648.0 ? INT32_MIN
+                        : v >= 2147483647.0             ? INT32_MAX
+                                                        : (int32_t)v;
+        break;
+    default: break;
+    }
+}
+
+static inline char *tg__ptr(const tg_tensor *t)
+{
+    return (char *)t->storage->data + (size_t)t->offset * tg_dtype_size(t->dtype);
+}
+
+/* ------------------------------------------------------------------ views on the stack */
+/* The view functions' logic, writing the result into *dst (which may live on the
+ * stack) instead of allocating a header; each returns TG_OK or an error naming fn. */
+tg_status tg__expand_into(tg_tensor *dst, const tg_tensor *t, int ndim, const int64_t *shape,
+                          const char *fn);
+tg_status tg__permute_into(tg_tensor *dst, const tg_tensor *t, int ndim, const int *perm,
+                           const char *fn);
+tg_status tg__view_into(tg_tensor *dst, const tg_tensor *t, int ndim, const int64_t *shape,
+                        const char *fn); /* fails when a reshape needs a copy */
+
+/* ------------------------------------------------------------------ iteration */
+
+/* Elementwise kernels run over rows: the operands (already views of one common shape,
+ * broadcast axes at stride 0) are walked with their axes merged where every operand is
+ * contiguous across them, and the last axis handed to a row function as (n, pointers,
+ * byte strides). The fast path of a kernel is a row whose strides equal the element
+ * size. Above TG__PAR_MIN elements the rows (or chunks of one long row) are shared
+ * among OpenMP threads; each output element is computed the same way whatever the
+ * thread count. Never called from inside a parallel region (it then runs serially). */
+#define TG__MAX_OPS 4
+#define TG__PAR_MIN 32768
+
+typedef void (*tg__row_fn)(int64_t n, char **ptr, const int64_t *stride, void *ctx);
+
+typedef struct tg__iter {
+    int nops;
+    int ndim; /* >= 1 after merging */
+    int64_t shape[TG_MAX_DIMS];
+    int64_t stride[TG__MAX_OPS][TG_MAX_DIMS]; /* bytes */
+    char *base[TG__MAX_OPS];
+} tg__iter;
+
+/* ops[0] is usually the output; every ops[i] must have shape (ndim, shape). */
+void tg__iter_init(tg__iter *it, int nops, const tg_tensor *const *ops);
+void tg__iter_run(const tg__iter *it, tg__row_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ threads */
+
+/* Applies the default thread count once (OMP_NUM_THREADS or the cores) to OpenMP and
+ * BLIS; called by kernels before their first parallel work. */
+void tg__threads_init(void);
+
+#endif

@@ -1,0 +1,44 @@
+/* tensor/threads.c — one thread count for OpenMP loops and BLIS. */
+#include "internal.h"
+
+#include <blis.h>
+#include <omp.h>
+#include <stdlib.h>
+
+static atomic_int configured; /* 0 until the first tg_set_num_threads or kernel */
+static atomic_int current = 1;
+
+static int default_threads(void)
+{
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && *env) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (n >= 1 && n <= 4096 && (*end == '\0' || *end == ','))
+            return (int)n;
+    }
+    int n = omp_get_num_procs();
+    return n >= 1 ? n : 1;
+}
+
+void tg_set_num_threads(int n)
+{
+    if (n < 1)
+        n = 1;
+    omp_set_num_threads(n);
+    bli_thread_set_num_threads(n);
+    atomic_store(&current, n);
+    atomic_store(&configured, 1);
+}
+
+int tg_get_num_threads(void)
+{
+    tg__threads_init();
+    return atomic_load(&current);
+}
+
+void tg__threads_init(void)
+{
+    if (!atomic_load(&configured))
+        tg_set_num_threads(default_threads());
+}
