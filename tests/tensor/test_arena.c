@@ -1,2 +1,129 @@
+/* The allocator hook and the arena: every allocation goes through the hook; an arena
+ * reset keeps the memory so that the same step again allocates nothing. */
 #include "check_util.h"
-int main(void) { return 0; }
+
+#include <stdint.h>
+
+static int64_t n_alloc, n_free;
+static bool fail_next;
+
+static void *counting_alloc(size_t size, size_t align, void *user)
+{
+    (void)user;
+    if (fail_next) {
+        fail_next = false;
+        return NULL;
+    }
+    n_alloc++;
+    size = (size + align - 1) / align * align;
+    return aligned_alloc(align, size ? size : align);
+}
+
+static void counting_free(void *p, void *user)
+{
+    (void)user;
+    n_free++;
+    free(p);
+}
+
+static const tg_allocator counting = {counting_alloc, counting_free, NULL};
+
+static void setup(void)
+{
+    n_alloc = n_free = 0;
+    fail_next = false;
+    tg_set_allocator(&counting);
+}
+
+static void teardown(void) { tg_set_allocator(NULL); }
+
+/* a pretend step: a few tensors of mixed sizes, views, and copies */
+static void step(tg_arena *ar)
+{
+    tg_tensor *a = tg_tensor_ones(ar, TG_F32, TG_DIMS(256, 512));
+    tg_tensor *b = tg_tensor_transpose(ar, a, 0, 1);
+    tg_tensor *c = tg_tensor_clone(ar, b);
+    for (int i = 0; i < 20; i++)
+        c = tg_tensor_reshape(ar, tg_tensor_transpose(ar, c, 0, 1), TG_DIMS(512, 256));
+    ck_assert_ptr_nonnull(c);
+}
+
+START_TEST(test_steady_state_allocates_nothing)
+{
+    tg_arena *ar = tg_arena_new(64 * 1024); /* small chunks: the first step needs several */
+    step(ar);
+    tg_arena_reset(ar);
+    step(ar);
+    tg_arena_reset(ar);
+    int64_t before = n_alloc;
+    step(ar);
+    tg_arena_reset(ar);
+    step(ar);
+    ck_assert_int_eq(n_alloc, before); /* the third and fourth steps took nothing */
+    ck_assert_uint_ge(tg_arena_capacity(ar), tg_arena_peak(ar));
+    tg_arena_free(ar);
+    ck_assert_int_eq(n_alloc, n_free);
+}
+END_TEST
+
+START_TEST(test_heap_tensors_balance)
+{
+    tg_tensor *t = tg_tensor_zeros(NULL, TG_F64, TG_DIMS(10, 10));
+    tg_tensor *v = tg_tensor_slice(NULL, t, 0, 0, 10, 2);
+    ck_assert_int_gt(n_alloc, 0);
+    tg_tensor_free(t);
+    tg_tensor_free(v);
+    ck_assert_int_eq(n_alloc, n_free);
+}
+END_TEST
+
+START_TEST(test_arena_alignment_and_accounting)
+{
+    tg_arena *ar = tg_arena_new(0);
+    void *p = tg_arena_alloc(ar, 3, 1);
+    void *q = tg_arena_alloc(ar, 100, 64);
+    ck_assert_uint_eq((uintptr_t)p % 16, 0);
+    ck_assert_uint_eq((uintptr_t)q % 64, 0);
+    ck_assert_uint_eq(tg_arena_used(ar), 103);
+    void *big = tg_arena_alloc(ar, 8u << 20, 64); /* larger than a chunk */
+    ck_assert_ptr_nonnull(big);
+    memset(big, 1, 8u << 20);
+    ck_assert_uint_ge(tg_arena_peak(ar), (8u << 20) + 103);
+    tg_arena_reset(ar);
+    ck_assert_uint_eq(tg_arena_used(ar), 0);
+    ck_assert_ptr_null(tg_arena_alloc(ar, 8, 128));
+    ck_assert_str_eq(tg_last_error(), "tg_arena_alloc: alignment 128 is above 64");
+    tg_arena_free(ar);
+}
+END_TEST
+
+START_TEST(test_allocation_failure_is_reported)
+{
+    fail_next = true; /* the header allocation fails */
+    tg_clear_error();
+    ck_assert_ptr_null(tg_tensor_zeros(NULL, TG_F32, TG_DIMS(4, 4)));
+    ck_assert_int_eq(tg_last_status(), TG_ERR_NOMEM);
+    ck_assert_ptr_nonnull(strstr(tg_last_error(), "out of memory"));
+    ck_assert_int_eq(n_alloc, n_free);
+    tg_arena *ar = tg_arena_new(1024);
+    fail_next = true; /* the arena's first chunk */
+    ck_assert_ptr_null(tg_tensor_ones(ar, TG_F32, TG_DIMS(4)));
+    ck_assert_int_eq(tg_last_status(), TG_ERR_NOMEM);
+    ck_assert_ptr_nonnull(tg_tensor_ones(ar, TG_F32, TG_DIMS(4))); /* and it recovers */
+    tg_arena_free(ar);
+    ck_assert_int_eq(n_alloc, n_free);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("tensor/arena");
+    TCase *tc = tt_tcase("arena");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_steady_state_allocates_nothing);
+    tcase_add_test(tc, test_heap_tensors_balance);
+    tcase_add_test(tc, test_arena_alignment_and_accounting);
+    tcase_add_test(tc, test_allocation_failure_is_reported);
+    suite_add_tcase(s, tc);
+    return tt_run(s);
+}
