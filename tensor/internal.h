@@ -21,6 +21,8 @@ struct tg_storage {
 /* A new tensor header (from ar, or the heap) with a fresh contiguous storage of
  * numel * dtype size bytes, uninitialised. Same as tg_tensor_empty. */
 tg_tensor *tg__new(tg_arena *ar, tg_dtype dt, int ndim, const int64_t *shape);
+/* The same, for a shape the user gave: a bad shape's message names `fn`. */
+tg_tensor *tg__new_named(const char *fn, tg_arena *ar, tg_dtype dt, int ndim, const int64_t *shape);
 /* A new header that is a copy of *view (same storage, retained if counted). */
 tg_tensor *tg__header_like(tg_arena *ar, const tg_tensor *view);
 /* Fills t's strides for a row-major layout of its shape. */
@@ -136,6 +138,12 @@ typedef struct tg__iter {
 /* ops[0] is usually the output; every ops[i] must have shape (ndim, shape). */
 void tg__iter_init(tg__iter *it, int nops, const tg_tensor *const *ops);
 void tg__iter_run(const tg__iter *it, tg__row_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ random */
+
+/* One Philox 4x32-10 block (Random123's philox4x32(ctr, key)); exposed for the
+ * known-answer test. */
+void tg__philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 /* ------------------------------------------------------------------ threads */
 

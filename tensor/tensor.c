@@ -161,6 +161,11 @@ tg_tensor *tg__new(tg_arena *ar, tg_dtype dt, int ndim, const int64_t *shape)
     return make("tg_tensor_empty", ar, dt, ndim, shape, NULL);
 }
 
+tg_tensor *tg__new_named(const char *fn, tg_arena *ar, tg_dtype dt, int ndim, const int64_t *shape)
+{
+    return make(fn, ar, dt, ndim, shape, NULL);
+}
+
 tg_tensor *tg__header_like(tg_arena *ar, const tg_tensor *view)
 {
     tg_tensor *t = header_alloc(ar);

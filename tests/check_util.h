@@ -24,6 +24,39 @@ static inline tg_tensor *tt_tensor(tg_dtype dt, int ndim, const int64_t *shape, 
     return t;
 }
 
+/* Uniform in [-1, 1) from xorshift64*: test data that is the same on every run and
+ * independent of the library's own generator (which is under test elsewhere). */
+static uint64_t tt_rnd_state = 0x9E3779B97F4A7C15u;
+static inline double tt_rnd(void)
+{
+    tt_rnd_state ^= tt_rnd_state >> 12;
+    tt_rnd_state ^= tt_rnd_state << 25;
+    tt_rnd_state ^= tt_rnd_state >> 27;
+    return (double)((tt_rnd_state * 0x2545F4914F6CDD1Du) >> 11) / 4503599627370496.0 - 1.0;
+}
+
+/* A heap tensor of uniform [-1, 1) values from tt_rnd. */
+static inline tg_tensor *tt_rand_tensor(tg_dtype dt, int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = tt_rnd();
+    tg_tensor *t = tt_tensor(dt, ndim, shape, v);
+    free(v);
+    return t;
+}
+
+/* Replaces *t by view (freeing the old header; the storage lives on in the view). */
+static inline void tt_become(tg_tensor **t, tg_tensor *view)
+{
+    ck_assert_msg(view != NULL, "%s", tg_last_error());
+    tg_tensor_free(*t);
+    *t = view;
+}
+
 /* The elements of t (any layout, any dtype) as a malloc'd row-major f64 array. */
 static inline double *tt_values(const tg_tensor *t)
 {
@@ -71,6 +104,14 @@ static inline double tt_max_rel_err(const tg_tensor *t, const double *ref)
         for (int tt_i_ = 0; tt_i_ < tt_n_; tt_i_++)                                            \
             ck_assert_int_eq((t)->shape[tt_i_], tt_s_[tt_i_]);                                 \
     } while (0)
+
+/* A call that must fail with this status and exactly this message. */
+static inline void tt_expect_error(const void *result, tg_status status, const char *message)
+{
+    ck_assert_ptr_null(result);
+    ck_assert_int_eq(tg_last_status(), status);
+    ck_assert_str_eq(tg_last_error(), message);
+}
 
 /* Runs one suite; the exit status is the number of failures (0: all passed). */
 static inline int tt_run(Suite *s)

@@ -275,7 +275,8 @@ tg_tensor *tg_tensor_sum(tg_arena *ar, const tg_tensor *x, int naxes, const int 
 tg_tensor *tg_tensor_mean(tg_arena *ar, const tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_tensor_max(tg_arena *ar, const tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_tensor_min(tg_arena *ar, const tg_tensor *x, int naxes, const int *axes, bool keepdim);
-/* sum((x - mean)^2) / (n - correction); correction 1 is the unbiased estimate */
+/* sum((x - mean)^2) / (n - correction); correction 1 is the unbiased estimate;
+ * NaN where n - correction <= 0 */
 tg_tensor *tg_tensor_var(tg_arena *ar, const tg_tensor *x, int naxes, const int *axes,
                          int correction, bool keepdim);
 /* log(sum(exp(x))), computed as m + log(sum(exp(x - m))) with m the max */
