@@ -15,6 +15,8 @@ static void *default_alloc(size_t size, size_t align, void *user)
     (void)user;
     if (align < sizeof(void *))
         align = sizeof(void *);
+    if (size > SIZE_MAX - align)
+        return NULL;
     size = (size + align - 1) / align * align; /* aligned_alloc wants a multiple */
     return aligned_alloc(align, size ? size : align);
 }
@@ -49,6 +51,9 @@ void tg__free(void *p)
         hook.free(p, hook.user);
 }
 
+void *tg_mem_alloc(size_t size, size_t align) { return tg__alloc(size, align); }
+void tg_mem_free(void *p) { tg__free(p); }
+
 /* ------------------------------------------------------------------ arena */
 
 typedef struct chunk {
@@ -64,11 +69,18 @@ struct tg_arena {
     chunk *head; /* the chunk being filled; older ones follow */
     size_t chunk_bytes;
     size_t used, peak, capacity;
+    size_t taken, taken_peak; /* as used and peak, with alignment padding: sizes a merge */
 };
 
-static chunk *chunk_new(size_t size)
+/* quiet: on failure record no error (tg_arena_reset must not disturb the caller's) */
+static chunk *chunk_new(size_t size, bool quiet)
 {
-    chunk *c = tg__alloc(CHUNK_HEADER + size, 64);
+    if (size > SIZE_MAX - CHUNK_HEADER) {
+        if (!quiet)
+            tg_set_error(TG_ERR_NOMEM, "tg_arena_alloc: %zu bytes is more than can be allocated", size);
+        return NULL;
+    }
+    chunk *c = quiet ? hook.alloc(CHUNK_HEADER + size, 64, hook.user) : tg__alloc(CHUNK_HEADER + size, 64);
     if (c) {
         c->next = NULL;
         c->size = size;
@@ -111,18 +123,18 @@ void tg_arena_reset(tg_arena *ar)
     if (ar->head && ar->head->next) {
         /* More than one chunk: merge into one that holds the whole peak. If that
          * allocation fails, keep the old chunks; the arena still works. */
-        chunk *merged = chunk_new(ar->peak + ar->peak / 8);
+        size_t want = ar->taken_peak + ar->taken_peak / 8;
+        chunk *merged = chunk_new(want < ar->taken_peak ? ar->taken_peak : want, true);
         if (merged) {
             free_chunks(ar->head);
             ar->head = merged;
             ar->capacity = merged->size;
-        } else {
-            tg_clear_error();
         }
     }
     for (chunk *c = ar->head; c; c = c->next)
         c->used = 0;
     ar->used = 0;
+    ar->taken = 0;
 }
 
 void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align)
@@ -133,11 +145,18 @@ void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align)
         tg_set_error(TG_ERR_ARG, "tg_arena_alloc: alignment %zu is above 64", align);
         return NULL;
     }
+    if (align & (align - 1)) {
+        tg_set_error(TG_ERR_ARG, "tg_arena_alloc: alignment %zu is not a power of two", align);
+        return NULL;
+    }
     /* chunks after head are earlier ones (full, or reused after a reset): try them
      * in order by walking from the head, which is the newest */
     for (chunk *c = ar->head; c; c = c->next) {
         size_t start = (c->used + align - 1) & ~(align - 1);
         if (start <= c->size && size <= c->size - start) {
+            ar->taken += start - c->used + size;
+            if (ar->taken > ar->taken_peak)
+                ar->taken_peak = ar->taken;
             c->used = start + size;
             ar->used += size;
             if (ar->used > ar->peak)
@@ -150,13 +169,16 @@ void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align)
         want = ar->capacity; /* grow geometrically */
     if (size > want)
         want = size;
-    chunk *c = chunk_new(want);
+    chunk *c = chunk_new(want, false);
     if (!c)
         return NULL;
     c->next = ar->head;
     ar->head = c;
     ar->capacity += c->size;
     c->used = size;
+    ar->taken += size;
+    if (ar->taken > ar->taken_peak)
+        ar->taken_peak = ar->taken;
     ar->used += size;
     if (ar->used > ar->peak)
         ar->peak = ar->used;

@@ -26,7 +26,7 @@ const char *tg_status_name(tg_status s)
 {
     static const char *const names[] = {"ok",           "shape mismatch", "dtype mismatch",
                                         "bad argument", "out of memory",  "i/o error",
-                                        "bad format",   "invalid state"};
+                                        "bad format",   "invalid state",  "check failed"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown status";
 }
 
@@ -38,10 +38,12 @@ static bool abort_on_error(void)
 
 tg_status tg_set_error(tg_status s, const char *fmt, ...)
 {
+    char msg[sizeof last_message]; /* the arguments may include tg_last_error() itself */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_message, msg, sizeof msg);
     last_status = s == TG_OK ? TG_ERR_STATE : s;
     if (abort_on_error()) {
         fprintf(stderr, "tapegrad: %s (TG_ABORT_ON_ERROR is set)\n", last_message);

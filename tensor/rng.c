@@ -324,7 +324,8 @@ static void fill_contiguous(const fill_job *job)
 /* Fills t in its logical (row-major) order and advances g by the blocks used. */
 static tg_status fill(const char *fn, tg_tensor *t, tg_rng *g, fill_job job)
 {
-    for (int i = 0; i < t->ndim; i++)
+    /* an empty tensor's strides may be 0 on any axis (nothing to share): nothing to fill */
+    for (int i = 0; i < t->ndim && tg_tensor_numel(t) > 0; i++)
         if (t->shape[i] > 1 && t->strides[i] == 0) {
             char b[TG__SHAPE_STR];
             return tg_set_error(TG_ERR_ARG, "%s: axis %d of the target %s is broadcast (stride 0), "

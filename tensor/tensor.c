@@ -110,10 +110,10 @@ static bool check_shape(const char *fn, tg_dtype dt, int ndim, const int64_t *sh
         return false;
     }
     if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
-        tg_set_error(TG_ERR_ARG, "%s: %d axes (1..%d allowed, with a shape)", fn, ndim, TG_MAX_DIMS);
+        tg_set_error(TG_ERR_ARG, "%s: %d axes (0..%d allowed, with a shape)", fn, ndim, TG_MAX_DIMS);
         return false;
     }
-    uint64_t n = 1;
+    uint64_t n = 1, nz = 1; /* nz: the product of the nonzero sizes, which bounds the strides */
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             char b[TG__SHAPE_STR];
@@ -121,13 +121,14 @@ static bool check_shape(const char *fn, tg_dtype dt, int ndim, const int64_t *sh
                          tg_shape_str(b, sizeof b, ndim, shape));
             return false;
         }
-        if (shape[i] && n > (UINT64_C(1) << 46) / (uint64_t)shape[i]) {
+        if (shape[i] && nz > (UINT64_C(1) << 46) / (uint64_t)shape[i]) {
             char b[TG__SHAPE_STR];
             tg_set_error(TG_ERR_SHAPE, "%s: shape %s is too large", fn,
                          tg_shape_str(b, sizeof b, ndim, shape));
             return false;
         }
         n *= (uint64_t)shape[i];
+        nz *= shape[i] ? (uint64_t)shape[i] : 1;
     }
     *nbytes = (size_t)n * tg_dtype_size(dt);
     return true;
@@ -174,7 +175,9 @@ tg_tensor *tg__header_like(tg_arena *ar, const tg_tensor *view)
     *t = *view;
     t->arena = ar;
     t->user = NULL;
-    storage_retain(t->storage);
+    t->user_free = NULL;
+    if (!ar) /* an arena header is never freed, so only a heap header may hold a reference */
+        storage_retain(t->storage);
     return t;
 }
 
@@ -182,6 +185,8 @@ void tg_tensor_free(tg_tensor *t)
 {
     if (!t || t->arena)
         return;
+    if (t->user_free)
+        t->user_free(t);
     storage_release(t->storage);
     tg__free(t);
 }
@@ -225,6 +230,9 @@ tg_tensor *tg_tensor_arange(tg_arena *ar, tg_dtype dt, double start, double stop
         return TG__FAIL(TG_ERR_ARG, "tg_tensor_arange: start %g, stop %g, step %g: step must be "
                                     "nonzero and all finite", start, stop, step);
     double count = ceil((stop - start) / step);
+    if (count > 0x1p46)
+        return TG__FAIL(TG_ERR_SHAPE, "tg_tensor_arange: start %g, stop %g, step %g: %g elements is "
+                                      "too many", start, stop, step, count);
     int64_t n = count > 0 ? (int64_t)count : 0;
     tg_tensor *t = make("tg_tensor_arange", ar, dt, 1, &n, NULL);
     if (!t)
@@ -300,12 +308,12 @@ tg_status tg_tensor_copy_(tg_tensor *dst, const tg_tensor *src)
 tg_status tg_tensor_fill_(tg_tensor *dst, double value)
 {
     TG__CHECK_STATUS("tg_tensor_fill_", dst);
-    char one[8];
+    union { double f64; float f32; int32_t i32; uint8_t u8; } one; /* aligned for any dtype */
     tg_tensor v = {.dtype = dst->dtype, .ndim = 0};
-    tg_storage s = {.data = one, .nbytes = sizeof one};
+    tg_storage s = {.data = &one, .nbytes = sizeof one};
     atomic_init(&s.refcount, -1);
     v.storage = &s;
-    tg__store(dst->dtype, one, value);
+    tg__store(dst->dtype, (char *)&one, value);
     return tg_tensor_copy_(dst, &v);
 }
 

@@ -7,6 +7,10 @@
 
 static atomic_int configured; /* 0 until the first tg_set_num_threads or kernel */
 static atomic_int current = 1;
+/* omp_set_num_threads sets only the calling thread's count: each thread that runs a
+ * kernel applies `current` to itself when it last saw an older generation */
+static atomic_int generation;
+static _Thread_local int applied_generation;
 
 static int default_threads(void)
 {
@@ -29,6 +33,7 @@ void tg_set_num_threads(int n)
     bli_thread_set_num_threads(n);
     atomic_store(&current, n);
     atomic_store(&configured, 1);
+    applied_generation = atomic_fetch_add(&generation, 1) + 1;
 }
 
 int tg_get_num_threads(void)
@@ -41,4 +46,9 @@ void tg__threads_init(void)
 {
     if (!atomic_load(&configured))
         tg_set_num_threads(default_threads());
+    int g = atomic_load(&generation);
+    if (applied_generation != g) {
+        omp_set_num_threads(atomic_load(&current));
+        applied_generation = g;
+    }
 }

@@ -215,8 +215,9 @@ tg_tensor *tg_tensor_slice(tg_arena *ar, const tg_tensor *t, int dim, int64_t st
     start = start < 0 ? 0 : start > n ? n : start;
     stop = stop < start ? start : stop > n ? n : stop;
     tg_tensor v = *t;
-    v.shape[d] = (stop - start + step - 1) / step;
-    v.strides[d] = t->strides[d] * step;
+    v.shape[d] = stop > start ? 1 + (stop - start - 1) / step : 0; /* no overflow for any step */
+    if (v.shape[d] > 1)
+        v.strides[d] = t->strides[d] * step;
     if (v.shape[d] > 0)
         v.offset += start * t->strides[d];
     return tg__header_like(ar, &v);
@@ -227,9 +228,10 @@ tg_tensor *tg_tensor_narrow(tg_arena *ar, const tg_tensor *t, int dim, int64_t s
     TG__CHECK_NULL("tg_tensor_narrow", t);
     char s[TG__SHAPE_STR];
     int d = tg__axis(dim, t->ndim);
-    if (d < 0 || start < 0 || length < 0 || start + length > t->shape[d])
+    if (d < 0 || start < 0 || length < 0 || start > t->shape[d] || length > t->shape[d] - start)
         return TG__FAIL(TG_ERR_ARG, "tg_tensor_narrow: [%lld, %lld) along axis %d is outside shape %s",
-                        (long long)start, (long long)(start + length), dim, TG__SHAPE(s, t));
+                        (long long)start, (long long)((uint64_t)start + (uint64_t)length), dim,
+                        TG__SHAPE(s, t)); /* the end without signed overflow */
     return tg_tensor_slice(ar, t, d, start, start + length, 1);
 }
 
@@ -311,8 +313,8 @@ tg_tensor *tg_tensor_squeeze(tg_arena *ar, const tg_tensor *t, int dim)
 {
     TG__CHECK_NULL("tg_tensor_squeeze", t);
     char s[TG__SHAPE_STR];
-    int d = dim == -1 ? -1 : tg__axis(dim, t->ndim);
-    if (dim != -1 && (d < 0 || t->shape[d] != 1))
+    int d = dim == TG_ALL_AXES ? -1 : tg__axis(dim, t->ndim);
+    if (dim != TG_ALL_AXES && (d < 0 || t->shape[d] != 1))
         return TG__FAIL(TG_ERR_ARG, "tg_tensor_squeeze: axis %d of shape %s is not of size 1", dim,
                         TG__SHAPE(s, t));
     tg_tensor v = *t;

@@ -20,7 +20,8 @@
  * training step allocates from one arena and resets it, so a steady-state step calls
  * no malloc. With NULL, the tensor is on the heap: tg_tensor_free it; its storage is
  * freed when the last view of it is freed. A view must not outlive the storage it
- * looks at (a heap view of an arena tensor dies with the arena).
+ * looks at (a heap view of an arena tensor dies with the arena; an arena view of a heap
+ * tensor does not keep its storage alive).
  *
  * Errors. A function that fails returns NULL (or a tg_status) and leaves one message
  * on this thread, read with tg_last_error(): it names the function and the shapes,
@@ -78,7 +79,8 @@ typedef enum tg_status {
     TG_ERR_NOMEM,   /* an allocation failed */
     TG_ERR_IO,      /* a file could not be read or written */
     TG_ERR_FORMAT,  /* a file's contents are not what its format promises */
-    TG_ERR_STATE    /* the call is not valid now (a tape in error, a reset arena) */
+    TG_ERR_STATE,   /* the call is not valid now (a tape in error, a reset arena) */
+    TG_ERR_CHECK    /* a numerical check failed (tg_gradcheck: gradients disagree) */
 } tg_status;
 
 /* The message and status of the last failed call on this thread ("" and TG_OK if none
@@ -107,10 +109,14 @@ typedef struct tg_allocator {
     void *user;
 } tg_allocator;
 void tg_set_allocator(const tg_allocator *a); /* NULL restores the default */
+/* Memory through that hook, for layers above and user code: NULL + error on failure. */
+void *tg_mem_alloc(size_t size, size_t align);
+void tg_mem_free(void *p);
 
-/* An arena hands out 64-byte-aligned blocks from large chunks and frees them all at
- * once. After a reset it keeps its memory (merged into one chunk as large as the
- * peak), so that the same sequence of allocations again calls no malloc. */
+/* An arena hands out blocks from large chunks and frees them all at once; a block is
+ * aligned to `align` (a power of two, at most 64; 16 at least), tensor data to 64.
+ * After a reset it keeps its memory (merged into one chunk as large as the peak), so
+ * that the same sequence of allocations again calls no malloc. */
 typedef struct tg_arena tg_arena;
 tg_arena *tg_arena_new(size_t chunk_bytes); /* 0: a 1 MiB first chunk; NULL on failure */
 void tg_arena_free(tg_arena *ar);
@@ -134,6 +140,9 @@ typedef struct tg_tensor {
     tg_storage *storage;
     tg_arena *arena;               /* where this header lives; NULL on the heap */
     void *user;                    /* free for the layer above (the tape's bookkeeping) */
+    /* Called by tg_tensor_free before the header goes, so the layer above can free
+     * what it hung on `user` (a parameter's gradient). Views do not inherit either. */
+    void (*user_free)(struct tg_tensor *t);
 } tg_tensor;
 
 int64_t tg_tensor_numel(const tg_tensor *t);
@@ -201,7 +210,10 @@ tg_tensor *tg_tensor_narrow(tg_arena *ar, const tg_tensor *t, int dim, int64_t s
 tg_tensor *tg_tensor_select(tg_arena *ar, const tg_tensor *t, int dim, int64_t index); /* drops dim */
 /* Broadcasts to `shape` (NumPy rules; new leading axes and size-1 axes get stride 0). */
 tg_tensor *tg_tensor_expand(tg_arena *ar, const tg_tensor *t, int ndim, const int64_t *shape);
-tg_tensor *tg_tensor_squeeze(tg_arena *ar, const tg_tensor *t, int dim); /* dim -1: all size-1 axes */
+/* Drops axis dim (negative counts from the end), which must have size 1; with
+ * TG_ALL_AXES, drops every size-1 axis. */
+#define TG_ALL_AXES (-1000)
+tg_tensor *tg_tensor_squeeze(tg_arena *ar, const tg_tensor *t, int dim);
 tg_tensor *tg_tensor_unsqueeze(tg_arena *ar, const tg_tensor *t, int dim);
 
 /* The broadcast shape of a and b into out_shape (TG_MAX_DIMS entries); returns its ndim,

@@ -115,6 +115,51 @@ START_TEST(test_allocation_failure_is_reported)
 }
 END_TEST
 
+/* peak must count alignment padding, or the merged chunk is too small for the same step
+ * and every step allocates again */
+START_TEST(test_steady_state_with_padding)
+{
+    tg_arena *ar = tg_arena_new(64 * 1024);
+    for (int s = 0; s < 3; s++) {
+        int64_t before = n_alloc;
+        for (int i = 0; i < 20000; i++)
+            ck_assert_ptr_nonnull(tg_arena_alloc(ar, 8, 64)); /* 8 bytes handed out, 64 taken */
+        if (s > 0)
+            ck_assert_int_eq(n_alloc, before);
+        tg_arena_reset(ar);
+    }
+    tg_arena_free(ar);
+    ck_assert_int_eq(n_alloc, n_free);
+}
+END_TEST
+
+START_TEST(test_arena_rejects_bad_sizes_and_alignments)
+{
+    tg_arena *ar = tg_arena_new(0);
+    ck_assert_ptr_null(tg_arena_alloc(ar, SIZE_MAX - 16, 16)); /* header + size overflows */
+    ck_assert_int_eq(tg_last_status(), TG_ERR_NOMEM);
+    ck_assert_uint_eq(tg_arena_capacity(ar), 0);
+    ck_assert_ptr_null(tg_arena_alloc(ar, 24, 48));
+    ck_assert_str_eq(tg_last_error(), "tg_arena_alloc: alignment 48 is not a power of two");
+    tg_arena_free(ar);
+}
+END_TEST
+
+START_TEST(test_reset_keeps_the_callers_error)
+{
+    tg_arena *ar = tg_arena_new(1024);
+    ck_assert_ptr_nonnull(tg_tensor_zeros(ar, TG_F32, TG_DIMS(1000))); /* a second chunk */
+    tg_set_error(TG_ERR_SHAPE, "earlier failure");
+    fail_next = true; /* the merge in reset fails: the arena keeps its chunks */
+    tg_arena_reset(ar);
+    ck_assert_int_eq(tg_last_status(), TG_ERR_SHAPE);
+    ck_assert_str_eq(tg_last_error(), "earlier failure");
+    ck_assert_ptr_nonnull(tg_tensor_zeros(ar, TG_F32, TG_DIMS(1000)));
+    tg_arena_free(ar);
+    ck_assert_int_eq(n_alloc, n_free);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/arena");
@@ -124,6 +169,9 @@ int main(void)
     tcase_add_test(tc, test_heap_tensors_balance);
     tcase_add_test(tc, test_arena_alignment_and_accounting);
     tcase_add_test(tc, test_allocation_failure_is_reported);
+    tcase_add_test(tc, test_steady_state_with_padding);
+    tcase_add_test(tc, test_arena_rejects_bad_sizes_and_alignments);
+    tcase_add_test(tc, test_reset_keeps_the_callers_error);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }

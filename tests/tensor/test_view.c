@@ -141,11 +141,14 @@ START_TEST(test_expand_squeeze_unsqueeze)
     tt_assert_shape(u, 1, 3, 1);
     tg_tensor *u2 = tg_tensor_unsqueeze(NULL, t, -1);
     tt_assert_shape(u2, 3, 1, 1);
-    tg_tensor *sq = tg_tensor_squeeze(NULL, u, -1);
+    tg_tensor *sq = tg_tensor_squeeze(NULL, u, TG_ALL_AXES);
     tt_assert_shape(sq, 3);
     tg_tensor *sq1 = tg_tensor_squeeze(NULL, u, 0);
     tt_assert_shape(sq1, 3, 1);
     ck_assert_ptr_null(tg_tensor_squeeze(NULL, u, 1));
+    tg_tensor *last = tg_tensor_squeeze(NULL, u, -1); /* -1 is the last axis, as everywhere */
+    tt_assert_shape(last, 1, 3);
+    tg_tensor_free(last);
     tg_tensor *list[] = {t, e, u, u2, sq, sq1};
     for (size_t i = 0; i < sizeof list / sizeof *list; i++)
         tg_tensor_free(list[i]);
@@ -252,6 +255,37 @@ START_TEST(test_arena_views)
 }
 END_TEST
 
+/* an arena header is never freed, so it must not hold a reference to heap storage */
+START_TEST(test_arena_view_of_heap_tensor)
+{
+    tg_tensor *w = tg_tensor_ones(NULL, TG_F32, TG_DIMS(4, 4));
+    tg_arena *ar = tg_arena_new(0);
+    for (int step = 0; step < 3; step++) {
+        ck_assert_ptr_nonnull(tg_tensor_transpose(ar, w, 0, 1));
+        tg_arena_reset(ar);
+    }
+    ck_assert_int_eq(tg_storage_refcount(w->storage), 1);
+    tg_arena_free(ar);
+    tg_tensor_free(w);
+}
+END_TEST
+
+/* sizes and steps near INT64_MAX: no signed overflow, the right shape or an error */
+START_TEST(test_extreme_sizes)
+{
+    tg_tensor *t = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(10));
+    tg_tensor *s = tg_tensor_slice(NULL, t, 0, 0, 10, INT64_MAX); /* Python's x[::sys.maxsize] */
+    tt_assert_shape(s, 1);
+    ck_assert_ptr_null(tg_tensor_narrow(NULL, t, 0, 5, INT64_MAX));
+    ck_assert_ptr_null(tg_tensor_empty(NULL, TG_F32, TG_DIMS(0, INT64_C(1) << 40, INT64_C(1) << 40)));
+    ck_assert_int_eq(tg_last_status(), TG_ERR_SHAPE);
+    ck_assert_ptr_null(tg_tensor_arange(NULL, TG_F32, 0, 1e300, 1));
+    ck_assert_int_eq(tg_last_status(), TG_ERR_SHAPE);
+    tg_tensor_free(s);
+    tg_tensor_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/view");
@@ -266,6 +300,8 @@ int main(void)
     tcase_add_test(tc, test_copy_between_layouts_and_dtypes);
     tcase_add_test(tc, test_large_strided_copy_threads);
     tcase_add_test(tc, test_arena_views);
+    tcase_add_test(tc, test_arena_view_of_heap_tensor);
+    tcase_add_test(tc, test_extreme_sizes);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }
