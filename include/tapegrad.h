@@ -4,11 +4,13 @@
  *   cc prog.c $(pkg-config --cflags --libs tapegrad)
  *
  * Modules, each with its own header and usage example at the top:
- *   tapegrad/tensor.h   strided tensors, kernels (BLIS, OpenMP), arena, random generator
+ *   tapegrad/tensor.h     strided tensors, kernels (BLIS, OpenMP), arena, random generator
+ *   tapegrad/autograd.h   the tape: differentiable ops, backward, gradcheck, inspection
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
 
 #include "tapegrad/tensor.h"
+#include "tapegrad/autograd.h"
 
 #endif

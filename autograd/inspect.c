@@ -1,0 +1,348 @@
+/* autograd/inspect.c — the tape as a table and as a Graphviz graph.
+ *
+ * tg_tape_print writes one line a record (id, op, scope, output, inputs and, after
+ * backward, the statistics of dL/d(out)), then the leaves the tape reached with the
+ * statistics of their grads. tg_tape_write_dot draws the same graph, each node filled
+ * by log10 of its mean |gradient|, so that a vanishing gradient shows as a pale chain.
+ * Both read the tape only; the one allocation is a small array of the distinct leaves
+ * and constants (tg_mem_alloc), freed before returning. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define GRAD_LO (-10.0) /* log10 mean |g| at and below which a node is white */
+#define GRAD_HI 0.0     /* ... and at and above which it is full red */
+#define MAX_INPUTS_COL 48
+
+/* ------------------------------------------------------------------ shared */
+
+/* A backward has run on this tape: some record holds a gradient. */
+static bool has_grads(const tg_tape *tp)
+{
+    for (int id = tg_tape_size(tp) - 1; id >= 0; id--)
+        if (tg_tape_record(tp, id)->grad)
+            return true;
+    return false;
+}
+
+/* The tensors outside the tape that records read (leaves and constants), each once, in
+ * the order of first use. Returns a tg_mem_alloc'd array (NULL if there are none or the
+ * allocation failed: *ok tells which). */
+static const tg_tensor **sources(const tg_tape *tp, int *count, bool *ok)
+{
+    int total = 0, n = 0;
+    for (int id = 0; id < tg_tape_size(tp); id++)
+        total += tg_tape_record(tp, id)->nin;
+    *count = 0;
+    *ok = true;
+    if (total == 0)
+        return NULL;
+    const tg_tensor **src = tg_mem_alloc((size_t)total * sizeof *src, _Alignof(const tg_tensor *));
+    if (!src) {
+        *ok = false;
+        return NULL;
+    }
+    for (int id = 0; id < tg_tape_size(tp); id++) {
+        const tg_record *r = tg_tape_record(tp, id);
+        for (int i = 0; i < r->nin; i++) {
+            if (r->in_record[i] >= 0 || !r->in[i])
+                continue;
+            int k = 0;
+            while (k < n && src[k] != r->in[i])
+                k++;
+            if (k == n)
+                src[n++] = r->in[i];
+        }
+    }
+    *count = n;
+    return src;
+}
+
+static int source_index(const tg_tensor **src, int n, const tg_tensor *t)
+{
+    for (int k = 0; k < n; k++)
+        if (src[k] == t)
+            return k;
+    return -1;
+}
+
+/* "[4,8] f32" */
+static char *shape_dtype(char *buf, size_t size, const tg_tensor *t)
+{
+    if (!t) {
+        snprintf(buf, size, "?");
+        return buf;
+    }
+    char s[160];
+    snprintf(buf, size, "%s %s", tg_shape_str(s, sizeof s, t->ndim, t->shape), tg_dtype_name(t->dtype));
+    return buf;
+}
+
+static const char *leaf_label(const tg_tensor *t)
+{
+    const char *name = tg_leaf_name(t);
+    return name && *name ? name : "(unnamed)";
+}
+
+/* ------------------------------------------------------------------ the table */
+
+/* "#3, leaf:fc/weight, const", cut with "..." to fit size (at least 4) */
+static void inputs_str(char *buf, size_t size, const tg_record *r)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < r->nin && len < size; i++) {
+        const char *sep = i ? ", " : "";
+        int k;
+        if (r->in_record[i] >= 0)
+            k = snprintf(buf + len, size - len, "%s#%d", sep, r->in_record[i]);
+        else if (tg_is_leaf(r->in[i]))
+            k = snprintf(buf + len, size - len, "%sleaf:%s", sep, leaf_label(r->in[i]));
+        else
+            k = snprintf(buf + len, size - len, "%sconst", sep);
+        len += k > 0 ? (size_t)k : 0;
+    }
+    if (len >= size) /* cut: end with "..." */
+        memcpy(buf + size - 4, "...", 4);
+}
+
+static void print_stats(FILE *f, const tg_grad_stats *s, bool show)
+{
+    if (!show || s->count == 0)
+        fprintf(f, "  %10s %10s %10s %6s %6s\n", "-", "-", "-", "-", "-");
+    else
+        fprintf(f, "  %10.3e %10.3e %10.3e %5.1f%% %6lld\n", s->mean_abs, s->rms, s->max_abs,
+                100.0 * s->zero_frac, (long long)s->nonfinite);
+}
+
+static void print_stats_header(FILE *f)
+{
+    fprintf(f, "  %10s %10s %10s %6s %6s\n", "mean|g|", "rms", "max|g|", "zero", "nonfin");
+}
+
+static int imax(int a, int b) { return a > b ? a : b; }
+
+void tg_tape_print(const tg_tape *tp, FILE *f)
+{
+    if (!f)
+        return;
+    if (!tp) {
+        fprintf(f, "tape: NULL\n");
+        return;
+    }
+    int n = tg_tape_size(tp);
+    bool grads = has_grads(tp);
+    fprintf(f, "tape: %d record%s, %s\n", n, n == 1 ? "" : "s",
+            grads ? "gradients dL/d(out) after backward" : "no gradients yet (before backward)");
+    if (tg_tape_status(tp) != TG_OK)
+        fprintf(f, "tape in error (%s): %s\n", tg_status_name(tg_tape_status(tp)), tg_tape_error(tp));
+
+    /* column widths: the widest entry of each, within reason */
+    char buf[256], in[MAX_INPUTS_COL + 1];
+    int wid = 3, wop = 2, wscope = 5, wout = 6, win = 6;
+    for (int id = 0; id < n; id++) {
+        const tg_record *r = tg_tape_record(tp, id);
+        wid = imax(wid, snprintf(buf, sizeof buf, "#%d", id));
+        wop = imax(wop, (int)strlen(r->op->name));
+        wscope = imax(wscope, (int)strlen(*r->scope ? r->scope : "-"));
+        wout = imax(wout, (int)strlen(shape_dtype(buf, sizeof buf, r->out)));
+        inputs_str(in, sizeof in, r);
+        win = imax(win, (int)strlen(in));
+    }
+    wscope = wscope > 40 ? 40 : wscope;
+
+    if (n > 0) {
+        fprintf(f, "%*s  %-*s  %-*s  %-*s  %-*s", wid, "id", wop, "op", wscope, "scope", wout,
+                "output", win, "inputs");
+        print_stats_header(f);
+    }
+    for (int id = 0; id < n; id++) {
+        const tg_record *r = tg_tape_record(tp, id);
+        char idbuf[16];
+        snprintf(idbuf, sizeof idbuf, "#%d", id);
+        inputs_str(in, sizeof in, r);
+        fprintf(f, "%*s  %-*s  %-*s  %-*s  %-*s", wid, idbuf, wop, r->op->name, wscope,
+                *r->scope ? r->scope : "-", wout, shape_dtype(buf, sizeof buf, r->out), win, in);
+        tg_grad_stats s = tg_record_grad_stats(r);
+        print_stats(f, &s, grads);
+    }
+
+    /* the leaves, with the gradients they hold */
+    int ns;
+    bool ok;
+    const tg_tensor **src = sources(tp, &ns, &ok);
+    if (!ok) {
+        fprintf(f, "leaves: (not listed: %s)\n", tg_last_error());
+        return;
+    }
+    int nleaves = 0, wname = 4, wshape = 5;
+    for (int k = 0; k < ns; k++)
+        if (tg_is_leaf(src[k])) {
+            nleaves++;
+            wname = imax(wname, (int)strlen(leaf_label(src[k])));
+            wshape = imax(wshape, (int)strlen(shape_dtype(buf, sizeof buf, src[k])));
+        }
+    fprintf(f, "leaves: %d\n", nleaves);
+    if (nleaves > 0) {
+        fprintf(f, "  %-*s  %-*s", wname, "name", wshape, "shape");
+        print_stats_header(f);
+    }
+    for (int k = 0; k < ns; k++) {
+        if (!tg_is_leaf(src[k]))
+            continue;
+        fprintf(f, "  %-*s  %-*s", wname, leaf_label(src[k]), wshape,
+                shape_dtype(buf, sizeof buf, src[k]));
+        tg_grad_stats s = tg_tensor_stats(tg_grad(src[k]));
+        print_stats(f, &s, grads);
+    }
+    tg_mem_free((void *)src);
+}
+
+/* ------------------------------------------------------------------ the graph */
+
+/* s inside a DOT double-quoted string: quotes and backslashes escaped, newlines as \n,
+ * other control characters as '?' */
+static void dot_escaped(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c < 0x20 || c == 0x7f)
+            fputc('?', f);
+        else
+            fputc(c, f);
+    }
+}
+
+/* White (vanishing, <= 1e-10) to red (>= 1): the fill for log10 of mean |g|. */
+static void grad_colour(char *buf, size_t size, double log10_mean)
+{
+    double t = (log10_mean - GRAD_LO) / (GRAD_HI - GRAD_LO);
+    t = t < 0 || t != t ? 0 : t > 1 ? 1 : t;
+    int gb = (int)lround(255.0 - 200.0 * t);
+    snprintf(buf, size, "#ff%02x%02x", gb, gb);
+}
+
+/* The label's gradient line and the node's fill, after backward. */
+static void dot_grad_attrs(FILE *f, const tg_grad_stats *s)
+{
+    if (s->count == 0) {
+        fputs("\\nno gradient\", fillcolor=\"#d0d0d0\"", f);
+        return;
+    }
+    double lg = s->mean_abs > 0 ? log10(s->mean_abs) : -INFINITY;
+    char colour[16];
+    grad_colour(colour, sizeof colour, lg);
+    fprintf(f, "\\nmean|g| %.2e (log10 %.1f)", s->mean_abs, isfinite(lg) ? lg : GRAD_LO);
+    if (s->nonfinite)
+        fprintf(f, "\\n%lld NaN/Inf", (long long)s->nonfinite);
+    fprintf(f, "\", fillcolor=\"%s\"", colour);
+    if (s->nonfinite)
+        fputs(", color=\"#7b00c8\", penwidth=3", f);
+}
+
+static void dot_legend(FILE *f, bool grads)
+{
+    if (!grads) {
+        fputs("  legend [shape=plaintext, style=\"\", label=\"before backward: no gradients yet\"];\n", f);
+        return;
+    }
+    fputs("  legend [shape=plaintext, style=\"\", label=<<table border=\"0\" cellborder=\"1\" "
+          "cellspacing=\"0\" cellpadding=\"4\"><tr><td colspan=\"7\">fill: log10 mean |dL/d(out)|</td></tr><tr>",
+          f);
+    for (int e = 0; e >= -10; e -= 2) {
+        char colour[16];
+        grad_colour(colour, sizeof colour, e);
+        fprintf(f, "<td bgcolor=\"%s\">%s%d</td>", colour, e == -10 ? "&lt;=" : "", e);
+    }
+    fputs("<td bgcolor=\"#d0d0d0\">none</td></tr></table>>];\n", f);
+}
+
+tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f)
+{
+    if (!tp || !f)
+        return tg_set_error(TG_ERR_ARG, "tg_tape_write_dot: the %s is NULL", tp ? "file" : "tape");
+    int ns;
+    bool ok;
+    const tg_tensor **src = sources(tp, &ns, &ok);
+    if (!ok)
+        return tg_set_error(TG_ERR_NOMEM, "tg_tape_write_dot: %s", tg_last_error());
+    bool grads = has_grads(tp);
+    char buf[256];
+
+    fputs("digraph tape {\n  rankdir=LR;\n", f);
+    fputs("  node [fontname=\"Helvetica\", fontsize=10, style=filled, fillcolor=white];\n", f);
+    fputs("  edge [color=\"#555555\"];\n", f);
+    if (tg_tape_status(tp) != TG_OK) {
+        fputs("  label=\"tape in error: ", f);
+        dot_escaped(f, tg_tape_error(tp));
+        fputs("\";\n", f);
+    }
+
+    /* leaves and constants */
+    for (int k = 0; k < ns; k++) {
+        const tg_tensor *t = src[k];
+        shape_dtype(buf, sizeof buf, t);
+        if (tg_is_leaf(t)) {
+            fprintf(f, "  s%d [shape=box, label=\"", k);
+            dot_escaped(f, leaf_label(t));
+            fprintf(f, "\\n%s", buf);
+            if (grads) {
+                tg_grad_stats s = tg_tensor_stats(tg_grad(t));
+                dot_grad_attrs(f, &s);
+            } else {
+                fputc('"', f);
+            }
+            fputs("];\n", f);
+        } else {
+            fprintf(f, "  s%d [shape=note, fontcolor=\"#666666\", color=\"#999999\", "
+                    "label=\"const\\n%s\"];\n", k, buf);
+        }
+    }
+
+    /* records */
+    for (int id = 0; id < tg_tape_size(tp); id++) {
+        const tg_record *r = tg_tape_record(tp, id);
+        fprintf(f, "  r%d [label=\"#%d ", id, id);
+        dot_escaped(f, r->op->name);
+        if (*r->scope) {
+            fputs("\\n", f);
+            dot_escaped(f, r->scope);
+        }
+        fprintf(f, "\\n%s", shape_dtype(buf, sizeof buf, r->out));
+        if (grads) {
+            tg_grad_stats s = tg_record_grad_stats(r);
+            dot_grad_attrs(f, &s);
+        } else {
+            fputc('"', f);
+        }
+        fputs("];\n", f);
+    }
+
+    /* edges: where each input came from */
+    for (int id = 0; id < tg_tape_size(tp); id++) {
+        const tg_record *r = tg_tape_record(tp, id);
+        for (int i = 0; i < r->nin; i++) {
+            if (r->in_record[i] >= 0)
+                fprintf(f, "  r%d -> r%d", r->in_record[i], id);
+            else if (r->in[i])
+                fprintf(f, "  s%d -> r%d", source_index(src, ns, r->in[i]), id);
+            else
+                continue;
+            if (r->nin > 1) /* which input: matters for sub, div, matmul */
+                fprintf(f, " [headlabel=\"%d\", labelfontsize=8]", i);
+            fputs(";\n", f);
+        }
+    }
+    dot_legend(f, grads);
+    fputs("}\n", f);
+    tg_mem_free((void *)src);
+
+    if (fflush(f) != 0 || ferror(f))
+        return tg_set_error(TG_ERR_IO, "tg_tape_write_dot: writing the graph failed");
+    return TG_OK;
+}

@@ -1,0 +1,537 @@
+/* autograd/tape.c — the tape: records, leaves, scopes, sticky errors, and backward.
+ *
+ * A record is appended by tg_apply for every op, built-in or user-defined (one path).
+ * The output tensor's `user` field points back at its record, and a leaf's at its
+ * grad bookkeeping, so an op's input tells where its gradient must go. Records,
+ * outputs and intermediate gradients all live in the tape's arena; the array of
+ * record pointers lives on the heap and keeps its capacity across resets, so a
+ * repeated step allocates nothing. Backward is one reverse loop over that array. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REC_MAGIC 0x52454344u  /* "RECD" */
+#define LEAF_MAGIC 0x4c454146u /* "LEAF" */
+#define MAX_SCOPE 1024
+#define MAX_SCOPE_DEPTH 64
+
+/* What `tensor->user` points at: a record's wrapper, or a leaf's bookkeeping. */
+typedef struct rec {
+    uint32_t magic;
+    const tg_tape *tape;
+    tg_record pub;
+} rec;
+
+typedef struct leaf {
+    uint32_t magic;
+    tg_tensor *grad; /* heap, contiguous; NULL until a backward reaches the leaf */
+    char name[128];
+} leaf;
+
+struct tg_tape {
+    tg_arena *arena;
+    tg_rng rng;
+    bool grad_enabled, check_finite;
+    tg_status status;
+    char error[1024];
+    rec **records;
+    int nrec, cap;
+    char scope[MAX_SCOPE];
+    int scope_len[MAX_SCOPE_DEPTH], depth;
+    const char *scope_copy; /* the scope string in the arena, for the records; NULL: stale */
+    tg_tensor *placeholder; /* what calls return once the tape is in error */
+};
+
+/* ------------------------------------------------------------------ nodes */
+
+static rec *rec_of(const tg_tape *tp, const tg_tensor *t)
+{
+    rec *R = t ? t->user : NULL;
+    return R && R->magic == REC_MAGIC && R->tape == tp ? R : NULL;
+}
+
+static leaf *leaf_of(const tg_tensor *t)
+{
+    leaf *L = t ? t->user : NULL;
+    return L && L->magic == LEAF_MAGIC ? L : NULL;
+}
+
+static bool needs_grad(const tg_tape *tp, const tg_tensor *t)
+{
+    rec *R = rec_of(tp, t);
+    return R ? R->pub.requires_grad : leaf_of(t) != NULL;
+}
+
+/* ------------------------------------------------------------------ the tape */
+
+tg_tape *tg_tape_new(uint64_t seed)
+{
+    tg_tape *tp = tg_mem_alloc(sizeof *tp, _Alignof(tg_tape));
+    if (!tp)
+        return NULL;
+    memset(tp, 0, sizeof *tp);
+    tp->arena = tg_arena_new(0);
+    tp->placeholder = tg_tensor_zeros(NULL, TG_F32, 0, NULL);
+    if (!tp->arena || !tp->placeholder) {
+        tg_tape_free(tp);
+        return NULL;
+    }
+    tp->rng = tg_rng_new(seed);
+    tp->grad_enabled = true;
+    return tp;
+}
+
+void tg_tape_free(tg_tape *tp)
+{
+    if (!tp)
+        return;
+    tg_arena_free(tp->arena);
+    tg_tensor_free(tp->placeholder);
+    tg_mem_free(tp->records);
+    tg_mem_free(tp);
+}
+
+void tg_tape_reset(tg_tape *tp)
+{
+    if (!tp)
+        return;
+    tg_arena_reset(tp->arena);
+    tp->nrec = 0;
+    tp->status = TG_OK;
+    tp->error[0] = '\0';
+    tp->depth = 0;
+    tp->scope[0] = '\0';
+    tp->scope_copy = NULL;
+}
+
+tg_arena *tg_tape_arena(tg_tape *tp) { return tp->arena; }
+tg_rng *tg_tape_rng(tg_tape *tp) { return &tp->rng; }
+bool tg_tape_grad_enabled(const tg_tape *tp) { return tp->grad_enabled; }
+void tg_tape_set_check_finite(tg_tape *tp, bool on) { tp->check_finite = on; }
+tg_status tg_tape_status(const tg_tape *tp) { return tp ? tp->status : TG_ERR_ARG; }
+const char *tg_tape_error(const tg_tape *tp) { return tp ? tp->error : "tape is NULL"; }
+
+bool tg_tape_set_grad_enabled(tg_tape *tp, bool enabled)
+{
+    bool old = tp->grad_enabled;
+    tp->grad_enabled = enabled;
+    return old;
+}
+
+static void vfail(tg_tape *tp, tg_status s, const char *fmt, va_list ap)
+{
+    if (tp->status != TG_OK)
+        return; /* the first error is the one worth reading */
+    vsnprintf(tp->error, sizeof tp->error, fmt, ap);
+    if (tp->depth > 0) {
+        size_t n = strlen(tp->error);
+        snprintf(tp->error + n, sizeof tp->error - n, " (called in %s)", tp->scope);
+    }
+    /* also the thread's last error, and TG_ABORT_ON_ERROR handling, in one place */
+    tp->status = tg_set_error(s, "%s", tp->error);
+}
+
+tg_status tg_tape_fail(tg_tape *tp, tg_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(tp, s, fmt, ap);
+    va_end(ap);
+    return tp->status;
+}
+
+/* ------------------------------------------------------------------ scopes */
+
+void tg_scope_push(tg_tape *tp, const char *name)
+{
+    int len = tp->depth ? tp->scope_len[tp->depth - 1] : 0;
+    if (tp->depth == MAX_SCOPE_DEPTH) {
+        tg_tape_fail(tp, TG_ERR_ARG, "tg_scope_push: scopes nest deeper than %d", MAX_SCOPE_DEPTH);
+        return;
+    }
+    int n = snprintf(tp->scope + len, sizeof tp->scope - (size_t)len, "%s%s", len ? "/" : "", name);
+    if (n < 0 || len + n >= MAX_SCOPE) {
+        tp->scope[len] = '\0';
+        tg_tape_fail(tp, TG_ERR_ARG, "tg_scope_push: scope '%s/%s' is longer than %d bytes",
+                     tp->scope, name, MAX_SCOPE - 1);
+        return;
+    }
+    tp->scope_len[tp->depth++] = len + n;
+    tp->scope_copy = NULL;
+}
+
+void tg_scope_pop(tg_tape *tp)
+{
+    if (tp->depth == 0)
+        return;
+    tp->depth--;
+    tp->scope[tp->depth ? tp->scope_len[tp->depth - 1] : 0] = '\0';
+    tp->scope_copy = NULL;
+}
+
+const char *tg_scope_current(const tg_tape *tp) { return tp->scope; }
+
+static const char *scope_for_record(tg_tape *tp)
+{
+    if (!tp->scope_copy) {
+        size_t n = strlen(tp->scope) + 1;
+        char *c = tg_arena_alloc(tp->arena, n, 1);
+        if (!c)
+            return NULL;
+        memcpy(c, tp->scope, n);
+        tp->scope_copy = c;
+    }
+    return tp->scope_copy;
+}
+
+/* ------------------------------------------------------------------ recording */
+
+static bool append(tg_tape *tp, rec *R)
+{
+    if (tp->nrec == tp->cap) {
+        int cap = tp->cap ? 2 * tp->cap : 256;
+        rec **grown = tg_mem_alloc((size_t)cap * sizeof *grown, _Alignof(rec *));
+        if (!grown)
+            return false;
+        if (tp->nrec)
+            memcpy(grown, tp->records, (size_t)tp->nrec * sizeof *grown);
+        tg_mem_free(tp->records);
+        tp->records = grown;
+        tp->cap = cap;
+    }
+    tp->records[tp->nrec++] = R;
+    return true;
+}
+
+/* The kernel said "tg_tensor_matmul: [..] x [..]: ..."; the user called tg_matmul. */
+static void fail_from_kernel(tg_tape *tp, const tg_op *op)
+{
+    const char *msg = tg_last_error();
+    if (!*msg)
+        msg = "forward returned NULL without an error message";
+    else if (strncmp(msg, "tg_tensor_", 10) == 0 && strstr(msg, ": "))
+        msg = strstr(msg, ": ") + 2;
+    else if (strncmp(msg, "tg_", 3) == 0 && strstr(msg, ": "))
+        msg = strstr(msg, ": ") + 2; /* a message already naming a function: keep its text */
+    tg_tape_fail(tp, tg_last_status() ? tg_last_status() : TG_ERR_STATE, "tg_%s: %s", op->name, msg);
+}
+
+tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
+                    const void *params, size_t params_size)
+{
+    if (!tp || !op) {
+        tg_set_error(TG_ERR_ARG, "tg_apply: %s is NULL", tp ? "the op" : "the tape");
+        return NULL;
+    }
+    if (tp->status != TG_OK)
+        return tp->placeholder;
+    for (int i = 0; i < nin; i++)
+        if (!in[i]) {
+            tg_tape_fail(tp, TG_ERR_ARG, "tg_%s: input %d is NULL", op->name, i);
+            return tp->placeholder;
+        }
+
+    tg_arena *ar = tp->arena;
+    rec *R = tg_arena_alloc(ar, sizeof *R, _Alignof(rec));
+    tg_tensor **ins = tg_arena_alloc(ar, (size_t)(nin ? nin : 1) * sizeof *ins, _Alignof(tg_tensor *));
+    int *ids = tg_arena_alloc(ar, (size_t)(nin ? nin : 1) * sizeof *ids, _Alignof(int));
+    void *pcopy = params_size ? tg_arena_alloc(ar, params_size, 16) : NULL;
+    const char *scope = scope_for_record(tp);
+    if (!R || !ins || !ids || (params_size && !pcopy) || !scope) {
+        tg_tape_fail(tp, TG_ERR_NOMEM, "tg_%s: %s", op->name, tg_last_error());
+        return tp->placeholder;
+    }
+    if (params_size)
+        memcpy(pcopy, params, params_size);
+    bool requires = false;
+    for (int i = 0; i < nin; i++) {
+        ins[i] = in[i];
+        rec *src = rec_of(tp, in[i]);
+        ids[i] = src ? src->pub.id : -1;
+        requires = requires || needs_grad(tp, in[i]);
+    }
+    *R = (rec){.magic = REC_MAGIC, .tape = tp};
+    R->pub = (tg_record){.id = tp->nrec, .op = op, .scope = scope, .nin = nin, .in = ins,
+                         .in_record = ids, .requires_grad = requires && tp->grad_enabled,
+                         .params = pcopy};
+
+    tg_clear_error();
+    tg_tensor *out = op->forward(tp, &R->pub);
+    if (!out) {
+        fail_from_kernel(tp, op);
+        return tp->placeholder;
+    }
+    bool passed = false; /* an input handed back as it is (a heap leaf, say) */
+    for (int i = 0; i < nin; i++)
+        passed = passed || out == in[i];
+    if (out->arena != ar && !passed) {
+        tg_tape_fail(tp, TG_ERR_STATE, "tg_%s: forward returned a tensor that is not from "
+                     "tg_tape_arena(tp) (the tape frees its outputs at reset)", op->name);
+        return tp->placeholder;
+    }
+    if (out->user || passed) {
+        /* an input, or another record's output, passed through: give the result its
+         * own header so that it can point at this record */
+        out = tg_tensor_view(ar, out, out->ndim, out->shape);
+        if (!out) {
+            fail_from_kernel(tp, op);
+            return tp->placeholder;
+        }
+    }
+    R->pub.out = out;
+    if (!tp->grad_enabled)
+        return out; /* evaluation: nothing recorded, the output is a constant */
+    if (!append(tp, R)) {
+        tg_tape_fail(tp, TG_ERR_NOMEM, "tg_%s: out of memory growing the tape", op->name);
+        return tp->placeholder;
+    }
+    out->user = R;
+    return out;
+}
+
+/* ------------------------------------------------------------------ leaves */
+
+static void leaf_free(tg_tensor *t)
+{
+    leaf *L = leaf_of(t);
+    if (L) {
+        tg_tensor_free(L->grad);
+        tg_mem_free(L);
+    }
+    t->user = NULL;
+    t->user_free = NULL;
+}
+
+tg_status tg_requires_grad(tg_tensor *t, const char *name)
+{
+    if (!t)
+        return tg_set_error(TG_ERR_ARG, "tg_requires_grad: the tensor is NULL");
+    if (t->arena)
+        return tg_set_error(TG_ERR_ARG, "tg_requires_grad: '%s' lives in an arena; a parameter "
+                            "must be a heap tensor (made with a NULL arena)", name ? name : "");
+    if (t->dtype != TG_F32 && t->dtype != TG_F64)
+        return tg_set_error(TG_ERR_DTYPE, "tg_requires_grad: '%s' is %s; gradients need f32 or f64",
+                            name ? name : "", tg_dtype_name(t->dtype));
+    leaf *L = leaf_of(t);
+    if (!L) {
+        if (t->user)
+            return tg_set_error(TG_ERR_ARG, "tg_requires_grad: '%s' is already in use by a layer "
+                                "above the tensor (its user field is set)", name ? name : "");
+        L = tg_mem_alloc(sizeof *L, _Alignof(leaf));
+        if (!L)
+            return TG_ERR_NOMEM;
+        *L = (leaf){.magic = LEAF_MAGIC};
+        t->user = L;
+        t->user_free = leaf_free;
+    }
+    snprintf(L->name, sizeof L->name, "%s", name ? name : "");
+    return TG_OK;
+}
+
+bool tg_is_leaf(const tg_tensor *t) { return leaf_of(t) != NULL; }
+
+const char *tg_leaf_name(const tg_tensor *t)
+{
+    leaf *L = leaf_of(t);
+    return L ? L->name : NULL;
+}
+
+tg_tensor *tg_grad(const tg_tensor *t)
+{
+    leaf *L = leaf_of(t);
+    return L ? L->grad : NULL;
+}
+
+void tg_zero_grad(tg_tensor *t)
+{
+    leaf *L = leaf_of(t);
+    if (L && L->grad)
+        tg_tensor_fill_(L->grad, 0);
+}
+
+/* ------------------------------------------------------------------ backward */
+
+bool tg_needs_grad(const tg_tape *tp, const tg_record *r, int i)
+{
+    return i >= 0 && i < r->nin && r->requires_grad && needs_grad(tp, r->in[i]);
+}
+
+static int64_t count_nonfinite(const tg_tensor *g)
+{
+    tg_grad_stats s = tg_tensor_stats(g);
+    return s.nonfinite;
+}
+
+/* Adds g into *slot (creating it as a contiguous copy the first time). */
+static tg_status add_into(tg_arena *ar, tg_tensor **slot, const tg_tensor *g)
+{
+    if (*slot)
+        return tg_tensor_axpy_(*slot, 1.0, g);
+    *slot = tg_tensor_clone(ar, g);
+    return *slot ? TG_OK : tg_last_status();
+}
+
+tg_status tg_accumulate_grad(tg_tape *tp, const tg_record *r, int i, const tg_tensor *g)
+{
+    if (tp->status != TG_OK)
+        return tp->status;
+    if (i < 0 || i >= r->nin)
+        return tg_tape_fail(tp, TG_ERR_ARG, "tg_%s backward: input %d does not exist (the op has %d)",
+                            r->op->name, i, r->nin);
+    const tg_tensor *x = r->in[i];
+    if (!g)
+        return tg_tape_fail(tp, TG_ERR_ARG, "tg_%s backward: the gradient for input %d is NULL (%s)",
+                            r->op->name, i, tg_last_error());
+    if (!tg_tensor_same_shape(g, x) || g->dtype != x->dtype) {
+        char gs[160], xs[160];
+        return tg_tape_fail(tp, TG_ERR_SHAPE, "tg_%s backward: the gradient for input %d is %s %s, "
+                            "but the input is %s %s", r->op->name, i, tg_dtype_name(g->dtype),
+                            tg_shape_str(gs, sizeof gs, g->ndim, g->shape), tg_dtype_name(x->dtype),
+                            tg_shape_str(xs, sizeof xs, x->ndim, x->shape));
+    }
+    if (tp->check_finite) {
+        int64_t bad = count_nonfinite(g);
+        if (bad)
+            return tg_tape_fail(tp, TG_ERR_STATE, "tg_backward: the gradient that record %d (%s%s%s) "
+                                "passes to its input %d has %lld NaN/Inf values", r->id, r->op->name,
+                                *r->scope ? " in " : "", r->scope, i, (long long)bad);
+    }
+    rec *R = rec_of(tp, x);
+    leaf *L = leaf_of(x);
+    tg_status st = TG_OK;
+    if (R && R->pub.requires_grad)
+        st = add_into(tp->arena, &R->pub.grad, g);
+    else if (L)
+        st = add_into(NULL, &L->grad, g);
+    if (st != TG_OK)
+        return tg_tape_fail(tp, st, "tg_%s backward: %s", r->op->name, tg_last_error());
+    return TG_OK;
+}
+
+tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
+{
+    if (!tp)
+        return tg_set_error(TG_ERR_ARG, "tg_backward: the tape is NULL");
+    if (tp->status != TG_OK)
+        return tp->status; /* refuses: the sticky error says why */
+    rec *R = rec_of(tp, out);
+    if (!R)
+        return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: the output was not recorded on this tape "
+                            "(made with gradients disabled, on another tape, or not by an op)");
+    if (!R->pub.requires_grad)
+        return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: nothing that '%s' (record %d) depends on "
+                            "requires a gradient", R->pub.op->name, R->pub.id);
+    if (!gout || !tg_tensor_same_shape(gout, out) || gout->dtype != out->dtype) {
+        char a[160], b[160];
+        return tg_tape_fail(tp, TG_ERR_SHAPE, "tg_backward: the output gradient is %s, the output %s %s",
+                            gout ? tg_shape_str(a, sizeof a, gout->ndim, gout->shape) : "NULL",
+                            tg_dtype_name(out->dtype), tg_shape_str(b, sizeof b, out->ndim, out->shape));
+    }
+    /* a second backward on the same tape starts its intermediate gradients afresh */
+    for (int id = 0; id < tp->nrec; id++)
+        tp->records[id]->pub.grad = NULL;
+    R->pub.grad = tg_tensor_clone(tp->arena, gout);
+    if (!R->pub.grad)
+        return tg_tape_fail(tp, tg_last_status(), "tg_backward: %s", tg_last_error());
+    for (int id = R->pub.id; id >= 0; id--) {
+        const tg_record *r = &tp->records[id]->pub;
+        if (!r->grad || !r->requires_grad || !r->op->backward)
+            continue;
+        tg_clear_error();
+        tg_status st = r->op->backward(tp, r, r->grad);
+        if (st != TG_OK || tp->status != TG_OK) {
+            if (tp->status == TG_OK) /* the op failed without telling the tape */
+                tg_tape_fail(tp, st, "tg_%s backward: %s", r->op->name,
+                             *tg_last_error() ? tg_last_error() : "failed");
+            return tp->status;
+        }
+    }
+    return TG_OK;
+}
+
+tg_status tg_backward(tg_tape *tp, tg_tensor *loss)
+{
+    if (!tp)
+        return tg_set_error(TG_ERR_ARG, "tg_backward: the tape is NULL");
+    if (tp->status != TG_OK)
+        return tp->status;
+    if (!loss || tg_tensor_numel(loss) != 1) {
+        char s[160];
+        return tg_tape_fail(tp, TG_ERR_SHAPE, "tg_backward: the loss must have one element, not shape %s "
+                            "(use tg_backward_from with an output gradient)",
+                            loss ? tg_shape_str(s, sizeof s, loss->ndim, loss->shape) : "NULL");
+    }
+    tg_tensor *one = tg_tensor_full(tp->arena, loss->dtype, loss->ndim, loss->shape, 1.0);
+    if (!one)
+        return tg_tape_fail(tp, tg_last_status(), "tg_backward: %s", tg_last_error());
+    return tg_backward_from(tp, loss, one);
+}
+
+/* ------------------------------------------------------------------ inspection */
+
+int tg_tape_size(const tg_tape *tp) { return tp->nrec; }
+
+const tg_record *tg_tape_record(const tg_tape *tp, int id)
+{
+    return id >= 0 && id < tp->nrec ? &tp->records[id]->pub : NULL;
+}
+
+const tg_record *tg_tape_record_of(const tg_tape *tp, const tg_tensor *t)
+{
+    rec *R = rec_of(tp, t);
+    return R ? &R->pub : NULL;
+}
+
+tg_grad_stats tg_record_grad_stats(const tg_record *r)
+{
+    return r && r->grad ? tg_tensor_stats(r->grad) : (tg_grad_stats){0};
+}
+
+static void stats_add(tg_grad_stats *s, double v, double *sum_abs, double *sum_sq, int64_t *zeros)
+{
+    if (!isfinite(v)) {
+        s->nonfinite++;
+        return;
+    }
+    double a = fabs(v);
+    *sum_abs += a;
+    *sum_sq += v * v;
+    *zeros += v == 0;
+    if (a > s->max_abs)
+        s->max_abs = a;
+}
+
+tg_grad_stats tg_tensor_stats(const tg_tensor *t)
+{
+    tg_grad_stats s = {0};
+    if (!t || (t->dtype != TG_F32 && t->dtype != TG_F64))
+        return s;
+    /* contiguous in the common case; otherwise read through a contiguous copy */
+    tg_tensor *c = tg_tensor_is_contiguous(t) ? NULL : tg_tensor_clone(NULL, t);
+    if (!c && !tg_tensor_is_contiguous(t))
+        return s; /* the copy failed: reading t's data in order would run past it */
+    const tg_tensor *src = c ? c : t;
+    int64_t n = tg_tensor_numel(src), zeros = 0;
+    double sum_abs = 0, sum_sq = 0;
+    if (src->dtype == TG_F32) {
+        const float *p = tg_tensor_data(src);
+        for (int64_t i = 0; i < n; i++)
+            stats_add(&s, p[i], &sum_abs, &sum_sq, &zeros);
+    } else {
+        const double *p = tg_tensor_data(src);
+        for (int64_t i = 0; i < n; i++)
+            stats_add(&s, p[i], &sum_abs, &sum_sq, &zeros);
+    }
+    tg_tensor_free(c);
+    s.count = n;
+    int64_t finite = n - s.nonfinite;
+    if (finite > 0) {
+        s.mean_abs = sum_abs / (double)finite;
+        s.rms = sqrt(sum_sq / (double)finite);
+        s.zero_frac = (double)zeros / (double)finite;
+    }
+    return s;
+}

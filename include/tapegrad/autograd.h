@@ -1,0 +1,261 @@
+/* tapegrad/autograd.h — the tape: reverse-mode automatic differentiation.
+ *
+ *   tg_tape *tp = tg_tape_new(0);                          // seed for dropout masks
+ *   tg_tensor *w = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(10, 784));
+ *   tg_requires_grad(w, "fc/weight");                      // a parameter: owns a grad
+ *   for (step...) {
+ *       tg_scope_push(tp, "fc");
+ *       tg_tensor *logits = tg_matmul(tp, x, tg_transpose(tp, w, 0, 1));
+ *       tg_scope_pop(tp);
+ *       tg_tensor *loss = tg_nll_loss(tp, tg_log_softmax(tp, logits, 1), labels);
+ *       if (tg_backward(tp, loss) != TG_OK)                // one check for the whole step
+ *           fprintf(stderr, "%s\n", tg_tape_error(tp));
+ *       ... update w from tg_grad(w), then tg_zero_grad(w) ...
+ *       tg_tape_reset(tp);                                 // the step's memory, at once
+ *   }
+ *
+ * Every differentiable call takes the tape first, computes its result into the tape's
+ * arena and appends one record (op, inputs, output, scope). tg_backward walks the
+ * records once in reverse, without recursion, accumulating each gradient where the
+ * value was used. Parameters (leaves) live outside the tape, on the heap, and keep
+ * their gradients across steps until tg_zero_grad, as in PyTorch.
+ *
+ * Errors are sticky on the tape, as in cairo: the first bad call records one message
+ * ("tg_matmul: [100,288] x [32,288]: inner dimensions 288 and 32 differ (called in
+ * reduction_block_0/conv_0)"); later calls do nothing and return a placeholder tensor
+ * that is safe to pass on; tg_backward refuses. tg_tape_reset clears it.
+ *
+ * Every op, built-in or yours, is a tg_op (a name, a forward and a backward side by
+ * side) run by tg_apply; see "Your own ops" below.
+ */
+#ifndef TAPEGRAD_AUTOGRAD_H
+#define TAPEGRAD_AUTOGRAD_H
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tg_tape tg_tape;
+typedef struct tg_record tg_record;
+
+/* ------------------------------------------------------------------ the tape */
+
+tg_tape *tg_tape_new(uint64_t seed); /* NULL (and tg_last_error) on allocation failure */
+void tg_tape_free(tg_tape *tp);
+/* Forgets every record and frees every tensor made on the tape at once (the arena
+ * keeps its memory); clears a sticky error. Leaves and their grads are untouched. */
+void tg_tape_reset(tg_tape *tp);
+tg_arena *tg_tape_arena(tg_tape *tp);
+/* The generator dropout masks are drawn from; copy it to save, assign to restore. */
+tg_rng *tg_tape_rng(tg_tape *tp);
+/* Evaluation mode: ops compute (into the arena) but record nothing. Returns the old
+ * setting, so a scope can restore it. */
+bool tg_tape_set_grad_enabled(tg_tape *tp, bool enabled);
+bool tg_tape_grad_enabled(const tg_tape *tp);
+
+tg_status tg_tape_status(const tg_tape *tp); /* TG_OK or the sticky error's status */
+const char *tg_tape_error(const tg_tape *tp); /* "" when fine */
+
+/* Names the records that follow, hierarchically: push "block_0" then "conv_0" and
+ * records are in scope "block_0/conv_0". Pops past the root are ignored. */
+void tg_scope_push(tg_tape *tp, const char *name);
+void tg_scope_pop(tg_tape *tp);
+const char *tg_scope_current(const tg_tape *tp); /* "" at the root */
+
+/* Anomaly mode: backward stops at the first gradient with a NaN or Inf and the sticky
+ * error names the record that produced it. */
+void tg_tape_set_check_finite(tg_tape *tp, bool on);
+
+/* ------------------------------------------------------------------ leaves */
+
+/* Makes a heap tensor a leaf that collects gradients (a parameter), with a name for
+ * reports. Its grad (same shape and dtype, contiguous) appears at the first backward
+ * that reaches it and accumulates until tg_zero_grad. tg_tensor_free frees it too. */
+tg_status tg_requires_grad(tg_tensor *t, const char *name);
+bool tg_is_leaf(const tg_tensor *t);
+const char *tg_leaf_name(const tg_tensor *t);
+tg_tensor *tg_grad(const tg_tensor *t); /* NULL until a backward reached it */
+void tg_zero_grad(tg_tensor *t);
+
+/* ------------------------------------------------------------------ backward */
+
+/* Gradients of a one-element loss (seeded with 1) with respect to everything on the
+ * tape that needs one; accumulates into leaves' grads. */
+tg_status tg_backward(tg_tape *tp, tg_tensor *loss);
+/* The same from any output, seeded with `gout` (same shape and dtype as out). */
+tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout);
+
+/* ------------------------------------------------------------------ inspecting */
+
+typedef struct tg_grad_stats {
+    int64_t count;     /* elements; 0 when no gradient reached it */
+    double mean_abs;   /* mean |g| */
+    double rms;        /* sqrt(mean g^2) */
+    double max_abs;    /* max |g| over the finite values */
+    double zero_frac;  /* fraction of exact zeros */
+    int64_t nonfinite; /* NaN and Inf values (left out of the other numbers) */
+} tg_grad_stats;
+
+/* A record: one call on the tape. Read its fields; the tape owns it. */
+struct tg_record {
+    int id;                /* position on the tape, from 0 */
+    const struct tg_op *op;
+    const char *scope;     /* "" at the root */
+    int nin;
+    tg_tensor **in;        /* the inputs as passed */
+    int *in_record;        /* the record that made each input, -1 for leaves and constants */
+    tg_tensor *out;
+    bool requires_grad;    /* some input needs a gradient */
+    tg_tensor *grad;       /* after backward: dL/d(out), or NULL if none reached it */
+    void *params;          /* the op's parameters (a copy made by tg_apply), its scratch */
+};
+
+int tg_tape_size(const tg_tape *tp); /* number of records */
+const tg_record *tg_tape_record(const tg_tape *tp, int id);
+/* The record that made t on this tape, or NULL (a leaf, a constant, another tape). */
+const tg_record *tg_tape_record_of(const tg_tape *tp, const tg_tensor *t);
+tg_grad_stats tg_record_grad_stats(const tg_record *r); /* of r->grad */
+tg_grad_stats tg_tensor_stats(const tg_tensor *t);      /* of any tensor's values */
+
+/* One line a record: id, op, scope, shape, inputs, and after backward the gradient's
+ * statistics; then the leaves the tape reached. */
+void tg_tape_print(const tg_tape *tp, FILE *f);
+/* Graphviz DOT: a node a record and a leaf, labelled with op, scope and shape, filled
+ * by log10 of mean |g| after backward (pale when it vanishes). */
+tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f);
+
+/* ------------------------------------------------------------------ elementwise ops */
+
+tg_tensor *tg_add(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* broadcasting */
+tg_tensor *tg_sub(tg_tape *tp, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_mul(tg_tape *tp, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_div(tg_tape *tp, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_maximum(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* ties: half to each */
+tg_tensor *tg_neg(tg_tape *tp, tg_tensor *x);
+tg_tensor *tg_add_scalar(tg_tape *tp, tg_tensor *x, double s);
+tg_tensor *tg_mul_scalar(tg_tape *tp, tg_tensor *x, double s);
+tg_tensor *tg_pow_scalar(tg_tape *tp, tg_tensor *x, double exponent);
+tg_tensor *tg_exp(tg_tape *tp, tg_tensor *x);
+tg_tensor *tg_log(tg_tape *tp, tg_tensor *x);
+tg_tensor *tg_sqrt(tg_tape *tp, tg_tensor *x);
+tg_tensor *tg_rsqrt(tg_tape *tp, tg_tensor *x);
+tg_tensor *tg_tanh(tg_tape *tp, tg_tensor *x);
+tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x);
+tg_tensor *tg_relu(tg_tape *tp, tg_tensor *x);
+tg_tensor *tg_leaky_relu(tg_tape *tp, tg_tensor *x, double slope);
+tg_tensor *tg_clamp(tg_tape *tp, tg_tensor *x, double lo, double hi); /* NAN: no bound */
+/* x * mask / (1 - p) with mask ~ Bernoulli(1 - p) from the tape's generator; the
+ * identity when grad is disabled (evaluation) or p == 0. */
+tg_tensor *tg_dropout(tg_tape *tp, tg_tensor *x, double p);
+
+/* ------------------------------------------------------------------ reductions */
+
+tg_tensor *tg_sum(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
+tg_tensor *tg_mean(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
+tg_tensor *tg_var(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, int correction,
+                  bool keepdim);
+tg_tensor *tg_max(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim); /* ties share */
+tg_tensor *tg_logsumexp(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
+tg_tensor *tg_log_softmax(tg_tape *tp, tg_tensor *x, int axis);
+/* out[i...] = x[i..., index[i...], ...] along axis; index is i32, shaped as x without
+ * axis. The classifier's pick of each example's label. */
+tg_tensor *tg_gather(tg_tape *tp, tg_tensor *x, int axis, const tg_tensor *index);
+/* -mean_i logp[i, labels[i]]: logp [N, C] (log-probabilities), labels i32 [N] in 0..C-1 */
+tg_tensor *tg_nll_loss(tg_tape *tp, tg_tensor *logp, const tg_tensor *labels);
+
+/* ------------------------------------------------------------------ linear algebra */
+
+tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* 2-D or batched */
+
+/* ------------------------------------------------------------------ views */
+
+tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim, const int64_t *shape);
+tg_tensor *tg_permute(tg_tape *tp, tg_tensor *x, int ndim, const int *perm);
+tg_tensor *tg_transpose(tg_tape *tp, tg_tensor *x, int d0, int d1);
+tg_tensor *tg_slice(tg_tape *tp, tg_tensor *x, int dim, int64_t start, int64_t stop, int64_t step);
+tg_tensor *tg_select(tg_tape *tp, tg_tensor *x, int dim, int64_t index);
+tg_tensor *tg_expand(tg_tape *tp, tg_tensor *x, int ndim, const int64_t *shape);
+tg_tensor *tg_squeeze(tg_tape *tp, tg_tensor *x, int dim); /* or TG_ALL_AXES */
+tg_tensor *tg_unsqueeze(tg_tape *tp, tg_tensor *x, int dim);
+/* n tensors of one shape but along `axis`, joined along it (a copy) */
+tg_tensor *tg_concat(tg_tape *tp, int n, tg_tensor *const *xs, int axis);
+
+/* ------------------------------------------------------------------ convolution */
+
+tg_tensor *tg_im2col(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g); /* backward: col2im */
+tg_tensor *tg_avg_pool2d(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g);
+tg_tensor *tg_max_pool2d(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g);
+tg_tensor *tg_global_avg_pool2d(tg_tape *tp, tg_tensor *x); /* [N,C,H,W] -> [N,C] */
+
+/* ------------------------------------------------------------------ your own ops */
+
+/* An op: what the tape records and runs. Built-in ops are tg_op values defined the
+ * same way (one table, one path through the tape).
+ *
+ * forward computes r->out from r->in[0..r->nin-1] and r->params, allocating from
+ * tg_tape_arena(tp); it may keep what backward needs in r->params (a writable copy)
+ * or read r->out later. It returns the output, or NULL after tg_set_error (the tape
+ * turns the message into its sticky error, named after the op).
+ *
+ * backward receives gout = dL/d(out) (the shape and dtype of out) and hands each input
+ * that needs it (tg_needs_grad) its gradient with tg_accumulate_grad, which checks
+ * shape and dtype and adds it where the input came from. NULL: not differentiable.
+ */
+typedef struct tg_op {
+    const char *name; /* "matmul": errors read "tg_matmul: ..." */
+    tg_tensor *(*forward)(tg_tape *tp, tg_record *r);
+    tg_status (*backward)(tg_tape *tp, const tg_record *r, const tg_tensor *gout);
+} tg_op;
+
+/* Runs op on the inputs (params_size bytes at params are copied for the record) and
+ * records it. Inputs may be NULL only where the op says so; the tape checks nothing
+ * else about them, the op's forward does. */
+tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
+                    const void *params, size_t params_size);
+bool tg_needs_grad(const tg_tape *tp, const tg_record *r, int i);
+tg_status tg_accumulate_grad(tg_tape *tp, const tg_record *r, int i, const tg_tensor *g);
+/* Records the first error on the tape (as a failing op would) and returns its status. */
+tg_status tg_tape_fail(tg_tape *tp, tg_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ------------------------------------------------------------------ gradient checking */
+
+/* The function under test: builds its output on tp from the inputs. */
+typedef tg_tensor *(*tg_gradcheck_fn)(tg_tape *tp, tg_tensor *const *inputs, void *user);
+
+typedef struct tg_gradcheck_options {
+    double eps;           /* central-difference step; 0: 1e-6 */
+    double atol, rtol;    /* |analytic - numeric| <= atol + rtol * |numeric|; 0: 1e-5, 1e-3 */
+    int64_t max_elements; /* per input, a random subset above this; 0: 4096 */
+    uint64_t seed;        /* for the subset and the projection */
+} tg_gradcheck_options;
+
+typedef struct tg_gradcheck_report {
+    bool ok;
+    int64_t checked;      /* elements compared */
+    int64_t kinks;        /* elements skipped: f is not differentiable within eps there */
+    /* the worst element: input number, flat row-major index, both values */
+    int input;
+    int64_t index;
+    double analytic, numeric, error;
+    char message[512];    /* what failed and where, or a one-line summary */
+} tg_gradcheck_report;
+
+/* Checks fn's gradients against central differences in float64, as
+ * torch.autograd.gradcheck: the float inputs are copied to f64 leaves, the output is
+ * projected on a fixed random direction v (so L = <v, fn(x)>), the analytic dL/dx comes
+ * from tg_backward_from, and dL/dx_j numerically from L(x +- eps e_j) for every element
+ * j (or max_elements of them). Integer inputs (labels) pass through unchanged.
+ * Returns TG_OK if every checked element agrees; the report says which did not. */
+tg_status tg_gradcheck(tg_gradcheck_fn fn, void *user, int nin, tg_tensor *const *inputs,
+                       const tg_gradcheck_options *opts, tg_gradcheck_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

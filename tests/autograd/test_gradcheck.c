@@ -1,0 +1,204 @@
+/* tg_gradcheck: passes a correct backward, fails a wrong one with a report that names
+ * the op and the element, skips kinks, samples large inputs, passes labels through. */
+#include "check_util.h"
+
+/* softplus(x) = log(1 + exp(x)), with a backward scaled by `k` (1: right, else wrong) */
+static tg_tensor *softplus_forward(tg_tape *tp, tg_record *r)
+{
+    tg_arena *ar = tg_tape_arena(tp);
+    return tg_tensor_log(ar, tg_tensor_affine(ar, tg_tensor_exp(ar, r->in[0]), 1, 1));
+}
+
+static tg_status softplus_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
+{
+    tg_arena *ar = tg_tape_arena(tp);
+    double k = *(const double *)r->params;
+    tg_tensor *dydx = tg_tensor_affine(ar, tg_tensor_sigmoid(ar, r->in[0]), k, 0);
+    return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, g, dydx));
+}
+
+static const tg_op softplus_op = {"softplus", softplus_forward, softplus_backward};
+
+static tg_tensor *softplus_times(tg_tape *tp, tg_tensor *const *in, void *user)
+{
+    tg_tensor *s = tg_apply(tp, &softplus_op, 1, (tg_tensor *[]){in[0]}, user, sizeof(double));
+    return tg_mul(tp, s, in[1]); /* [3,4] * [3,1]: broadcasting in the mix */
+}
+
+START_TEST(test_correct_backward_passes)
+{
+    double k = 1;
+    tg_tensor *a = tt_rand_tensor(TG_F32, TG_DIMS(3, 4)), *b = tt_rand_tensor(TG_F64, TG_DIMS(3, 1));
+    tg_gradcheck_report rep;
+    tg_status st = tg_gradcheck(softplus_times, &k, 2, (tg_tensor *[]){a, b}, NULL, &rep);
+    ck_assert_msg(st == TG_OK, "%s", rep.message);
+    ck_assert(rep.ok);
+    ck_assert_int_eq(rep.checked, 12 + 3);
+    ck_assert_int_eq(rep.kinks, 0);
+    ck_assert_ptr_nonnull(strstr(rep.message, "softplus"));
+    tg_tensor_free(a);
+    tg_tensor_free(b);
+}
+END_TEST
+
+START_TEST(test_wrong_backward_fails_and_says_where)
+{
+    double k = 1.5; /* a backward off by a factor */
+    tg_tensor *a = tt_rand_tensor(TG_F64, TG_DIMS(3, 4)), *b = tt_rand_tensor(TG_F64, TG_DIMS(3, 1));
+    tg_gradcheck_report rep;
+    tg_status st = tg_gradcheck(softplus_times, &k, 2, (tg_tensor *[]){a, b}, NULL, &rep);
+    ck_assert_int_eq(st, TG_ERR_CHECK);
+    ck_assert(!rep.ok);
+    ck_assert_int_eq(rep.input, 0); /* b's gradient does not go through softplus' backward */
+    ck_assert(rep.index >= 0 && rep.index < 12);
+    ck_assert(fabs(rep.analytic - 1.5 * rep.numeric) < 1e-6 * (1 + fabs(rep.numeric)));
+    ck_assert_ptr_nonnull(strstr(rep.message, "gradient of input 0 at ["));
+    ck_assert_ptr_nonnull(strstr(rep.message, "ops: softplus, mul"));
+    ck_assert_str_eq(tg_last_error(), rep.message);
+    tg_tensor_free(a);
+    tg_tensor_free(b);
+}
+END_TEST
+
+/* a transposed gradient: right values, wrong places */
+static tg_status transposed_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
+{
+    tg_arena *ar = tg_tape_arena(tp);
+    tg_tensor *gt = tg_tensor_reshape(ar, tg_tensor_transpose(ar, g, 0, 1), g->ndim, g->shape);
+    return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, gt, tg_tensor_exp(ar, r->in[0])));
+}
+
+static tg_tensor *exp_forward(tg_tape *tp, tg_record *r) { return tg_tensor_exp(tg_tape_arena(tp), r->in[0]); }
+static const tg_op transposed_exp = {"transposed_exp", exp_forward, transposed_backward};
+
+static tg_tensor *call_transposed(tg_tape *tp, tg_tensor *const *in, void *user)
+{
+    (void)user;
+    return tg_apply(tp, &transposed_exp, 1, in, NULL, 0);
+}
+
+START_TEST(test_transposed_gradient_is_caught)
+{
+    tg_tensor *a = tt_rand_tensor(TG_F64, TG_DIMS(3, 3));
+    tg_gradcheck_report rep;
+    ck_assert_int_eq(tg_gradcheck(call_transposed, NULL, 1, &a, NULL, &rep), TG_ERR_CHECK);
+    ck_assert_ptr_nonnull(strstr(rep.message, "transposed_exp"));
+    tg_tensor_free(a);
+}
+END_TEST
+
+/* a gradient of the wrong shape is the tape's error, reported through gradcheck */
+static tg_status wrong_shape_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
+{
+    return tg_accumulate_grad(tp, r, 0, tg_tensor_sum(tg_tape_arena(tp), g, 0, NULL, false));
+}
+
+static const tg_op wrong_shape_exp = {"wrong_shape_exp", exp_forward, wrong_shape_backward};
+
+static tg_tensor *call_wrong_shape(tg_tape *tp, tg_tensor *const *in, void *user)
+{
+    (void)user;
+    return tg_apply(tp, &wrong_shape_exp, 1, in, NULL, 0);
+}
+
+START_TEST(test_wrong_gradient_shape_is_an_error)
+{
+    tg_tensor *a = tt_rand_tensor(TG_F64, TG_DIMS(2, 3));
+    tg_gradcheck_report rep;
+    ck_assert_int_eq(tg_gradcheck(call_wrong_shape, NULL, 1, &a, NULL, &rep), TG_ERR_SHAPE);
+    ck_assert_str_eq(tg_last_error(), "tg_gradcheck: backward failed: tg_wrong_shape_exp backward: "
+                                      "the gradient for input 0 is f64 [], but the input is f64 [2,3]");
+    tg_tensor_free(a);
+}
+END_TEST
+
+static tg_tensor *leaky0(tg_tape *tp, tg_tensor *const *in, void *user)
+{
+    (void)user;
+    return tg_leaky_relu(tp, in[0], 0.0);
+}
+
+START_TEST(test_kinks_are_skipped_not_failed)
+{
+    tg_tensor *x = tt_tensor(TG_F64, TG_DIMS(4), (double[]){0, 0.5, 0, -0.5});
+    tg_gradcheck_report rep;
+    tg_status st = tg_gradcheck(leaky0, NULL, 1, &x, NULL, &rep);
+    ck_assert_msg(st == TG_OK, "%s", rep.message);
+    ck_assert_int_eq(rep.kinks, 2);
+    ck_assert_int_eq(rep.checked, 2);
+    tg_tensor_free(x);
+}
+END_TEST
+
+static tg_tensor *sum_exp(tg_tape *tp, tg_tensor *const *in, void *user)
+{
+    (void)user;
+    return tg_exp(tp, in[0]);
+}
+
+START_TEST(test_large_inputs_are_sampled)
+{
+    tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(50, 40));
+    tg_gradcheck_report rep;
+    tg_gradcheck_options o = {.max_elements = 100, .seed = 3};
+    ck_assert_int_eq(tg_gradcheck(sum_exp, NULL, 1, &x, &o, &rep), TG_OK);
+    ck_assert_int_eq(rep.checked, 100);
+    tg_tensor_free(x);
+}
+END_TEST
+
+/* labels (i32) pass through; here they pick a column scale */
+static tg_tensor *scaled_by_label(tg_tape *tp, tg_tensor *const *in, void *user)
+{
+    (void)user;
+    tg_tensor *w = tg_tensor_to_dtype(tg_tape_arena(tp), in[1], TG_F64); /* a constant */
+    return tg_mul(tp, tg_exp(tp, in[0]), w);
+}
+
+START_TEST(test_integer_inputs_pass_through)
+{
+    tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(2, 3));
+    tg_tensor *labels = tt_tensor(TG_I32, TG_DIMS(3), (double[]){1, 2, 0});
+    tg_gradcheck_report rep;
+    ck_assert_int_eq(tg_gradcheck(scaled_by_label, NULL, 2, (tg_tensor *[]){x, labels}, NULL, &rep), TG_OK);
+    ck_assert_int_eq(rep.checked, 6);
+    ck_assert_int_ne(tg_gradcheck(scaled_by_label, NULL, 1, (tg_tensor *[]){labels}, NULL, &rep), TG_OK);
+    ck_assert_str_eq(tg_last_error(), "tg_gradcheck: no input is f32 or f64, so there is no gradient to check");
+    tg_tensor_free(x);
+    tg_tensor_free(labels);
+}
+END_TEST
+
+static tg_tensor *bad_function(tg_tape *tp, tg_tensor *const *in, void *user)
+{
+    (void)user;
+    tg_tensor *wrong = tg_tensor_zeros(tg_tape_arena(tp), TG_F64, TG_DIMS(7));
+    return tg_add(tp, in[0], wrong);
+}
+
+START_TEST(test_failing_function_is_reported)
+{
+    tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(2, 3));
+    tg_gradcheck_report rep;
+    ck_assert_int_eq(tg_gradcheck(bad_function, NULL, 1, &x, NULL, &rep), TG_ERR_SHAPE);
+    ck_assert_str_eq(tg_last_error(), "tg_gradcheck: the function failed: tg_add: shapes [2,3] and [7] "
+                                      "cannot be broadcast");
+    tg_tensor_free(x);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("autograd/gradcheck");
+    TCase *tc = tt_tcase("gradcheck");
+    tcase_add_test(tc, test_correct_backward_passes);
+    tcase_add_test(tc, test_wrong_backward_fails_and_says_where);
+    tcase_add_test(tc, test_transposed_gradient_is_caught);
+    tcase_add_test(tc, test_wrong_gradient_shape_is_an_error);
+    tcase_add_test(tc, test_kinks_are_skipped_not_failed);
+    tcase_add_test(tc, test_large_inputs_are_sampled);
+    tcase_add_test(tc, test_integer_inputs_pass_through);
+    tcase_add_test(tc, test_failing_function_is_reported);
+    suite_add_tcase(s, tc);
+    return tt_run(s);
+}
