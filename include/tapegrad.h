@@ -6,11 +6,13 @@
  * Modules, each with its own header and usage example at the top:
  *   tapegrad/tensor.h     strided tensors, kernels (BLIS, OpenMP), arena, random generator
  *   tapegrad/autograd.h   the tape: differentiable ops, backward, gradcheck, inspection
+ *   tapegrad/datasets.h   CIFAR and IDX readers, train/validation split, augmented batches
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
 
 #include "tapegrad/tensor.h"
 #include "tapegrad/autograd.h"
+#include "tapegrad/datasets.h"
 
 #endif
