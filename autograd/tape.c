@@ -143,6 +143,15 @@ tg_status tg_tape_fail(tg_tape *tp, tg_status s, const char *fmt, ...)
     return tp->status;
 }
 
+tg_tensor *tg_tape_fail_tensor(tg_tape *tp, tg_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(tp, s, fmt, ap);
+    va_end(ap);
+    return tp->placeholder;
+}
+
 /* ------------------------------------------------------------------ scopes */
 
 void tg_scope_push(tg_tape *tp, const char *name)

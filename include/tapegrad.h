@@ -6,6 +6,8 @@
  * Modules, each with its own header and usage example at the top:
  *   tapegrad/tensor.h     strided tensors, kernels (BLIS, OpenMP), arena, random generator
  *   tapegrad/autograd.h   the tape: differentiable ops, backward, gradcheck, inspection
+ *   tapegrad/nn.h         layers from primitives, models, initialisers, VGG, checkpoints
+ *   tapegrad/optim.h      SGD, Adam, AdamW, learning-rate schedules
  *   tapegrad/datasets.h   CIFAR and IDX readers, train/validation split, augmented batches
  */
 #ifndef TAPEGRAD_H
@@ -13,6 +15,8 @@
 
 #include "tapegrad/tensor.h"
 #include "tapegrad/autograd.h"
+#include "tapegrad/nn.h"
+#include "tapegrad/optim.h"
 #include "tapegrad/datasets.h"
 
 #endif

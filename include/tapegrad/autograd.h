@@ -222,6 +222,13 @@ tg_status tg_tape_fail(tg_tape *tp, tg_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* The same for code that returns a tensor (a layer built from ops): records the error
+ * and returns the placeholder every call on a failed tape returns, safe to pass on. */
+tg_tensor *tg_tape_fail_tensor(tg_tape *tp, tg_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* ------------------------------------------------------------------ gradient checking */
 

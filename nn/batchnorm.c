@@ -1,0 +1,151 @@
+/* nn/batchnorm.c — 2-d batch normalisation as PyTorch's BatchNorm2d computes it,
+ * composed from tape primitives:
+ *
+ *   training:   mean = mean(x, (N,H,W))   var = var(x, (N,H,W), biased)
+ *               y = (x - mean) * rsqrt(var + eps) * gamma + beta
+ *   evaluation: y = (x - running_mean) * rsqrt(running_var + eps) * gamma + beta
+ *
+ * so the gradient through the batch statistics is the primitives' (mean, var, sub, mul),
+ * and the tape shows each step. In training the running statistics move towards the
+ * batch's (running = (1 - momentum) running + momentum batch, the variance unbiased:
+ * n / (n - 1) times the biased one) and num_batches_tracked counts the batch. That
+ * update is state, not part of the function: it is done with tensor kernels on the
+ * buffers, from the values of the batch statistics, and nothing is recorded for it.
+ * Evaluation uses the running statistics as constants (computed into the arena). */
+#include "tapegrad/nn.h"
+
+#include <string.h>
+
+/* "<layer>/<what>": a parameter (grad) or a buffer in dtype dt; NULL + error naming
+ * tg_batchnorm2d_init. */
+static tg_tensor *add(tg_model *m, bool param, const char *layer, const char *what, tg_dtype dt,
+                      int ndim, const int64_t *shape)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s/%s", layer, what);
+    tg_tensor *t = param ? tg_model_add_param(m, full, dt, ndim, shape)
+                         : tg_model_add_buffer(m, full, dt, ndim, shape);
+    if (!t) {
+        char why[256];
+        const char *msg = tg_last_error(), *colon = strstr(msg, ": ");
+        snprintf(why, sizeof why, "%s", colon ? colon + 2 : msg);
+        tg_set_error(tg_last_status(), "tg_batchnorm2d_init: %s", why);
+    }
+    return t;
+}
+
+static const char *const state_names[5] = {"weight", "bias", "running_mean", "running_var",
+                                           "num_batches_tracked"};
+
+tg_status tg_batchnorm2d_init(tg_batchnorm2d *bn, tg_model *m, const char *name, int64_t channels)
+{
+    static const char fn[] = "tg_batchnorm2d_init";
+    if (!bn || !m || !name)
+        return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn, !bn ? "layer" : !m ? "model" : "name");
+    memset(bn, 0, sizeof *bn);
+    size_t len = strlen(name);
+    if (len == 0 || len >= sizeof bn->name)
+        return tg_set_error(TG_ERR_ARG, "%s: a layer name must have 1 to %zu bytes, '%s' has %zu", fn,
+                            sizeof bn->name - 1, name, len);
+    memcpy(bn->name, name, len + 1);
+    if (channels < 1)
+        return tg_set_error(TG_ERR_ARG, "%s: '%s': channels must be >= 1, got %lld", fn, name,
+                            (long long)channels);
+    for (int i = 0; i < 5; i++) { /* all names free before anything is made */
+        char full[160];
+        snprintf(full, sizeof full, "%s/%s", name, state_names[i]);
+        if (tg_model_find(m, full))
+            return tg_set_error(TG_ERR_ARG, "%s: '%s' already exists", fn, full);
+    }
+    tg_dtype dt = tg_model_dtype(m);
+    const int64_t c[1] = {channels};
+    bn->model = m;
+    bn->eps = 1e-5;
+    bn->momentum = 0.1;
+    if (!(bn->weight = add(m, true, name, "weight", dt, 1, c)) ||
+        !(bn->bias = add(m, true, name, "bias", dt, 1, c)) ||
+        !(bn->running_mean = add(m, false, name, "running_mean", dt, 1, c)) ||
+        !(bn->running_var = add(m, false, name, "running_var", dt, 1, c)) ||
+        !(bn->num_batches_tracked = add(m, false, name, "num_batches_tracked", TG_I32, 0, NULL)))
+        return tg_last_status();
+    tg_tensor_fill_(bn->weight, 1);
+    tg_tensor_fill_(bn->running_var, 1);
+    return TG_OK;
+}
+
+/* running = (1 - momentum) running + momentum * batch * scale, in place, from values */
+static tg_status move_towards(tg_arena *ar, tg_tensor *running, const tg_tensor *batch,
+                              double momentum, double scale)
+{
+    tg_tensor *b = tg_tensor_reshape(ar, batch, 1, running->shape);
+    tg_tensor *keep = tg_tensor_scalar(ar, running->dtype, 1 - momentum);
+    if (!b || !keep)
+        return tg_last_status();
+    tg_status st = tg_tensor_binary_out(running, TG_MUL, running, keep);
+    return st != TG_OK ? st : tg_tensor_axpy_(running, momentum * scale, b);
+}
+
+/* x [N,C,H,W], gamma and beta [C] -> y [N,C,H,W] */
+tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tensor *x)
+{
+    static const char fn[] = "tg_batchnorm2d_forward";
+    if (!tp) {
+        tg_set_error(TG_ERR_ARG, "%s: the tape is NULL", fn);
+        return NULL;
+    }
+    if (!bn || !bn->weight || !bn->bias || !bn->running_mean || !bn->running_var || !bn->model)
+        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "%s: the layer is %s", fn, bn ? "not initialised" : "NULL");
+    if (tg_tape_status(tp) != TG_OK)
+        return tg_neg(tp, x); /* the placeholder */
+    if (!x)
+        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "%s: the input is NULL", fn);
+    int64_t c = bn->weight->shape[0];
+    char buf[160];
+    if (x->ndim != 4 || x->shape[1] != c)
+        return tg_tape_fail_tensor(tp, TG_ERR_SHAPE, "%s: '%s' takes [N,%lld,H,W], got %s", fn, bn->name,
+                          (long long)c, tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
+    bool training = tg_model_training(bn->model);
+    int64_t n = x->shape[0] * x->shape[2] * x->shape[3]; /* values per channel */
+    if (training && n <= 1) /* PyTorch refuses too: the unbiased variance needs two */
+        return tg_tape_fail_tensor(tp, TG_ERR_SHAPE, "%s: '%s' needs more than 1 value per channel in "
+                          "training, got input %s", fn, bn->name,
+                          tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
+
+    const int64_t c4[4] = {1, c, 1, 1};
+    tg_arena *ar = tg_tape_arena(tp);
+    tg_scope_push(tp, bn->name);
+    tg_tensor *xhat;
+    if (training) {
+        tg_tensor *mean = tg_mean(tp, x, TG_AXES(0, 2, 3), true);     /* [1,C,1,1] */
+        tg_tensor *var = tg_var(tp, x, TG_AXES(0, 2, 3), 0, true);    /* biased */
+        tg_tensor *inv_std = tg_rsqrt(tp, tg_add_scalar(tp, var, bn->eps));
+        xhat = tg_mul(tp, tg_sub(tp, x, mean), inv_std);
+        if (tg_tape_status(tp) == TG_OK) {
+            tg_status st = move_towards(ar, bn->running_mean, mean, bn->momentum, 1);
+            if (st == TG_OK)
+                st = move_towards(ar, bn->running_var, var, bn->momentum, (double)n / (double)(n - 1));
+            if (st != TG_OK) {
+                char why[256];
+                snprintf(why, sizeof why, "%s", tg_last_error());
+                tg_tape_fail_tensor(tp, st, "%s: '%s': updating the running statistics: %s", fn, bn->name, why);
+            } else if (bn->num_batches_tracked) {
+                tg_tensor_fill_(bn->num_batches_tracked, tg_tensor_item(bn->num_batches_tracked) + 1);
+            }
+        }
+    } else {
+        /* constants: no record, no gradient */
+        tg_tensor *rm = tg_tensor_view(ar, bn->running_mean, 4, c4);
+        tg_tensor *inv_std = tg_tensor_rsqrt(ar, tg_tensor_affine(ar, tg_tensor_view(ar, bn->running_var, 4, c4),
+                                                                  1, bn->eps));
+        if (!rm || !inv_std) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", tg_last_error());
+            tg_tape_fail_tensor(tp, tg_last_status(), "%s: '%s': %s", fn, bn->name, why);
+        }
+        xhat = tg_mul(tp, tg_sub(tp, x, rm), inv_std);
+    }
+    tg_tensor *y = tg_mul(tp, xhat, tg_reshape(tp, bn->weight, 4, c4));
+    y = tg_add(tp, y, tg_reshape(tp, bn->bias, 4, c4));
+    tg_scope_pop(tp);
+    return y;
+}

@@ -1,0 +1,33 @@
+/* nn/internal.h — what the nn sources share. Built on the public tensor and autograd
+ * APIs only; each part below belongs to the file named in its banner. */
+#ifndef TAPEGRAD_NN_INTERNAL_H
+#define TAPEGRAD_NN_INTERNAL_H
+
+#include "tapegrad/autograd.h"
+#include "tapegrad/nn.h"
+#include "tapegrad/tensor.h"
+
+/* -------------------------------------------------------- safetensors (nn/safetensors.c) */
+
+/* The safetensors reference implementation's cap on the JSON header. */
+#define TG__SAFETENSORS_MAX_HEADER 100000000u
+
+/* Validates a whole safetensors file held in memory (buf, len bytes: the 8-byte
+ * length, the header, the data) and returns its tensors (heap copies) and metadata,
+ * or NULL with an error "<label>: what was wrong" (label: the file name, or anything
+ * naming the input). Never reads outside buf; the entry point for fuzzing. */
+tg_safetensors *tg__safetensors_parse(const void *buf, size_t len, const char *label);
+
+/* tg_safetensors_save with `fn` naming the public function in its messages. */
+tg_status tg__safetensors_write(const char *fn, const char *path, int n, const char *const *names,
+                                const tg_tensor *const *tensors, int nmeta, const tg_kv *meta);
+
+/* tg_safetensors_load with `fn` naming the public function in its messages. */
+tg_safetensors *tg__safetensors_read(const char *fn, const char *path);
+
+/* Index of the tensor called name, or -1. */
+int tg__safetensors_index(const tg_safetensors *st, const char *name);
+
+/* -------------------------------------------------------- end of safetensors */
+
+#endif

@@ -1,0 +1,211 @@
+/* nn/layers.c — linear and conv2d layers, and the dropout wrapper, composed from tape
+ * primitives only, so that the tape shows every step of them.
+ *
+ *   linear:  x [N,in] -> matmul(x, transpose(W)) [N,out] -> add(b [out])
+ *   conv2d:  x [N,C,H,W] -> im2col [N, C*kh*kw, OH*OW]
+ *              -> matmul(reshape(W, [OC, C*kh*kw]), cols) [N, OC, OH*OW]
+ *              -> reshape [N,OC,OH,OW] -> add(reshape(b, [1,OC,1,1]))
+ *
+ * Their backward is the primitives': col2im of W^T @ g for the input, g @ cols^T
+ * summed over the batch for the weight, the sum of g over (N,OH,OW) for the bias.
+ * Each forward runs inside the scope named after its layer ("block_0_0/conv_0"), and
+ * allocates only from the tape's arena. */
+#include "tapegrad/nn.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ shared pieces */
+
+/* The layer's name into dst (char[96]); an error naming fn when it does not fit. */
+static tg_status set_layer_name(char *dst, size_t size, const char *fn, const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= size)
+        return tg_set_error(TG_ERR_ARG, "%s: a layer name must have 1 to %zu bytes, '%s' has %zu", fn,
+                            size - 1, name, len);
+    memcpy(dst, name, len + 1);
+    return TG_OK;
+}
+
+/* "<layer>/<what>" must be new in m (checked for all of a layer's parameters before any
+ * is made, so a failed init adds nothing). */
+static tg_status check_new(const char *fn, const tg_model *m, const char *layer, const char *what)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s/%s", layer, what);
+    if (tg_model_find(m, full))
+        return tg_set_error(TG_ERR_ARG, "%s: '%s' already exists", fn, full);
+    return TG_OK;
+}
+
+/* A parameter "<layer>/<what>" in the model's dtype; NULL + error naming fn. */
+static tg_tensor *add_param(const char *fn, tg_model *m, const char *layer, const char *what,
+                            int ndim, const int64_t *shape)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s/%s", layer, what);
+    tg_tensor *t = tg_model_add_param(m, full, tg_model_dtype(m), ndim, shape);
+    if (!t) {
+        char why[256];
+        const char *msg = tg_last_error(), *colon = strstr(msg, ": ");
+        snprintf(why, sizeof why, "%s", colon ? colon + 2 : msg);
+        tg_set_error(tg_last_status(), "%s: %s", fn, why);
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------ linear */
+
+tg_status tg_linear_init(tg_linear *l, tg_model *m, const char *name, int64_t in, int64_t out,
+                         bool bias, tg_rng *g)
+{
+    static const char fn[] = "tg_linear_init";
+    if (!l || !m || !name || !g)
+        return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn,
+                            !l ? "layer" : !m ? "model" : !name ? "name" : "generator");
+    memset(l, 0, sizeof *l);
+    tg_status st = set_layer_name(l->name, sizeof l->name, fn, name);
+    if (st != TG_OK)
+        return st;
+    if (in < 1 || out < 1)
+        return tg_set_error(TG_ERR_ARG, "%s: '%s': in and out must be >= 1, got %lld and %lld", fn,
+                            name, (long long)in, (long long)out);
+    if ((st = check_new(fn, m, name, "weight")) != TG_OK ||
+        (bias && (st = check_new(fn, m, name, "bias")) != TG_OK))
+        return st;
+    /* PyTorch's nn.Linear.reset_parameters: kaiming_uniform_(a = sqrt(5)), then the bias */
+    if (!(l->weight = add_param(fn, m, name, "weight", 2, (int64_t[]){out, in})))
+        return tg_last_status();
+    if ((st = tg_init_kaiming_uniform(l->weight, sqrt(5.0), g)) != TG_OK)
+        return st;
+    if (bias) {
+        if (!(l->bias = add_param(fn, m, name, "bias", 1, (int64_t[]){out})))
+            return tg_last_status();
+        if ((st = tg_init_bias(l->bias, in, g)) != TG_OK)
+            return st;
+    }
+    return TG_OK;
+}
+
+/* x [N,in] -> x @ W^T + b [N,out]; W^T is a view, BLIS reads it through its strides */
+tg_tensor *tg_linear_forward(tg_tape *tp, const tg_linear *l, tg_tensor *x)
+{
+    if (!tp) {
+        tg_set_error(TG_ERR_ARG, "tg_linear_forward: the tape is NULL");
+        return NULL;
+    }
+    if (!l || !l->weight)
+        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_linear_forward: the layer is %s",
+                          l ? "not initialised" : "NULL");
+    if (tg_tape_status(tp) != TG_OK)
+        return tg_neg(tp, x); /* the placeholder */
+    if (!x)
+        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_linear_forward: the input is NULL");
+    if (x->ndim != 2 || x->shape[1] != l->weight->shape[1]) {
+        char buf[160];
+        return tg_tape_fail_tensor(tp, TG_ERR_SHAPE, "tg_linear_forward: '%s' takes [N,%lld], got %s", l->name,
+                          (long long)l->weight->shape[1], tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
+    }
+    tg_scope_push(tp, l->name);
+    tg_tensor *out = tg_matmul(tp, x, tg_transpose(tp, l->weight, 0, 1));
+    if (l->bias)
+        out = tg_add(tp, out, l->bias);
+    tg_scope_pop(tp);
+    return out;
+}
+
+/* ------------------------------------------------------------------ conv2d */
+
+tg_status tg_conv2d_init(tg_conv2d *c, tg_model *m, const char *name, int64_t in, int64_t out,
+                         int kernel, int stride, int padding, int dilation, bool bias, tg_rng *g)
+{
+    static const char fn[] = "tg_conv2d_init";
+    if (!c || !m || !name || !g)
+        return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn,
+                            !c ? "layer" : !m ? "model" : !name ? "name" : "generator");
+    memset(c, 0, sizeof *c);
+    tg_status st = set_layer_name(c->name, sizeof c->name, fn, name);
+    if (st != TG_OK)
+        return st;
+    if (in < 1 || out < 1)
+        return tg_set_error(TG_ERR_ARG, "%s: '%s': in and out channels must be >= 1, got %lld and %lld",
+                            fn, name, (long long)in, (long long)out);
+    if (kernel < 1 || stride < 1 || padding < 0 || dilation < 1)
+        return tg_set_error(TG_ERR_ARG, "%s: '%s': kernel, stride and dilation must be >= 1 and "
+                            "padding >= 0, got %d, %d, %d and %d", fn, name, kernel, stride,
+                            dilation, padding);
+    if ((st = check_new(fn, m, name, "weight")) != TG_OK ||
+        (bias && (st = check_new(fn, m, name, "bias")) != TG_OK))
+        return st;
+    c->geom = (tg_conv2d_geom){.kh = kernel, .kw = kernel, .stride_h = stride, .stride_w = stride,
+                               .pad_h = padding, .pad_w = padding, .dil_h = dilation, .dil_w = dilation};
+    /* PyTorch's nn.Conv2d.reset_parameters: kaiming_uniform_(a = sqrt(5)), then the bias
+     * from U(+-1/sqrt(fan_in)) */
+    if (!(c->weight = add_param(fn, m, name, "weight", 4, (int64_t[]){out, in, kernel, kernel})))
+        return tg_last_status();
+    if ((st = tg_init_kaiming_uniform(c->weight, sqrt(5.0), g)) != TG_OK)
+        return st;
+    if (bias) {
+        if (!(c->bias = add_param(fn, m, name, "bias", 1, (int64_t[]){out})))
+            return tg_last_status();
+        if ((st = tg_init_bias(c->bias, tg_fan_in(c->weight), g)) != TG_OK)
+            return st;
+    }
+    return TG_OK;
+}
+
+/* inp [N,C,H,W], weight [OC,C,kh,kw], bias [OC] -> out [N,OC,OH,OW] */
+tg_tensor *tg_conv2d_forward(tg_tape *tp, const tg_conv2d *c, tg_tensor *x)
+{
+    if (!tp) {
+        tg_set_error(TG_ERR_ARG, "tg_conv2d_forward: the tape is NULL");
+        return NULL;
+    }
+    if (!c || !c->weight)
+        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_conv2d_forward: the layer is %s",
+                          c ? "not initialised" : "NULL");
+    if (tg_tape_status(tp) != TG_OK)
+        return tg_neg(tp, x); /* the placeholder */
+    if (!x)
+        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_conv2d_forward: the input is NULL");
+    const tg_tensor *w = c->weight;
+    const tg_conv2d_geom *gm = &c->geom;
+    if (x->ndim != 4 || x->shape[1] != w->shape[1]) {
+        char buf[160];
+        return tg_tape_fail_tensor(tp, TG_ERR_SHAPE, "tg_conv2d_forward: '%s' takes [N,%lld,H,W], got %s", c->name,
+                          (long long)w->shape[1], tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
+    }
+    int64_t n = x->shape[0], oc = w->shape[0], k = w->shape[1] * w->shape[2] * w->shape[3];
+    int64_t oh = tg_conv2d_out_size(x->shape[2], gm->kh, gm->stride_h, gm->pad_h, gm->dil_h);
+    int64_t ow = tg_conv2d_out_size(x->shape[3], gm->kw, gm->stride_w, gm->pad_w, gm->dil_w);
+
+    tg_scope_push(tp, c->name);
+    tg_tensor *cols = tg_im2col(tp, x, gm); /* [N, C*kh*kw, OH*OW]; fails if the kernel does not fit */
+    tg_tensor *w2 = tg_reshape(tp, c->weight, 2, (int64_t[]){oc, k});
+    tg_tensor *out = tg_matmul(tp, w2, cols); /* [N, OC, OH*OW]: already NCHW */
+    out = tg_reshape(tp, out, 4, (int64_t[]){n, oc, oh, ow});
+    if (c->bias)
+        out = tg_add(tp, out, tg_reshape(tp, c->bias, 4, (int64_t[]){1, oc, 1, 1}));
+    tg_scope_pop(tp);
+    return out;
+}
+
+/* ------------------------------------------------------------------ dropout */
+
+tg_tensor *tg_nn_dropout(tg_tape *tp, const tg_model *m, tg_tensor *x, double p)
+{
+    if (!tp) {
+        tg_set_error(TG_ERR_ARG, "tg_nn_dropout: the tape is NULL");
+        return NULL;
+    }
+    if (tg_tape_status(tp) != TG_OK)
+        return tg_neg(tp, x); /* the placeholder */
+    if (!m || !x)
+        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_nn_dropout: the %s is NULL", m ? "input" : "model");
+    if (!(p >= 0 && p < 1))
+        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_nn_dropout: p must be in [0, 1), got %g", p);
+    if (!tg_model_training(m) || p == 0)
+        return x; /* evaluation: the identity, nothing recorded */
+    return tg_dropout(tp, x, p);
+}
