@@ -1,0 +1,175 @@
+/* bench/train_step — times full training steps of the study's networks.
+ *
+ * A step is what the study repeats 47,500 / 100 times an epoch: forward through the
+ * VGG, cross-entropy, backward, an Adam update, zeroing the gradients and resetting
+ * the tape. After warm-up steps it prints one line in the format bench/compare and
+ * bench/torch_train_step.py share:
+ *
+ *   network=VGG_38 bn=none ms_median=... ms_min=... images_per_s=... gflops=... peak_rss_mb=...
+ *
+ * Run one network per process, so that peak resident memory is that network's.
+ */
+#include <tapegrad.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Multiply-adds x 2 of the conv and linear layers for forward + backward (3x the
+ * forward), the figure PyTorch's side prints too. */
+static double gflop_per_step(const tg_vgg_config *c, int batch)
+{
+    double f = c->num_filters, hw = 32.0 * 32.0;
+    double macs = 3 * f * 9 * hw;                          /* entry conv */
+    for (int s = 0; s < c->num_stages; s++) {
+        macs += 2.0 * c->num_blocks_per_stage * f * f * 9 * hw; /* processing blocks */
+        macs += f * f * 9 * hw;                             /* reduction conv_0 */
+        hw /= 4;
+        macs += f * f * 9 * hw;                             /* reduction conv_1, pooled */
+    }
+    macs += f * c->num_classes;
+    return 3 * 2 * macs * batch / 1e9;
+}
+
+static int usage(FILE *f, int status)
+{
+    fprintf(f, "usage: train_step [--net VGG_08|VGG_38] [--bn none|before|after] [--threads N]\n"
+               "                  [--steps N] [--warmup N] [--batch N]\n"
+               "  Times training steps (forward, cross-entropy, backward, Adam) of the study's\n"
+               "  network at 3x32x32 input and 100 classes; prints the median.\n"
+               "  defaults: --net VGG_08 --bn none --threads (OMP_NUM_THREADS or cores)\n"
+               "            --steps 10 --warmup 2 --batch 100\n");
+    return status;
+}
+
+static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || *end || v < lo || v > hi) {
+        fprintf(stderr, "train_step: %s wants an integer in %d..%d, got '%s'\n", flag, lo, hi, s ? s : "");
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    tg_vgg_config cfg = {.num_stages = 3, .num_blocks_per_stage = 0, .num_filters = 32,
+                         .in_channels = 3, .num_classes = 100, .bn = TG_BN_NONE};
+    const char *net_name = "VGG_08", *bn_name = "none";
+    int threads = 0, steps = 10, warmup = 2, batch = 100;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return usage(stdout, 0);
+        if (!strcmp(a, "--net") && v) {
+            net_name = argv[++i];
+            if (!strcmp(v, "VGG_08"))
+                cfg.num_blocks_per_stage = 0;
+            else if (!strcmp(v, "VGG_38"))
+                cfg.num_blocks_per_stage = 5;
+            else {
+                fprintf(stderr, "train_step: --net wants VGG_08 or VGG_38, got '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--bn") && v) {
+            bn_name = argv[++i];
+            if (!strcmp(v, "none"))
+                cfg.bn = TG_BN_NONE;
+            else if (!strcmp(v, "before"))
+                cfg.bn = TG_BN_BEFORE;
+            else if (!strcmp(v, "after"))
+                cfg.bn = TG_BN_AFTER;
+            else {
+                fprintf(stderr, "train_step: --bn wants none, before or after, got '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--threads")) {
+            if (!parse_int(a, v, 1, 256, &threads))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--steps")) {
+            if (!parse_int(a, v, 1, 100000, &steps))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--warmup")) {
+            if (!parse_int(a, v, 0, 1000, &warmup))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--batch")) {
+            if (!parse_int(a, v, 1, 10000, &batch))
+                return 2;
+            i++;
+        } else {
+            fprintf(stderr, "train_step: unknown option '%s' (try --help)\n", a);
+            return 2;
+        }
+    }
+    if (threads)
+        tg_set_num_threads(threads);
+
+    int status = 1;
+    tg_rng g = tg_rng_new(0);
+    tg_vgg *net = tg_vgg_new(&cfg, &g);
+    tg_tape *tp = tg_tape_new(0);
+    tg_tensor *x = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(batch, 3, 32, 32));
+    tg_tensor *y = tg_tensor_empty(NULL, TG_I32, TG_DIMS(batch));
+    double *times = malloc((size_t)steps * sizeof *times);
+    tg_optim *opt = net ? tg_optim_new(tg_vgg_model(net), &(tg_optim_config){.kind = TG_ADAM,
+                                                                                .lr = 1e-3}) : NULL;
+    if (!net || !tp || !x || !y || !times || !opt) {
+        fprintf(stderr, "train_step: %s\n", tg_last_error());
+        goto done;
+    }
+    int32_t *yd = tg_tensor_data(y);
+    for (int i = 0; i < batch; i++)
+        yd[i] = (int32_t)tg_rng_below(&g, 100);
+    tg_model *m = tg_vgg_model(net);
+    tg_model_set_training(m, true);
+    for (int step = 0; step < warmup + steps; step++) {
+        double t0 = now();
+        tg_tensor *loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, x), y);
+        if (tg_backward(tp, loss) != TG_OK || tg_optim_step(opt) != TG_OK) {
+            fprintf(stderr, "train_step: step %d: %s\n", step,
+                    tg_tape_status(tp) ? tg_tape_error(tp) : tg_last_error());
+            goto done;
+        }
+        tg_model_zero_grad(m);
+        tg_tape_reset(tp);
+        if (step >= warmup)
+            times[step - warmup] = now() - t0;
+    }
+    qsort(times, (size_t)steps, sizeof *times, cmp_double);
+    double med = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("network=%s bn=%s ms_median=%.1f ms_min=%.1f images_per_s=%.1f gflops=%.1f peak_rss_mb=%.1f\n",
+           net_name, bn_name, 1e3 * med, 1e3 * times[0], batch / med, gflop_per_step(&cfg, batch) / med,
+           (double)ru.ru_maxrss / 1024);
+    status = 0;
+done:
+    tg_optim_free(opt);
+    tg_vgg_free(net);
+    tg_tape_free(tp);
+    tg_tensor_free(x);
+    tg_tensor_free(y);
+    free(times);
+    return status;
+}
