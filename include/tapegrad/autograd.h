@@ -43,10 +43,12 @@ typedef struct tg_record tg_record;
 /* ------------------------------------------------------------------ the tape */
 
 tg_tape *tg_tape_new(uint64_t seed); /* NULL (and tg_last_error) on allocation failure */
-void tg_tape_free(tg_tape *tp);
+void tg_tape_free(tg_tape *tp); /* with its records and arena; NULL is ignored */
 /* Forgets every record and frees every tensor made on the tape at once (the arena
  * keeps its memory); clears a sticky error. Leaves and their grads are untouched. */
 void tg_tape_reset(tg_tape *tp);
+/* The arena the tape's ops allocate from; what a program allocates there (a step's
+ * constants) dies at the next tg_tape_reset too. */
 tg_arena *tg_tape_arena(tg_tape *tp);
 /* The generator dropout masks are drawn from; copy it to save, assign to restore. */
 tg_rng *tg_tape_rng(tg_tape *tp);
@@ -74,10 +76,10 @@ void tg_tape_set_check_finite(tg_tape *tp, bool on);
  * reports. Its grad (same shape and dtype, contiguous) appears at the first backward
  * that reaches it and accumulates until tg_zero_grad. tg_tensor_free frees it too. */
 tg_status tg_requires_grad(tg_tensor *t, const char *name);
-bool tg_is_leaf(const tg_tensor *t);
-const char *tg_leaf_name(const tg_tensor *t);
+bool tg_is_leaf(const tg_tensor *t);         /* made a leaf by tg_requires_grad */
+const char *tg_leaf_name(const tg_tensor *t); /* its name; NULL if t is not a leaf */
 tg_tensor *tg_grad(const tg_tensor *t); /* NULL until a backward reached it */
-void tg_zero_grad(tg_tensor *t);
+void tg_zero_grad(tg_tensor *t); /* zeros a leaf's grad (keeping its memory); else nothing */
 
 /* ------------------------------------------------------------------ backward */
 
@@ -113,6 +115,7 @@ struct tg_record {
 };
 
 int tg_tape_size(const tg_tape *tp); /* number of records */
+/* Record id (0 .. tg_tape_size - 1), or NULL; the tape owns it until tg_tape_reset. */
 const tg_record *tg_tape_record(const tg_tape *tp, int id);
 /* The record that made t on this tape, or NULL (a leaf, a constant, another tape). */
 const tg_record *tg_tape_record_of(const tg_tape *tp, const tg_tensor *t);
@@ -128,6 +131,10 @@ tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f);
 
 /* ------------------------------------------------------------------ elementwise ops */
 
+/* Elementwise ops on the tape, as the tensor module's kernels of the same name
+ * (tg_tensor_add, ...). Each computes its result into the tape's arena (valid until
+ * tg_tape_reset) and records itself; inputs are f32 or f64, binary ones of one dtype.
+ * A failure is the tape's sticky error, and the result a placeholder safe to pass on. */
 tg_tensor *tg_add(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* broadcasting */
 tg_tensor *tg_sub(tg_tape *tp, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_mul(tg_tape *tp, tg_tensor *a, tg_tensor *b);
@@ -152,6 +159,10 @@ tg_tensor *tg_dropout(tg_tape *tp, tg_tensor *x, double p);
 
 /* ------------------------------------------------------------------ reductions */
 
+/* Reductions on the tape, as tg_tensor_sum and the others: over the listed axes
+ * (negative counts from the end; naxes 0 = all axes), keepdim keeps them as size 1;
+ * tg_var's correction as tg_tensor_var's; log_softmax along one axis. Results and
+ * errors as for the elementwise ops. */
 tg_tensor *tg_sum(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_mean(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_var(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, int correction,
@@ -171,6 +182,9 @@ tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* 2-D or batched
 
 /* ------------------------------------------------------------------ views */
 
+/* Views on the tape, as tg_tensor_reshape and the others (same arguments): the result
+ * shares x's storage wherever the tensor module's would (tg_reshape copies when the
+ * strides do not allow a view), and the gradient flows back to x's elements. */
 tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim, const int64_t *shape);
 tg_tensor *tg_permute(tg_tape *tp, tg_tensor *x, int ndim, const int *perm);
 tg_tensor *tg_transpose(tg_tape *tp, tg_tensor *x, int d0, int d1);
@@ -184,6 +198,8 @@ tg_tensor *tg_concat(tg_tape *tp, int n, tg_tensor *const *xs, int axis);
 
 /* ------------------------------------------------------------------ convolution */
 
+/* Convolution's pieces and pooling on the tape, as tg_tensor_im2col and the tensor
+ * module's pooling kernels, over x [N, C, H, W] with the geometry in g. */
 tg_tensor *tg_im2col(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g); /* backward: col2im */
 tg_tensor *tg_avg_pool2d(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g);
 tg_tensor *tg_max_pool2d(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g);
@@ -214,7 +230,10 @@ typedef struct tg_op {
  * else about them, the op's forward does. */
 tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
                     const void *params, size_t params_size);
+/* Whether input i of r wants a gradient (a leaf, or made from one on this tape). */
 bool tg_needs_grad(const tg_tape *tp, const tg_record *r, int i);
+/* Adds g, input i's gradient, to what that input has received (a copy the first time);
+ * g of the wrong shape or dtype is the tape's sticky error, naming the op. */
 tg_status tg_accumulate_grad(tg_tape *tp, const tg_record *r, int i, const tg_tensor *g);
 /* Records the first error on the tape (as a failing op would) and returns its status. */
 tg_status tg_tape_fail(tg_tape *tp, tg_status s, const char *fmt, ...)

@@ -32,11 +32,14 @@ extern "C" {
  * frees them all with itself. Names are hierarchical with '/' ("input_conv/conv_0/weight"). */
 typedef struct tg_model tg_model;
 
-tg_model *tg_model_new(void);
-void tg_model_free(tg_model *m);
+tg_model *tg_model_new(void);   /* empty, f32, in training mode; NULL on allocation failure */
+void tg_model_free(tg_model *m); /* with every parameter, buffer and grad; NULL is ignored */
 /* A new zero-filled parameter; NULL (and tg_last_error) on a duplicate name or bad shape. */
 tg_tensor *tg_model_add_param(tg_model *m, const char *name, tg_dtype dt, int ndim, const int64_t *shape);
+/* The same for a buffer (no gradient). */
 tg_tensor *tg_model_add_buffer(tg_model *m, const char *name, tg_dtype dt, int ndim, const int64_t *shape);
+/* The parameters and buffers by position (creation order), or NULL for i out of range;
+ * the model owns them. */
 int tg_model_num_params(const tg_model *m);
 tg_tensor *tg_model_param(const tg_model *m, int i);
 const char *tg_model_param_name(const tg_model *m, int i);
@@ -45,9 +48,9 @@ tg_tensor *tg_model_buffer(const tg_model *m, int i);
 const char *tg_model_buffer_name(const tg_model *m, int i);
 tg_tensor *tg_model_find(const tg_model *m, const char *name); /* a parameter or a buffer */
 int64_t tg_model_param_count(const tg_model *m);                /* elements of all parameters */
-void tg_model_zero_grad(tg_model *m);
+void tg_model_zero_grad(tg_model *m);                          /* tg_zero_grad of every parameter */
 void tg_model_set_training(tg_model *m, bool training); /* batch norm statistics, dropout */
-bool tg_model_training(const tg_model *m);
+bool tg_model_training(const tg_model *m);              /* a new model is in training mode */
 /* The dtype that layer init functions give new parameters and float buffers: TG_F32
  * unless set (TG_F64 for gradient checks of whole layers and networks). */
 tg_status tg_model_set_dtype(tg_model *m, tg_dtype dt);
@@ -81,6 +84,7 @@ typedef struct tg_linear {
     tg_tensor *weight; /* [out, in] */
     tg_tensor *bias;   /* [out] or NULL */
 } tg_linear;
+/* Creates name/weight [out, in] and (if bias) name/bias [out] in m. */
 tg_status tg_linear_init(tg_linear *l, tg_model *m, const char *name, int64_t in, int64_t out,
                          bool bias, tg_rng *g);
 tg_tensor *tg_linear_forward(tg_tape *tp, const tg_linear *l, tg_tensor *x); /* [N,in] -> [N,out] */
@@ -91,6 +95,8 @@ typedef struct tg_conv2d {
     tg_tensor *bias;   /* [out] or NULL */
     tg_conv2d_geom geom;
 } tg_conv2d;
+/* Creates name/weight [out, in, kernel, kernel] and (if bias) name/bias [out] in m;
+ * square kernel, the same stride, padding and dilation along both axes. */
 tg_status tg_conv2d_init(tg_conv2d *c, tg_model *m, const char *name, int64_t in, int64_t out,
                          int kernel, int stride, int padding, int dilation, bool bias, tg_rng *g);
 /* im2col -> matmul -> (add bias): [N,in,H,W] -> [N,out,OH,OW] */
@@ -107,7 +113,9 @@ typedef struct tg_batchnorm2d {
     tg_tensor *num_batches_tracked;          /* buffer [] (i32), as PyTorch keeps it */
     double eps, momentum;                    /* 1e-5, 0.1 */
 } tg_batchnorm2d;
+/* Creates name/weight, name/bias and the three buffers in m, for `channels` channels. */
 tg_status tg_batchnorm2d_init(tg_batchnorm2d *bn, tg_model *m, const char *name, int64_t channels);
+/* [N,C,H,W] -> the same shape: mean, var, rsqrt, sub, mul (and * weight + bias) on the tape */
 tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tensor *x);
 
 /* Inverted dropout in training (tg_dropout), the identity in evaluation. */
@@ -148,9 +156,9 @@ typedef struct tg_vgg_config {
  * the original's layer names: input_conv/conv_0, input_conv/bn_0, block_0_0/conv_0,
  * ..., reduction_block_2/conv_1, logit_linear_layer. */
 typedef struct tg_vgg tg_vgg;
-tg_vgg *tg_vgg_new(const tg_vgg_config *cfg, tg_rng *g);
-void tg_vgg_free(tg_vgg *net);
-tg_model *tg_vgg_model(tg_vgg *net);
+tg_vgg *tg_vgg_new(const tg_vgg_config *cfg, tg_rng *g); /* NULL + tg_last_error on a bad config */
+void tg_vgg_free(tg_vgg *net);                          /* with its model; NULL is ignored */
+tg_model *tg_vgg_model(tg_vgg *net);                    /* its parameters; net owns the model */
 const tg_vgg_config *tg_vgg_config_of(const tg_vgg *net);
 tg_tensor *tg_vgg_forward(tg_tape *tp, tg_vgg *net, tg_tensor *x); /* [N,C,H,W] -> logits [N,classes] */
 
@@ -172,7 +180,8 @@ tg_status tg_safetensors_save(const char *path, int n, const char *const *names,
  * overlapping, dtype sizes against shapes) before anything is returned. */
 typedef struct tg_safetensors tg_safetensors;
 tg_safetensors *tg_safetensors_load(const char *path); /* NULL + tg_last_error naming the file */
-void tg_safetensors_free(tg_safetensors *st);
+void tg_safetensors_free(tg_safetensors *st); /* with its tensors; NULL is ignored */
+/* The tensors by position (file order) or name, NULL if absent; st owns them. */
 int tg_safetensors_count(const tg_safetensors *st);
 const char *tg_safetensors_name(const tg_safetensors *st, int i);
 tg_tensor *tg_safetensors_tensor(const tg_safetensors *st, int i);

@@ -43,13 +43,14 @@ typedef struct tg_optim tg_optim;
  * Nesterov without momentum, ...). The optimiser refers to m's parameters; free it
  * before the model. */
 tg_optim *tg_optim_new(tg_model *m, const tg_optim_config *cfg);
-void tg_optim_free(tg_optim *o);
+void tg_optim_free(tg_optim *o); /* with its state; NULL is ignored */
 /* One update of every parameter that has a gradient (parameters without one are
  * skipped, as PyTorch skips p.grad is None). */
 tg_status tg_optim_step(tg_optim *o);
+/* The learning rate the next steps use (a schedule sets it once per epoch). */
 void tg_optim_set_lr(tg_optim *o, double lr);
 double tg_optim_lr(const tg_optim *o);
-const tg_optim_config *tg_optim_config_of(const tg_optim *o);
+const tg_optim_config *tg_optim_config_of(const tg_optim *o); /* its settings, lr as last set */
 
 /* The state as named tensors ("<param name>/exp_avg", ".../exp_avg_sq",
  * ".../max_exp_avg_sq", ".../momentum_buffer", and "optim/step" (f64 []) ), all

@@ -88,7 +88,7 @@ typedef enum tg_status {
 const char *tg_last_error(void);
 tg_status tg_last_status(void);
 void tg_clear_error(void);
-const char *tg_status_name(tg_status s);
+const char *tg_status_name(tg_status s); /* "shape mismatch", ...; never NULL */
 
 /* Records an error (printf-style message) as the last one on this thread and returns
  * its status; for layers built on this one (the tape, datasets) and for user code. */
@@ -119,8 +119,8 @@ void tg_mem_free(void *p);
  * that the same sequence of allocations again calls no malloc. */
 typedef struct tg_arena tg_arena;
 tg_arena *tg_arena_new(size_t chunk_bytes); /* 0: a 1 MiB first chunk; NULL on failure */
-void tg_arena_free(tg_arena *ar);
-void tg_arena_reset(tg_arena *ar);
+void tg_arena_free(tg_arena *ar);  /* with everything allocated from it; NULL is ignored */
+void tg_arena_reset(tg_arena *ar); /* frees every block at once, keeping the memory */
 void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align); /* NULL + error on failure */
 size_t tg_arena_used(const tg_arena *ar);     /* bytes handed out since the last reset */
 size_t tg_arena_capacity(const tg_arena *ar); /* bytes held */
@@ -145,11 +145,11 @@ typedef struct tg_tensor {
     void (*user_free)(struct tg_tensor *t);
 } tg_tensor;
 
-int64_t tg_tensor_numel(const tg_tensor *t);
+int64_t tg_tensor_numel(const tg_tensor *t);     /* the product of the shape; 1 for a scalar */
 bool tg_tensor_is_contiguous(const tg_tensor *t); /* row-major, no gaps, no broadcast */
-bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b);
+bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b); /* same ndim and sizes */
 void *tg_tensor_data(const tg_tensor *t);         /* address of element [0,...,0] */
-size_t tg_storage_nbytes(const tg_storage *s);
+size_t tg_storage_nbytes(const tg_storage *s);    /* bytes of data it holds */
 int tg_storage_refcount(const tg_storage *s);     /* -1 for arena storage (not counted) */
 
 /* Frees a heap tensor's header and drops its reference to the storage. NULL and
@@ -161,6 +161,8 @@ char *tg_shape_str(char *buf, size_t size, int ndim, const int64_t *shape);
 
 /* ------------------------------------------------------------------ creation */
 
+/* A new contiguous tensor of that shape: uninitialised (empty), 0, 1 or value. Each
+ * returns NULL (and an error) on a negative size or a failed allocation. */
 tg_tensor *tg_tensor_empty(tg_arena *ar, tg_dtype dt, int ndim, const int64_t *shape);
 tg_tensor *tg_tensor_zeros(tg_arena *ar, tg_dtype dt, int ndim, const int64_t *shape);
 tg_tensor *tg_tensor_ones(tg_arena *ar, tg_dtype dt, int ndim, const int64_t *shape);
@@ -199,12 +201,14 @@ tg_tensor *tg_tensor_reshape(tg_arena *ar, const tg_tensor *t, int ndim, const i
 /* As reshape, but fails instead of copying. */
 tg_tensor *tg_tensor_view(tg_arena *ar, const tg_tensor *t, int ndim, const int64_t *shape);
 tg_tensor *tg_tensor_flatten(tg_arena *ar, const tg_tensor *t); /* 1-D, view when possible */
+/* Axis k of the result is t's axis perm[k]; transpose swaps axes d0 and d1. */
 tg_tensor *tg_tensor_permute(tg_arena *ar, const tg_tensor *t, int ndim, const int *perm);
 tg_tensor *tg_tensor_transpose(tg_arena *ar, const tg_tensor *t, int d0, int d1);
 /* Elements start, start+step, ... < stop along dim. Negative start/stop count from the
  * end; both are clamped to the axis, as Python slicing does; step >= 1. */
 tg_tensor *tg_tensor_slice(tg_arena *ar, const tg_tensor *t, int dim, int64_t start,
                            int64_t stop, int64_t step);
+/* length elements from start along dim: a slice with step 1 */
 tg_tensor *tg_tensor_narrow(tg_arena *ar, const tg_tensor *t, int dim, int64_t start,
                             int64_t length);
 tg_tensor *tg_tensor_select(tg_arena *ar, const tg_tensor *t, int dim, int64_t index); /* drops dim */
@@ -232,11 +236,15 @@ typedef enum tg_unary_op {
     TG_CLAMP,      /* params a, b: the bounds (NAN for none) */
     TG_UNARY_OP_COUNT
 } tg_unary_op;
-const char *tg_unary_op_name(tg_unary_op op);
+const char *tg_unary_op_name(tg_unary_op op); /* "neg", "abs", ...; "?" if out of range */
 
+/* op applied to each element of x, with the op's parameters a and b (0 where unused):
+ * into a new contiguous tensor, or into out (x's shape and dtype; out may be x). */
 tg_tensor *tg_tensor_unary(tg_arena *ar, tg_unary_op op, const tg_tensor *x, double a, double b);
 tg_status tg_tensor_unary_out(tg_tensor *out, tg_unary_op op, const tg_tensor *x, double a, double b);
 
+/* tg_tensor_unary with one op each: a new contiguous tensor, NULL (and an error) for a
+ * NULL or non-float x or a failed allocation. */
 tg_tensor *tg_tensor_neg(tg_arena *ar, const tg_tensor *x);
 tg_tensor *tg_tensor_abs(tg_arena *ar, const tg_tensor *x);
 tg_tensor *tg_tensor_exp(tg_arena *ar, const tg_tensor *x);
@@ -258,12 +266,14 @@ typedef enum tg_binary_op {
     TG_EQ, TG_NE, TG_LT, TG_LE, TG_GT, TG_GE,
     TG_BINARY_OP_COUNT
 } tg_binary_op;
-const char *tg_binary_op_name(tg_binary_op op);
+const char *tg_binary_op_name(tg_binary_op op); /* "add", "sub", ...; "?" if out of range */
 
+/* a op b into a new contiguous tensor of the broadcast shape. */
 tg_tensor *tg_tensor_binary(tg_arena *ar, tg_binary_op op, const tg_tensor *a, const tg_tensor *b);
 /* out's shape must be the broadcast shape; out may be a or b (in place). */
 tg_status tg_tensor_binary_out(tg_tensor *out, tg_binary_op op, const tg_tensor *a, const tg_tensor *b);
 
+/* tg_tensor_binary with one op each: a + b, a - b, a * b, a / b, max(a, b), min(a, b). */
 tg_tensor *tg_tensor_add(tg_arena *ar, const tg_tensor *a, const tg_tensor *b);
 tg_tensor *tg_tensor_sub(tg_arena *ar, const tg_tensor *a, const tg_tensor *b);
 tg_tensor *tg_tensor_mul(tg_arena *ar, const tg_tensor *a, const tg_tensor *b);
@@ -283,6 +293,8 @@ tg_tensor *tg_tensor_where(tg_arena *ar, const tg_tensor *mask, const tg_tensor 
  * keeps them as size 1. f32/f64 in, same dtype out; f32 accumulates in f64, long
  * axes are summed pairwise, so the result does not depend on the thread count. */
 
+/* The sum, mean, largest and smallest element: new tensors; NULL (and an error) for a
+ * bad axis, a non-float x, or max/min over nothing. */
 tg_tensor *tg_tensor_sum(tg_arena *ar, const tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_tensor_mean(tg_arena *ar, const tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_tensor_max(tg_arena *ar, const tg_tensor *x, int naxes, const int *axes, bool keepdim);
@@ -332,12 +344,14 @@ tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channel
 /* Pooling over x [N, C, H, W] with kernel, stride and zero padding from g (dilation
  * ignored). Average pooling counts the padding in its divisor, as PyTorch's default. */
 tg_tensor *tg_tensor_avg_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2d_geom *g);
+/* Its adjoint: gout [N, C, OH, OW] spread back over an input of height x width. */
 tg_tensor *tg_tensor_avg_pool2d_backward(tg_arena *ar, const tg_tensor *gout, int64_t height,
                                          int64_t width, const tg_conv2d_geom *g);
 /* Max pooling; *indices (if not NULL) receives an i32 tensor shaped as the output with
  * the flat index h*W + w of each maximum within its input plane, as PyTorch returns. */
 tg_tensor *tg_tensor_max_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2d_geom *g,
                                 tg_tensor **indices);
+/* Its adjoint: gout [N, C, OH, OW] added at the maxima's indices of a height x width input. */
 tg_tensor *tg_tensor_max_pool2d_backward(tg_arena *ar, const tg_tensor *gout,
                                          const tg_tensor *indices, int64_t height, int64_t width);
 
@@ -353,11 +367,11 @@ typedef struct tg_rng {
     uint64_t counter; /* how many 128-bit blocks of this stream are used */
 } tg_rng;
 
-tg_rng tg_rng_new(uint64_t seed);
+tg_rng tg_rng_new(uint64_t seed); /* stream 0 of seed, at its start */
 /* An independent generator for sub-stream `index` of g (g is not advanced): the same
  * (g, index) always gives the same stream, e.g. one per module or per epoch. */
 tg_rng tg_rng_split(const tg_rng *g, uint64_t index);
-uint32_t tg_rng_u32(tg_rng *g);
+uint32_t tg_rng_u32(tg_rng *g);                 /* 32 random bits */
 double tg_rng_uniform(tg_rng *g);               /* [0, 1) with 53 random bits */
 uint32_t tg_rng_below(tg_rng *g, uint32_t n);   /* uniform in [0, n), unbiased */
 /* Fisher-Yates permutation of 0..n-1 into perm. */
