@@ -1,0 +1,333 @@
+/* experiments/study/files.c — whole files written atomically, text buffers, CSV reading.
+ *
+ * A run can be killed at any moment (the study's runs last hours), so every result
+ * file is built in memory and replaced whole: written to path.tmp, fsynced, renamed
+ * over path, and the directory fsynced so that the rename itself survives a crash.
+ * A reader then sees the old file or the new one, never half of one. */
+#include "study.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ paths */
+
+bool study_path(char *buf, size_t size, const char *dir, const char *name)
+{
+    int n = snprintf(buf, size, "%s/%s", dir, name);
+    return n >= 0 && (size_t)n < size;
+}
+
+bool study_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+bool study_run_complete(const char *dir)
+{
+    char p[4096];
+    return study_path(p, sizeof p, dir, STUDY_TEST_SUMMARY_CSV) && study_file_exists(p);
+}
+
+tg_status study_mkdirs(const char *dir)
+{
+    char p[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof p)
+        return tg_set_error(TG_ERR_ARG, "study: directory name '%s' is empty or too long", dir);
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        char c = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            return tg_set_error(TG_ERR_IO, "study: cannot create directory %s: %s", p, strerror(errno));
+        p[i] = c;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return tg_set_error(TG_ERR_IO, "study: %s is not a directory", dir);
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------------ atomic writes */
+
+/* fsync of the directory holding path, so that a rename into it is durable */
+static void sync_parent(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        (void)fsync(fd); /* some file systems refuse fsync on directories: not an error */
+        close(fd);
+    }
+}
+
+tg_status study_write_file_atomic(const char *path, const char *text, size_t len)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return tg_set_error(TG_ERR_ARG, "study: path too long: %s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0)
+        return tg_set_error(TG_ERR_IO, "study: cannot write %s: %s", tmp, strerror(errno));
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return tg_set_error(TG_ERR_IO, "study: writing %s failed after %zu of %zu bytes: %s", tmp,
+                                done, len, strerror(e));
+        }
+        done += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return tg_set_error(TG_ERR_IO, "study: cannot flush %s: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return tg_set_error(TG_ERR_IO, "study: cannot rename %s to %s: %s", tmp, path, strerror(e));
+    }
+    sync_parent(path);
+    return TG_OK;
+}
+
+char *study_read_file(const char *path, size_t *len_out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        tg_set_error(TG_ERR_IO, "study: cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        len += fread(buf + len, 1, cap - 1 - len, f);
+        if (len < cap - 1)
+            break;
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf) {
+        tg_set_error(TG_ERR_NOMEM, "study: %s: out of memory", path);
+        return NULL;
+    }
+    if (err) {
+        free(buf);
+        tg_set_error(TG_ERR_IO, "study: cannot read %s", path);
+        return NULL;
+    }
+    buf[len] = '\0';
+    if (len_out)
+        *len_out = len;
+    return buf;
+}
+
+/* ------------------------------------------------------------------ text buffers */
+
+static bool buf_reserve(study_buf *b, size_t extra)
+{
+    if (b->failed)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (!d) {
+        b->failed = true;
+        return false;
+    }
+    b->data = d;
+    b->cap = cap;
+    return true;
+}
+
+void study_buf_append(study_buf *b, const char *text, size_t len)
+{
+    if (!buf_reserve(b, len))
+        return;
+    memcpy(b->data + b->len, text, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
+
+void study_buf_printf(study_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !buf_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void study_buf_free(study_buf *b)
+{
+    free(b->data);
+    *b = (study_buf){0};
+}
+
+tg_status study_buf_write(const study_buf *b, const char *path)
+{
+    if (b->failed)
+        return tg_set_error(TG_ERR_NOMEM, "study: out of memory building %s", path);
+    return study_write_file_atomic(path, b->data ? b->data : "", b->len);
+}
+
+/* ------------------------------------------------------------------ CSV */
+
+void study_csv_free(study_csv *c)
+{
+    if (!c)
+        return;
+    free(c->names);
+    free(c->cells);
+    free(c->text);
+    free(c);
+}
+
+/* splits line on ',' (cut in place) into at most max fields; returns how many it has */
+static int split_fields(char *line, char **out, int max)
+{
+    int n = 0;
+    for (char *p = line;;) {
+        char *comma = strchr(p, ',');
+        if (n < max) {
+            out[n] = p;
+            if (comma)
+                *comma = '\0';
+        }
+        n++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+study_csv *study_read_csv(const char *path)
+{
+    size_t len;
+    char *text = study_read_file(path, &len);
+    if (!text)
+        return NULL;
+    study_csv *c = calloc(1, sizeof *c);
+    if (!c) {
+        free(text);
+        tg_set_error(TG_ERR_NOMEM, "study: %s: out of memory", path);
+        return NULL;
+    }
+    c->text = text;
+    /* lines: count them, then cut each in place */
+    size_t nlines = 0;
+    for (size_t i = 0; i < len; i++)
+        nlines += text[i] == '\n';
+    nlines += len > 0 && text[len - 1] != '\n';
+    if (nlines == 0) {
+        tg_set_error(TG_ERR_FORMAT, "study: %s: empty file, expected a CSV header", path);
+        study_csv_free(c);
+        return NULL;
+    }
+    char *p = text;
+    char *nl = strchr(p, '\n');
+    if (nl)
+        *nl = '\0';
+    if (nl && nl > p && nl[-1] == '\r')
+        nl[-1] = '\0';
+    int ncols = 1;
+    for (const char *q = p; *q; q++)
+        ncols += *q == ',';
+    c->names = malloc((size_t)ncols * sizeof *c->names);
+    c->cells = malloc((nlines * (size_t)ncols + 1) * sizeof *c->cells);
+    if (!c->names || !c->cells) {
+        tg_set_error(TG_ERR_NOMEM, "study: %s: out of memory", path);
+        study_csv_free(c);
+        return NULL;
+    }
+    c->ncols = split_fields(p, c->names, ncols);
+    int line_no = 1;
+    p = nl ? nl + 1 : text + len;
+    while (p < text + len) {
+        line_no++;
+        nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        char *end = nl ? nl : text + len;
+        if (end > p && end[-1] == '\r')
+            end[-1] = '\0';
+        if (*p) { /* blank lines are skipped */
+            char **row = c->cells + (size_t)c->nrows * (size_t)ncols;
+            int got = split_fields(p, row, ncols);
+            if (got != ncols) {
+                tg_set_error(TG_ERR_FORMAT, "study: %s: line %d has %d fields, the header %d", path,
+                             line_no, got, ncols);
+                study_csv_free(c);
+                return NULL;
+            }
+            c->nrows++;
+        }
+        p = nl ? nl + 1 : text + len;
+    }
+    return c;
+}
+
+int study_csv_col(const study_csv *c, const char *name)
+{
+    for (int i = 0; c && i < c->ncols; i++)
+        if (!strcmp(c->names[i], name))
+            return i;
+    return -1;
+}
+
+const char *study_csv_cell(const study_csv *c, int row, int col)
+{
+    if (!c || row < 0 || row >= c->nrows || col < 0 || col >= c->ncols)
+        return NULL;
+    return c->cells[(size_t)row * (size_t)c->ncols + (size_t)col];
+}
+
+double study_csv_num(const study_csv *c, int row, const char *name)
+{
+    const char *s = study_csv_cell(c, row, study_csv_col(c, name));
+    if (!s || !*s)
+        return NAN;
+    char *end;
+    double v = strtod(s, &end);
+    return *end ? NAN : v;
+}

@@ -1,0 +1,358 @@
+/* experiments/study/plots.c — the report's figures, drawn by gnuplot from the CSV files.
+ *
+ * Each plot is a gnuplot script written next to its PNG (curves.gp beside curves.png),
+ * so a figure can be restyled and redrawn by hand with `gnuplot curves.gp`. The curves
+ * read summary.csv directly; the gradient-flow and comparison scripts carry their data
+ * as inline data blocks (read here from the CSV files), because gnuplot cannot easily
+ * pick rows by a string column. gnuplot runs in the PNG's directory (fork, chdir, exec),
+ * writes NAME.png.tmp, and only a zero exit status renames it over NAME.png; its
+ * messages go to NAME.gp.log, which is removed when it succeeds.
+ *
+ * The pngcairo terminal runs with `noenhanced`: layer names are full of underscores,
+ * which enhanced text would turn into subscripts. */
+#include "study.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ running gnuplot */
+
+bool study_have_gnuplot(void)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        return false;
+    char dir[4096], exe[4200];
+    for (const char *p = path;;) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        if (n == 0)
+            snprintf(dir, sizeof dir, ".");
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)n, p);
+        snprintf(exe, sizeof exe, "%s/gnuplot", dir);
+        if (access(exe, X_OK) == 0)
+            return true;
+        if (!colon)
+            return false;
+        p = colon + 1;
+    }
+}
+
+/* single-quoted gnuplot string: '' stands for ' */
+static void put_quoted(study_buf *b, const char *s)
+{
+    study_buf_append(b, "'", 1);
+    for (; *s; s++) {
+        if (*s == '\'')
+            study_buf_append(b, "''", 2);
+        else if (*s != '\n' && *s != '\r')
+            study_buf_append(b, s, 1);
+    }
+    study_buf_append(b, "'", 1);
+}
+
+/* Writes dir/script from b, runs gnuplot on it in dir and renames dir/png.tmp to dir/png. */
+static tg_status run_script(const char *dir, const char *script, const char *png, const study_buf *b)
+{
+    char script_path[4096], log_path[4096], tmp_png[4096], png_path[4096], log_name[512];
+    snprintf(log_name, sizeof log_name, "%s.log", script);
+    if (!study_path(script_path, sizeof script_path, dir, script) ||
+        !study_path(log_path, sizeof log_path, dir, log_name) ||
+        !study_path(png_path, sizeof png_path, dir, png) ||
+        snprintf(tmp_png, sizeof tmp_png, "%s.tmp", png_path) >= (int)sizeof tmp_png)
+        return tg_set_error(TG_ERR_ARG, "study: path too long in %s", dir);
+    if (strchr(png, '\'') || strlen(png) > 500)
+        return tg_set_error(TG_ERR_ARG, "study: plot file name '%s' has a quote or is too long", png);
+    tg_status st = study_buf_write(b, script_path);
+    if (st != TG_OK)
+        return st;
+    if (!study_have_gnuplot())
+        return tg_set_error(TG_ERR_STATE, "gnuplot is not installed (apt-get install gnuplot-nox); "
+                            "%s is written, %s is not drawn", script_path, png);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return tg_set_error(TG_ERR_IO, "study: cannot start gnuplot: %s", strerror(errno));
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDWR);
+        int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (chdir(dir) != 0 || nul < 0 || log < 0)
+            _exit(126);
+        dup2(nul, 0);
+        dup2(nul, 1);
+        dup2(log, 2);
+        char out[600];
+        snprintf(out, sizeof out, "out='%s.tmp'", png); /* png has no quote: checked by the caller */
+        execlp("gnuplot", "gnuplot", "-e", out, script, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return tg_set_error(TG_ERR_IO, "study: waiting for gnuplot: %s", strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        /* the first line of what gnuplot said, for the one-line message */
+        char first[300] = "";
+        FILE *f = fopen(log_path, "r");
+        if (f) {
+            while (fgets(first, sizeof first, f) && strspn(first, " \t\r\n^") == strlen(first))
+                ;
+            first[strcspn(first, "\r\n")] = '\0';
+            fclose(f);
+        }
+        unlink(tmp_png);
+        return tg_set_error(TG_ERR_IO, "gnuplot %s failed (%s %d)%s%s; see %s", script_path,
+                            WIFEXITED(status) ? "exit status" : "signal",
+                            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                            first[0] ? ": " : "", first, log_path);
+    }
+    if (rename(tmp_png, png_path) != 0)
+        return tg_set_error(TG_ERR_IO, "study: gnuplot wrote no %s: %s", tmp_png, strerror(errno));
+    unlink(log_path);
+    return TG_OK;
+}
+
+/* the terminal and output lines every script starts with */
+static void preamble(study_buf *b, int width, int height, const char *script, const char *png)
+{
+    /* `study` runs gnuplot -e "out='NAME.png.tmp'" and renames the file when it succeeded;
+     * run by hand, the script writes NAME.png itself */
+    study_buf_printf(b, "# drawn by `study`; redraw with: gnuplot %s\n", script);
+    study_buf_printf(b, "if (!exists('out')) out = '%s'\n", png);
+    study_buf_printf(b, "set terminal pngcairo noenhanced size %d,%d font 'sans,10'\n", width, height);
+    study_buf_printf(b, "set output out\n");
+}
+
+/* the last path component of dir, for titles */
+static const char *base_name(const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    const char *s = dir + n;
+    while (s > dir && s[-1] != '/')
+        s--;
+    return s;
+}
+
+/* ------------------------------------------------------------------ curves */
+
+tg_status study_plot_curves(const char *dir)
+{
+    char path[4096];
+    if (!study_path(path, sizeof path, dir, STUDY_SUMMARY_CSV))
+        return tg_set_error(TG_ERR_ARG, "study: path too long: %s", dir);
+    study_csv *c = study_read_csv(path);
+    if (!c)
+        return tg_last_status();
+    int rows = c->nrows;
+    bool ok = study_csv_col(c, "epoch") >= 0 && study_csv_col(c, "train_loss") >= 0 &&
+              study_csv_col(c, "val_acc") >= 0;
+    study_csv_free(c);
+    if (!ok || rows == 0)
+        return tg_set_error(TG_ERR_FORMAT, "study: %s: %s", path,
+                            ok ? "no epochs to plot" : "not a summary (epoch, train_loss, val_acc columns)");
+
+    const char *style = rows > 25 ? "lines lw 2" : "linespoints lw 2 pt 7 ps 0.6";
+    char title[1200];
+    snprintf(title, sizeof title, "%s", base_name(dir));
+    study_buf b = {0};
+    preamble(&b, 1200, 450, "curves.gp", STUDY_CURVES_PNG);
+    study_buf_printf(&b, "set datafile separator ','\n"
+                         "set grid\nset key top right\nset xlabel 'epoch'\n");
+    if (rows == 1)
+        study_buf_printf(&b, "set xrange [0.5:1.5]\n");
+    if (rows <= 20)
+        study_buf_printf(&b, "set xtics 1\n");
+    study_buf_printf(&b, "set multiplot layout 1,2 title ");
+    put_quoted(&b, title);
+    study_buf_printf(&b, "\nset ylabel 'error (cross-entropy loss)'\n"
+                         "plot '%s' using 'epoch':'train_loss' with %s title 'train', \\\n"
+                         "     '' using 'epoch':'val_loss' with %s title 'validation'\n",
+                     STUDY_SUMMARY_CSV, style, style);
+    study_buf_printf(&b, "set ylabel 'accuracy'\nset key bottom right\n"
+                         "plot '%s' using 'epoch':'train_acc' with %s title 'train', \\\n"
+                         "     '' using 'epoch':'val_acc' with %s title 'validation'\n"
+                         "unset multiplot\n",
+                     STUDY_SUMMARY_CSV, style, style);
+    tg_status st = run_script(dir, "curves.gp", STUDY_CURVES_PNG, &b);
+    study_buf_free(&b);
+    return st;
+}
+
+/* ------------------------------------------------------------------ gradient flow */
+
+tg_status study_plot_gradflow(const char *dir)
+{
+    char path[4096];
+    if (!study_path(path, sizeof path, dir, STUDY_GRADFLOW_CSV))
+        return tg_set_error(TG_ERR_ARG, "study: path too long: %s", dir);
+    study_csv *c = study_read_csv(path);
+    if (!c)
+        return tg_last_status();
+    int ce = study_csv_col(c, "epoch"), cl = study_csv_col(c, "layer"), ck = study_csv_col(c, "kind"),
+        cm = study_csv_col(c, "mean_abs");
+    if (ce < 0 || cl < 0 || ck < 0 || cm < 0) {
+        study_csv_free(c);
+        return tg_set_error(TG_ERR_FORMAT, "study: %s: not a gradient-flow file (epoch, layer, kind, "
+                            "mean_abs columns)", path);
+    }
+    /* the layer names (x axis) from the first epoch's weight rows; each epoch repeats them */
+    study_buf data = {0}, tics = {0};
+    int nlayers = 0, nepochs = 0, x = 0;
+    const char *cur = NULL;
+    for (int r = 0; r < c->nrows; r++) {
+        const char *kind = study_csv_cell(c, r, ck);
+        if (strcmp(kind, "weight") && strcmp(kind, "bn_weight"))
+            continue;
+        const char *ep = study_csv_cell(c, r, ce);
+        if (!cur || strcmp(cur, ep)) {
+            if (cur)
+                study_buf_printf(&data, "\n\n");
+            study_buf_printf(&data, "# epoch %s\n", ep);
+            cur = ep;
+            nepochs++;
+            x = 0;
+        }
+        if (nepochs == 1) {
+            study_buf_printf(&tics, "%s", nlayers ? ", " : "");
+            put_quoted(&tics, study_csv_cell(c, r, cl));
+            study_buf_printf(&tics, " %d", nlayers);
+            nlayers++;
+        }
+        study_buf_printf(&data, "%d %s %s\n", x++, study_csv_cell(c, r, ce), study_csv_cell(c, r, cm));
+    }
+    study_csv_free(c);
+    if (nepochs == 0) {
+        study_buf_free(&data);
+        study_buf_free(&tics);
+        return tg_set_error(TG_ERR_FORMAT, "study: %s: no weight rows to plot", path);
+    }
+
+    study_buf b = {0};
+    int width = 300 + 18 * nlayers;
+    preamble(&b, width < 900 ? 900 : width, 1000, "gradflow.gp", STUDY_GRADFLOW_PNG);
+    study_buf_printf(&b, "$grad << EOD\n%sEOD\n", data.data ? data.data : "");
+    study_buf_printf(&b, "set xtics rotate by 90 right (%s)\n", tics.data ? tics.data : "");
+    study_buf_printf(&b, "set xrange [-0.5:%d.5]\nset grid\nset ylabel 'mean |dL/dW|'\n"
+                         "set palette defined (0 '#b3cde3', 1 '#08306b')\n"
+                         "set cbrange [0.5:%d.5]\nset cblabel 'epoch'\nset cbtics 1\n",
+                     nlayers - 1, nepochs);
+    if (nepochs > 10)
+        study_buf_printf(&b, "set cbtics %d\nset cbrange [1:%d]\n", nepochs / 5, nepochs);
+    study_buf_printf(&b, "set multiplot layout 2,1 title ");
+    put_quoted(&b, base_name(dir));
+    study_buf_printf(&b, "\nset title 'gradient flow: mean |dL/dW| per layer (last batch of each epoch; later epochs darker)'\n"
+                         "plot for [i=0:%d] $grad index i using 1:3:2 with linespoints lw 1.5 pt 7 ps 0.4 "
+                         "lc palette z notitle\n"
+                         "set title 'the same, log scale'\nset logscale y\nset format y '%%.0e'\n"
+                         "plot for [i=0:%d] $grad index i using 1:($3 > 0 ? $3 : NaN):2 with linespoints "
+                         "lw 1.5 pt 7 ps 0.4 lc palette z notitle\n"
+                         "unset multiplot\n",
+                     nepochs - 1, nepochs - 1);
+    tg_status st = run_script(dir, "gradflow.gp", STUDY_GRADFLOW_PNG, &b);
+    study_buf_free(&b);
+    study_buf_free(&data);
+    study_buf_free(&tics);
+    return st;
+}
+
+/* ------------------------------------------------------------------ comparison of runs */
+
+tg_status study_plot_compare(const char *out_png, const char *title, int n,
+                             const char *const *run_dirs, const char *const *labels)
+{
+    if (!out_png || n < 1 || !run_dirs)
+        return tg_set_error(TG_ERR_ARG, "study_plot_compare: needs an output and at least one run");
+    /* out_png's directory and file name; the script is out_png with .gp for .png */
+    char dir[4096], png[1024], script[1100];
+    const char *slash = strrchr(out_png, '/');
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", slash == out_png ? 1 : (int)(slash - out_png), out_png);
+    else
+        snprintf(dir, sizeof dir, ".");
+    snprintf(png, sizeof png, "%s", slash ? slash + 1 : out_png);
+    size_t pl = strlen(png);
+    if (pl > 4 && !strcmp(png + pl - 4, ".png"))
+        snprintf(script, sizeof script, "%.*s.gp", (int)(pl - 4), png);
+    else
+        snprintf(script, sizeof script, "%s.gp", png);
+
+    tg_status st = study_mkdirs(dir);
+    if (st != TG_OK)
+        return st;
+    study_buf acc = {0}, grad = {0}, plot_acc = {0}, plot_grad = {0};
+    int nacc = 0, ngrad = 0, max_rows = 0;
+    for (int i = 0; i < n; i++) {
+        const char *label = labels && labels[i] ? labels[i] : base_name(run_dirs[i]);
+        char path[4096];
+        study_csv *c = study_path(path, sizeof path, run_dirs[i], STUDY_SUMMARY_CSV) ? study_read_csv(path) : NULL;
+        if (c && c->nrows > 0 && study_csv_col(c, "epoch") >= 0 && study_csv_col(c, "val_acc") >= 0) {
+            study_buf_printf(&acc, "%s# %s\n", nacc ? "\n\n" : "", label);
+            for (int r = 0; r < c->nrows; r++)
+                study_buf_printf(&acc, "%.10g %.10g\n", study_csv_num(c, r, "epoch"), study_csv_num(c, r, "val_acc"));
+            if (c->nrows > max_rows)
+                max_rows = c->nrows;
+            study_buf_printf(&plot_acc, "%s$acc index %d using 1:2 with lines lw 2 lc %d title ",
+                             nacc ? ", \\\n     " : "", nacc, i + 1);
+            put_quoted(&plot_acc, label);
+            nacc++;
+        }
+        study_csv_free(c);
+        c = study_path(path, sizeof path, run_dirs[i], STUDY_GRADFLOW_CSV) ? study_read_csv(path) : NULL;
+        int ce = study_csv_col(c, "epoch"), cl = study_csv_col(c, "layer"), ck = study_csv_col(c, "kind"),
+            cm = study_csv_col(c, "mean_abs");
+        int rows = 0;
+        if (c && ce >= 0 && cl >= 0 && ck >= 0 && cm >= 0) {
+            for (int r = 0; r < c->nrows; r++) {
+                if (strcmp(study_csv_cell(c, r, cl), "input_conv_conv_0") ||
+                    strcmp(study_csv_cell(c, r, ck), "weight"))
+                    continue;
+                if (rows++ == 0)
+                    study_buf_printf(&grad, "%s# %s\n", ngrad ? "\n\n" : "", label);
+                study_buf_printf(&grad, "%s %s\n", study_csv_cell(c, r, ce), study_csv_cell(c, r, cm));
+            }
+        }
+        if (rows > 0) {
+            study_buf_printf(&plot_grad, "%s$grad index %d using 1:($2 > 0 ? $2 : NaN) with lines lw 2 lc %d title ",
+                             ngrad ? ", \\\n     " : "", ngrad, i + 1);
+            put_quoted(&plot_grad, label);
+            ngrad++;
+        }
+        study_csv_free(c);
+    }
+    if (nacc == 0) {
+        st = tg_set_error(TG_ERR_FORMAT, "study_plot_compare: none of the %d runs has a summary.csv with epochs "
+                          "(first: %s)", n, run_dirs[0]);
+        goto out;
+    }
+    study_buf b = {0};
+    preamble(&b, 1300, 500, script, png);
+    study_buf_printf(&b, "$acc << EOD\n%sEOD\n", acc.data);
+    if (ngrad)
+        study_buf_printf(&b, "$grad << EOD\n%sEOD\n", grad.data);
+    study_buf_printf(&b, "set grid\nset xlabel 'epoch'\nset key outside right top\n%s"
+                         "set multiplot layout 1,%d title ", max_rows <= 20 ? "set xtics 1\n" : "", ngrad ? 2 : 1);
+    put_quoted(&b, title ? title : "");
+    study_buf_printf(&b, "\nset title 'validation accuracy'\nset ylabel 'accuracy'\nplot %s\n", plot_acc.data);
+    if (ngrad)
+        study_buf_printf(&b, "set title 'mean |dL/dW| of the first conv layer (input_conv_conv_0)'\n"
+                             "set ylabel 'mean |dL/dW|'\nset logscale y\nset format y '%%.0e'\nplot %s\n",
+                         plot_grad.data);
+    study_buf_printf(&b, "unset multiplot\n");
+    st = run_script(dir, script, png, &b);
+    study_buf_free(&b);
+out:
+    study_buf_free(&acc);
+    study_buf_free(&grad);
+    study_buf_free(&plot_acc);
+    study_buf_free(&plot_grad);
+    return st;
+}

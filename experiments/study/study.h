@@ -1,0 +1,173 @@
+/* experiments/study/study.h — what the parts of the `study` program share.
+ *
+ *   study train --num-blocks-per-stage 5 --bn before --experiment-dir runs/vgg38_bn
+ *   study sweep ...     (sweep.c)      study report ...     (report.c)
+ *
+ * `study train` writes one experiment directory:
+ *
+ *   config.txt             the flags of the run, "--flag value" one a line
+ *   summary.csv            epoch,train_acc,train_loss,val_acc,val_loss,lr,seconds
+ *                          (epoch counts from 1; lr is the rate used in that epoch;
+ *                          accuracies are fractions in [0, 1])
+ *   gradflow.csv           epoch,layer,kind,mean_abs,rms,max_abs,zero_frac: per epoch, one
+ *                          row a weight tensor (kind "weight" or "bn_weight"; biases left
+ *                          out) then one row a layer output (kind "activation"), from the
+ *                          epoch's last training batch; layer is the scope with '/' -> '_'
+ *                          ("input_conv_conv_0", "block_0_0_conv_1", "logit_linear_layer")
+ *   checkpoint_latest.safetensors, checkpoint_best.safetensors
+ *   test_summary.csv       test_acc,test_loss of the best-validation model, written last
+ *                          (after the plots): a run is complete exactly when it exists
+ *   curves.png/.gp, gradflow.png/.gp   the plots and the gnuplot scripts that drew them
+ *
+ * Every file is replaced atomically (temporary file, fsync, rename), so a run killed at
+ * any moment leaves whole files, and `--resume` continues from the last checkpoint.
+ *
+ * Errors: functions here return TG_OK or a tg_status and leave one message in
+ * tg_last_error() (as the library's own functions do), never exit.
+ */
+#ifndef STUDY_STUDY_H
+#define STUDY_STUDY_H
+
+#include <tapegrad.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ------------------------------------------------------------------ subcommands */
+
+/* Each takes its subcommand's arguments with argv[0] = the subcommand's name and
+ * returns the exit status: 0 success, 1 failure, 2 usage error (one line on stderr).
+ * study_train_main resets getopt (optind = 0), so it may be called more than once in a
+ * process; it keeps no state between calls. */
+int study_train_main(int argc, char **argv);
+int study_sweep_main(int argc, char **argv);  /* sweep.c */
+int study_report_main(int argc, char **argv); /* report.c */
+
+/* ------------------------------------------------------------------ an experiment directory */
+
+#define STUDY_CONFIG_TXT "config.txt"
+#define STUDY_SUMMARY_CSV "summary.csv"
+#define STUDY_GRADFLOW_CSV "gradflow.csv"
+#define STUDY_TEST_SUMMARY_CSV "test_summary.csv"
+#define STUDY_CHECKPOINT_LATEST "checkpoint_latest.safetensors"
+#define STUDY_CHECKPOINT_BEST "checkpoint_best.safetensors"
+#define STUDY_CURVES_PNG "curves.png"
+#define STUDY_GRADFLOW_PNG "gradflow.png"
+
+/* dir/name into buf (always NUL-terminated); false if it did not fit */
+bool study_path(char *buf, size_t size, const char *dir, const char *name);
+bool study_file_exists(const char *path);
+/* A run is complete when dir/test_summary.csv exists. */
+bool study_run_complete(const char *dir);
+/* mkdir -p; TG_OK if it exists already */
+tg_status study_mkdirs(const char *dir);
+
+/* ------------------------------------------------------------------ files (files.c) */
+
+/* Replaces path with len bytes of text, atomically: path.tmp is written, fsynced and
+ * renamed over path (then the directory is fsynced). On failure path is untouched. */
+tg_status study_write_file_atomic(const char *path, const char *text, size_t len);
+/* The whole file, NUL-terminated (*len_out its length if not NULL); free() it.
+ * NULL + tg_last_error on failure. */
+char *study_read_file(const char *path, size_t *len_out);
+
+/* A growing text buffer for building a file before writing it whole. A failed
+ * allocation makes it "failed" and later appends do nothing; check once at the end. */
+typedef struct study_buf {
+    char *data; /* NUL-terminated; NULL until the first append */
+    size_t len, cap;
+    bool failed;
+} study_buf;
+void study_buf_printf(study_buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void study_buf_append(study_buf *b, const char *text, size_t len);
+void study_buf_free(study_buf *b);
+/* study_write_file_atomic of the buffer; TG_ERR_NOMEM if it failed to grow */
+tg_status study_buf_write(const study_buf *b, const char *path);
+
+/* A CSV file with a header line, read whole. Cells are strings (no quoting: the study's
+ * files have none); lines are split on ',' and must all have the header's count. */
+typedef struct study_csv {
+    int ncols, nrows;
+    char **names; /* ncols column names */
+    char **cells; /* nrows * ncols, row-major */
+    char *text;   /* owns the strings */
+} study_csv;
+study_csv *study_read_csv(const char *path); /* NULL + tg_last_error */
+void study_csv_free(study_csv *c);
+int study_csv_col(const study_csv *c, const char *name); /* -1 if there is no such column */
+const char *study_csv_cell(const study_csv *c, int row, int col);   /* NULL out of range */
+/* the cell as a number; NAN if the column is missing, the row out of range or the
+ * cell not a number */
+double study_csv_num(const study_csv *c, int row, const char *name);
+
+/* ------------------------------------------------------------------ plots (plots.c) */
+
+/* Plots are drawn by gnuplot (pngcairo) from a .gp script written next to the PNG;
+ * the PNG replaces the old one only when gnuplot exits with status 0. When gnuplot is
+ * not installed each function returns TG_ERR_STATE with a message that says so;
+ * callers check study_have_gnuplot() first to print a one-line note instead. */
+bool study_have_gnuplot(void);
+/* dir/curves.png: training and validation loss and accuracy per epoch (summary.csv) */
+tg_status study_plot_curves(const char *dir);
+/* dir/gradflow.png: mean |dL/dW| per weight tensor, one line an epoch (later darker),
+ * linear and log y (gradflow.csv) */
+tg_status study_plot_gradflow(const char *dir);
+/* out_png (and out_png with .gp for .png): for n runs, validation accuracy per epoch
+ * and mean |dL/dW| of the first conv layer (input_conv_conv_0) per epoch (log y), one
+ * line a run, labelled labels[i] (NULL: the run's directory). */
+tg_status study_plot_compare(const char *out_png, const char *title, int n,
+                             const char *const *run_dirs, const char *const *labels);
+
+/* ================================================================== helper B: sweep, report
+ * Declarations for sweep.c and report.c go below this line. */
+
+/* A runs directory (study sweep --runs-dir, default "runs"):
+ *
+ *   RUNS/configs/<name>/   one experiment directory per configuration and seed, named by
+ *                          study_config_name ("VGG_38_bn-after_wd0.001_seed0"), shared by
+ *                          every plan that has that configuration
+ *   RUNS/PLAN/plan.csv     label,run,seed: the plan's runs in the report's row order (run is
+ *                          relative to RUNS: "configs/VGG_38_seed0")
+ *   RUNS/PLAN/<name>       a link to ../configs/<name>, for people
+ *   RUNS/REPORT.md, RUNS/<plan>_compare.png    written by study report
+ */
+#define STUDY_CONFIGS_DIR "configs"
+#define STUDY_PLAN_CSV "plan.csv"
+/* in each run: the train flags the sweep gave it, "--flag value" one a line (threads,
+ * directory, --data-dir and --resume left out); a later sweep refuses to reuse a
+ * complete or interrupted run with other flags */
+#define STUDY_SWEEP_ARGS "sweep_args.txt"
+#define STUDY_PLAN_MAX_MEMBERS 4
+
+/* What one row of a plan varies (the budget — data set, epochs, filters — is the sweep's). */
+typedef struct study_config {
+    int num_blocks_per_stage; /* 0: VGG_08, 5: VGG_38 */
+    tg_bn_placement bn;
+    double weight_decay;
+    double dropout;
+    int batch_size;           /* 0: the sweep's --batch-size, else 100 */
+} study_config;
+
+typedef struct study_plan {
+    const char *name;   /* "depth", the argument of study sweep and the folder's name */
+    const char *title;  /* a line for the report */
+    const char *source; /* where the report shows it: "Table 1, Figures 6 and 7" */
+    int n;
+    struct {
+        const char *label; /* the report's row label: "BN after ReLU" */
+        study_config config;
+    } members[STUDY_PLAN_MAX_MEMBERS];
+} study_plan;
+
+int study_num_plans(void);
+const study_plan *study_plan_at(int i);          /* NULL out of range */
+const study_plan *study_plan_find(const char *name); /* NULL if unknown */
+const char *study_bn_name(tg_bn_placement bn);   /* "none", "before", "after" */
+/* The canonical run name of c at this batch size and seed; false if it did not fit. */
+bool study_config_name(char *buf, size_t size, const study_config *c, int batch_size, int seed);
+
+#endif
