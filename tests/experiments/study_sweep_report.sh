@@ -20,29 +20,7 @@ ok() { echo "ok: $*"; }
 
 # ---------------------------------------------------------------- the data set
 data=$tmp/data
-mkdir -p "$data"
-python3 - "$data" <<'EOF'
-import gzip, os, random, struct, sys
-out = sys.argv[1]
-rng = random.Random(1)
-def images(n):
-    labels, pixels = [], bytearray()
-    for _ in range(n):
-        k = rng.randrange(10)
-        labels.append(k)
-        img = bytearray(rng.randrange(40) for _ in range(28 * 28))
-        for r in range(2 + 2 * k, 4 + 2 * k):      # a bright stripe whose row says the class
-            for c in range(4, 24):
-                img[r * 28 + c] = 200 + rng.randrange(56)
-        pixels += img
-    return labels, pixels
-for part, n in (("train", 100), ("t10k", 30)):
-    labels, pixels = images(n)
-    with gzip.open(os.path.join(out, part + "-images-idx3-ubyte.gz"), "wb") as f:
-        f.write(struct.pack(">IIII", 2051, n, 28, 28) + bytes(pixels))
-    with gzip.open(os.path.join(out, part + "-labels-idx1-ubyte.gz"), "wb") as f:
-        f.write(struct.pack(">II", 2049, n) + bytes(labels))
-EOF
+python3 "$(dirname "$0")/tiny_fashion_mnist.py" "$data" 1 100 30
 
 runs=$tmp/runs
 budget=(--epochs 1 --train-limit 40 --num-filters 4 --threads 1 --data-dir "$data" --runs-dir "$runs")

@@ -23,29 +23,7 @@ ok() { echo "ok: $*"; }
 
 # ---------------------------------------------------------------- the data set
 data=$tmp/data
-mkdir -p "$data"
-python3 - "$data" <<'EOF'
-import gzip, os, random, struct, sys
-out = sys.argv[1]
-rng = random.Random(0)
-def images(n):
-    labels, pixels = [], bytearray()
-    for _ in range(n):
-        k = rng.randrange(10)
-        labels.append(k)
-        img = bytearray(rng.randrange(40) for _ in range(28 * 28))
-        for r in range(2 + 2 * k, 4 + 2 * k):      # a bright stripe whose row says the class
-            for c in range(4, 24):
-                img[r * 28 + c] = 200 + rng.randrange(56)
-        pixels += img
-    return labels, pixels
-for part, n in (("train", 400), ("t10k", 100)):
-    labels, pixels = images(n)
-    with gzip.open(os.path.join(out, part + "-images-idx3-ubyte.gz"), "wb") as f:
-        f.write(struct.pack(">IIII", 2051, n, 28, 28) + bytes(pixels))
-    with gzip.open(os.path.join(out, part + "-labels-idx1-ubyte.gz"), "wb") as f:
-        f.write(struct.pack(">II", 2049, n) + bytes(labels))
-EOF
+python3 "$(dirname "$0")/tiny_fashion_mnist.py" "$data" 0 400 100
 
 common=(--dataset fashion-mnist --data-dir "$data" --num-filters 4 --batch-size 50 --threads 1)
 
