@@ -23,6 +23,7 @@ typedef struct checker {
     tg_tensor *v;    /* the projection, heap, shaped as the output */
     tg_tape *tp;
     tg_rng rng0;     /* the tape's generator at the start of every evaluation */
+    tg_gradcheck_report *rep;
 } checker;
 
 /* L(x) = <v, f(x)>, with the same dropout masks every time. Gradients stay enabled
@@ -72,9 +73,13 @@ static void op_names(const tg_tape *tp, char *buf, size_t size)
     }
 }
 
+/* Frees what the check made; a failure that happened before any comparison leaves
+ * its message in the report too, so the report alone always says what went wrong. */
 static tg_status finish(checker *c, tg_status st)
 {
-    for (int i = 0; i < c->nin; i++)
+    if (st != TG_OK && !c->rep->message[0])
+        snprintf(c->rep->message, sizeof c->rep->message, "%s", tg_last_error());
+    for (int i = 0; c->x && i < c->nin; i++)
         if (c->x[i] && tg_is_leaf(c->x[i]))
             tg_tensor_free(c->x[i]);
     tg_mem_free(c->x);
@@ -94,10 +99,10 @@ tg_status tg_gradcheck(tg_gradcheck_fn fn, void *user, int nin, tg_tensor *const
     memset(rep, 0, sizeof *rep);
     rep->input = -1;
     rep->index = -1;
+    checker c = {.fn = fn, .user = user, .nin = nin, .rep = rep};
     if (!fn || nin < 1 || !inputs)
-        return tg_set_error(TG_ERR_ARG, "tg_gradcheck: needs a function and at least one input");
+        return finish(&c, tg_set_error(TG_ERR_ARG, "tg_gradcheck: needs a function and at least one input"));
 
-    checker c = {.fn = fn, .user = user, .nin = nin};
     c.x = tg_mem_alloc((size_t)nin * sizeof *c.x, _Alignof(tg_tensor *));
     c.tp = tg_tape_new(o.seed);
     if (!c.x || !c.tp)

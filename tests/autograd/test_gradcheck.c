@@ -169,6 +169,23 @@ START_TEST(test_integer_inputs_pass_through)
 }
 END_TEST
 
+static tg_tensor *dropped(tg_tape *tp, tg_tensor *const *in, void *user)
+{
+    (void)user;
+    return tg_dropout(tp, tg_exp(tp, in[0]), 0.3);
+}
+
+START_TEST(test_dropout_is_checked_with_a_fixed_mask)
+{
+    tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(4, 5));
+    tg_gradcheck_report rep;
+    tg_status st = tg_gradcheck(dropped, NULL, 1, &x, NULL, &rep);
+    ck_assert_msg(st == TG_OK, "%s", rep.message);
+    ck_assert_int_eq(rep.checked, 20);
+    tg_tensor_free(x);
+}
+END_TEST
+
 static tg_tensor *bad_function(tg_tape *tp, tg_tensor *const *in, void *user)
 {
     (void)user;
@@ -183,6 +200,9 @@ START_TEST(test_failing_function_is_reported)
     ck_assert_int_eq(tg_gradcheck(bad_function, NULL, 1, &x, NULL, &rep), TG_ERR_SHAPE);
     ck_assert_str_eq(tg_last_error(), "tg_gradcheck: the function failed: tg_add: shapes [2,3] and [7] "
                                       "cannot be broadcast");
+    ck_assert_str_eq(rep.message, tg_last_error()); /* the report says it too */
+    ck_assert_int_eq(tg_gradcheck(NULL, NULL, 1, &x, NULL, &rep), TG_ERR_ARG);
+    ck_assert_str_eq(rep.message, "tg_gradcheck: needs a function and at least one input");
     tg_tensor_free(x);
 }
 END_TEST
@@ -199,6 +219,7 @@ int main(void)
     tcase_add_test(tc, test_large_inputs_are_sampled);
     tcase_add_test(tc, test_integer_inputs_pass_through);
     tcase_add_test(tc, test_failing_function_is_reported);
+    tcase_add_test(tc, test_dropout_is_checked_with_a_fixed_mask);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }

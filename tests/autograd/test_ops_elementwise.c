@@ -449,8 +449,8 @@ START_TEST(test_dropout_mask_statistics)
 END_TEST
 
 /* Backward uses forward's mask: grad = gout * mask / (1 - p) with the mask read off the
- * output. (tg_gradcheck evaluates with gradients disabled, where dropout is the
- * identity, so it cannot check dropout with p > 0; this checks it directly.) */
+ * output, checked directly here (tests/autograd/test_gradcheck.c also gradchecks
+ * dropout: its evaluations keep gradients on and restore the tape's generator). */
 START_TEST(test_dropout_grad)
 {
     const double p = 0.4;
