@@ -5,6 +5,9 @@
 
 #include <check.h>
 #include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +116,30 @@ static inline void tt_expect_error(const void *result, tg_status status, const c
     ck_assert_str_eq(tg_last_error(), message);
 }
 
+/* Writes n bytes to path (replacing it), for tests that build files by hand. */
+static inline void tt_write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The whole file (malloc'd, one spare byte); *n its length. */
+static inline uint8_t *tt_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc((size_t)len + 1);
+    ck_assert_uint_eq(fread(p, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return p;
+}
+
 /* Runs one suite; the exit status is the number of failures (0: all passed). */
 static inline int tt_run(Suite *s)
 {
@@ -129,6 +156,18 @@ static inline TCase *tt_tcase(const char *name)
     TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, 120);
     return tc;
+}
+
+/* Adds a test case in which `test` must die of SIGABRT (TG_ABORT_ON_ERROR). Needs a
+ * forked child, Check's default; with CK_FORK=no the case is left out. */
+static inline void tt_add_abort_test(Suite *s, const TTest *test)
+{
+    const char *fork = getenv("CK_FORK");
+    if (fork && strcmp(fork, "no") == 0)
+        return;
+    TCase *ab = tt_tcase("abort");
+    tcase_add_test_raise_signal(ab, test, SIGABRT);
+    suite_add_tcase(s, ab);
 }
 
 #endif

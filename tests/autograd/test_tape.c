@@ -940,12 +940,6 @@ int main(void)
     tcase_add_test(io, test_print_zero_and_unreached);
     tcase_add_test(io, test_dot_graph);
     suite_add_tcase(s, io);
-    /* the abort test needs a forked child, which is Check's default mode */
-    const char *fork = getenv("CK_FORK");
-    if (!fork || strcmp(fork, "no") != 0) {
-        TCase *ab = tt_tcase("abort");
-        tcase_add_test_raise_signal(ab, test_abort_on_error, SIGABRT);
-        suite_add_tcase(s, ab);
-    }
+    tt_add_abort_test(s, test_abort_on_error);
     return tt_run(s);
 }

@@ -58,10 +58,7 @@ static inline const char *ds_path(const char *dir, const char *name)
 static inline const char *ds_write(const char *dir, const char *name, const void *data, size_t size)
 {
     const char *path = ds_path(dir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, size, f), size);
-    fclose(f);
+    tt_write_file(path, data, size);
     return path;
 }
 
@@ -73,21 +70,6 @@ static inline const char *ds_write_gz(const char *dir, const char *name, const v
     ck_assert_int_eq(gzwrite(f, data, (unsigned)size), (int)size);
     ck_assert_int_eq(gzclose(f), Z_OK);
     return path;
-}
-
-/* The file's bytes (malloc'd); *size its length. */
-static inline uint8_t *ds_read(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return p;
 }
 
 /* A call that must fail with this status and a message containing each of the given

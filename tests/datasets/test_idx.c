@@ -104,8 +104,8 @@ START_TEST(test_idx_gzip_members_concatenated)
     char *dir = ds_tmpdir();
     size_t ni, nl, s1, s2;
     uint8_t *im = idx_images(5, 5, 3, 4, &ni), *lb = idx_labels(5, &nl);
-    uint8_t *a = ds_read(ds_write_gz(dir, "a", im, 30), &s1);
-    uint8_t *b = ds_read(ds_write_gz(dir, "b", im + 30, ni - 30), &s2);
+    uint8_t *a = tt_read_file(ds_write_gz(dir, "a", im, 30), &s1);
+    uint8_t *b = tt_read_file(ds_write_gz(dir, "b", im + 30, ni - 30), &s2);
     uint8_t *both = malloc(s1 + s2);
     memcpy(both, a, s1);
     memcpy(both + s1, b, s2);
@@ -262,7 +262,7 @@ static const char *spoiled_gz(const char *dir, const uint8_t *data, size_t size,
                               void (*spoil)(uint8_t *gz, size_t *n))
 {
     const char *path = ds_write_gz(dir, "im.gz", data, size);
-    uint8_t *gz = ds_read(path, gz_size);
+    uint8_t *gz = tt_read_file(path, gz_size);
     spoil(gz, gz_size);
     path = ds_write(dir, "im.gz", gz, *gz_size);
     free(gz);
@@ -319,7 +319,7 @@ START_TEST(test_gunzip_every_prefix)
     uint8_t *im = idx_images(4, 4, 5, 5, &ni);
     char *dir = ds_tmpdir();
     size_t n;
-    uint8_t *gz = ds_read(ds_write_gz(dir, "x.gz", im, ni), &n);
+    uint8_t *gz = tt_read_file(ds_write_gz(dir, "x.gz", im, ni), &n);
     for (size_t k = 0; k <= n; k++) {
         uint8_t *copy = malloc(k ? k : 1), *out;
         memcpy(copy, gz, k);

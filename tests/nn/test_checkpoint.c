@@ -73,28 +73,6 @@ static int count_temporaries(const char *dir)
     return n;
 }
 
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static uint8_t *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)len + 1);
-    ck_assert_uint_eq(fread(p, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
-
 /* A file with the given header text (unpadded unless the text is) and data. */
 static void write_st(const char *path, const char *header, const void *data, size_t dlen)
 {
@@ -105,7 +83,7 @@ static void write_st(const char *path, const char *header, const void *data, siz
     memcpy(p + 8, header, hlen);
     if (dlen)
         memcpy(p + 8 + hlen, data, dlen);
-    write_bytes(path, p, n);
+    tt_write_file(path, p, n);
     free(p);
 }
 
@@ -188,7 +166,7 @@ START_TEST(test_roundtrip_every_kind_of_tensor)
 
     /* the header is padded so that the data starts 8-aligned */
     size_t len;
-    uint8_t *raw = read_bytes(path, &len);
+    uint8_t *raw = tt_read_file(path, &len);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | raw[i];
@@ -354,13 +332,13 @@ START_TEST(test_corrupt_files_are_refused_with_a_reason)
     const char *p = in_tmp("bad.safetensors");
     float d[120] = {0};
 
-    write_bytes(p, "", 0);
+    tt_write_file(p, "", 0);
     expect_bad(p, "the file is empty");
-    write_bytes(p, "\x10\0\0\0\0", 5);
+    tt_write_file(p, "\x10\0\0\0\0", 5);
     expect_bad(p, "the file is 5 bytes, shorter than the 8-byte header length");
-    write_bytes(p, "\xff\0\0\0\0\0\0\0{}      ", 16);
+    tt_write_file(p, "\xff\0\0\0\0\0\0\0{}      ", 16);
     expect_bad(p, "header length 255 is larger than the 8 bytes that follow it");
-    write_bytes(p, "\xff\xff\xff\xff\xff\xff\xff\xff{}", 10);
+    tt_write_file(p, "\xff\xff\xff\xff\xff\xff\xff\xff{}", 10);
     expect_bad(p, "header length 18446744073709551615 is larger than");
 
     write_st(p, "{\"a\": ", NULL, 0);
@@ -475,7 +453,7 @@ static uint8_t *small_file(const char *path, size_t *len)
     tg_tensor_free(w);
     tg_tensor_free(s);
     tg_tensor_free(e);
-    return read_bytes(path, len);
+    return tt_read_file(path, len);
 }
 
 START_TEST(test_every_truncation_is_an_error)
@@ -485,7 +463,7 @@ START_TEST(test_every_truncation_is_an_error)
     uint8_t *raw = small_file(good, &len);
     ck_assert_uint_gt(len, 100);
     for (size_t n = 0; n < len; n++) {
-        write_bytes(cut, raw, n);
+        tt_write_file(cut, raw, n);
         tg_safetensors *st = tg_safetensors_load(cut);
         ck_assert_msg(st == NULL, "a file cut to %zu of %zu bytes loaded", n, len);
         ck_assert_int_eq(tg_last_status(), TG_ERR_FORMAT);
@@ -493,7 +471,7 @@ START_TEST(test_every_truncation_is_an_error)
     /* and one byte too many */
     uint8_t *longer = calloc(len + 1, 1);
     memcpy(longer, raw, len);
-    write_bytes(cut, longer, len + 1);
+    tt_write_file(cut, longer, len + 1);
     expect_bad(cut, "1 bytes belong to no tensor");
     free(longer);
     free(raw);
@@ -513,7 +491,7 @@ START_TEST(test_flipped_header_bytes_never_crash)
     for (size_t i = 0; i < 8 + hlen; i++)
         for (size_t m = 0; m < sizeof masks; m++) {
             raw[i] ^= masks[m];
-            write_bytes(bad, raw, len);
+            tt_write_file(bad, raw, len);
             raw[i] ^= masks[m];
             tg_clear_error();
             tg_safetensors *st = tg_safetensors_load(bad);
@@ -700,7 +678,7 @@ START_TEST(test_checkpoint_load_is_all_or_nothing)
                                                   "the file"));
 
     /* a corrupt file: the file's name and the reason, under the checkpoint's function */
-    write_bytes(path, "\x01\0\0\0", 4);
+    tt_write_file(path, "\x01\0\0\0", 4);
     ck_assert_int_eq(tg_checkpoint_load(path, c, 0, NULL, NULL, NULL), TG_ERR_FORMAT);
     snprintf(want, sizeof want, "tg_checkpoint_load: %s: the file is 4 bytes", path);
     ck_assert_msg(strncmp(tg_last_error(), want, strlen(want)) == 0, "%s", tg_last_error());

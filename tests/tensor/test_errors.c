@@ -82,12 +82,6 @@ int main(void)
     tcase_add_test(tc, test_bad_shapes_and_dtypes);
     tcase_add_test(tc, test_abort_off_when_zero);
     suite_add_tcase(s, tc);
-    /* the abort test needs a forked child, which is Check's default mode */
-    const char *fork = getenv("CK_FORK");
-    if (!fork || strcmp(fork, "no") != 0) {
-        TCase *ab = tt_tcase("abort");
-        tcase_add_test_raise_signal(ab, test_abort_on_error, SIGABRT);
-        suite_add_tcase(s, ab);
-    }
+    tt_add_abort_test(s, test_abort_on_error);
     return tt_run(s);
 }
