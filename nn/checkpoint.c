@@ -16,16 +16,25 @@
 
 /* ------------------------------------------------------------------ saving */
 
-tg_status tg_checkpoint_save(const char *path, const tg_model *m, int nextra,
-                             const char *const *extra_names, const tg_tensor *const *extra,
-                             int nmeta, const tg_kv *meta)
+/* What save and load both require of their arguments. */
+static tg_status check_args(const char *fn, const char *path, const tg_model *m, int nextra,
+                            const char *const *extra_names, const void *extra)
 {
-    const char *fn = "tg_checkpoint_save";
     if (!path || !m)
         return tg_set_error(TG_ERR_ARG, "%s: %s is NULL", fn, !path ? "path" : "the model");
     if (nextra < 0 || (nextra > 0 && (!extra_names || !extra)))
         return tg_set_error(TG_ERR_ARG, "%s: %s: %d extra tensors with %s", fn, path, nextra,
                             nextra < 0 ? "a negative count" : "NULL names or tensors");
+    return TG_OK;
+}
+
+tg_status tg_checkpoint_save(const char *path, const tg_model *m, int nextra,
+                             const char *const *extra_names, const tg_tensor *const *extra,
+                             int nmeta, const tg_kv *meta)
+{
+    const char *fn = "tg_checkpoint_save";
+    if (check_args(fn, path, m, nextra, extra_names, extra) != TG_OK)
+        return tg_last_status();
     for (int i = 0; i < nextra; i++)
         if (extra_names[i] && tg_model_find(m, extra_names[i]))
             return tg_set_error(TG_ERR_ARG, "%s: %s: extra tensor '%s' has the name of a model "
@@ -93,11 +102,8 @@ tg_status tg_checkpoint_load(const char *path, tg_model *m, int nextra,
     const char *fn = "tg_checkpoint_load";
     if (meta_out)
         *meta_out = NULL;
-    if (!path || !m)
-        return tg_set_error(TG_ERR_ARG, "%s: %s is NULL", fn, !path ? "path" : "the model");
-    if (nextra < 0 || (nextra > 0 && (!extra_names || !extra)))
-        return tg_set_error(TG_ERR_ARG, "%s: %s: %d extra tensors with %s", fn, path, nextra,
-                            nextra < 0 ? "a negative count" : "NULL names or tensors");
+    if (check_args(fn, path, m, nextra, extra_names, extra) != TG_OK)
+        return tg_last_status();
     for (int i = 0; i < nextra; i++)
         if (!extra_names[i] || !extra[i])
             return tg_set_error(TG_ERR_ARG, "%s: %s: extra tensor %d has a NULL %s", fn, path, i,
