@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define REC_MAGIC 0x52454344u  /* "RECD" */
 #define LEAF_MAGIC 0x4c454146u /* "LEAF" */
@@ -35,6 +36,10 @@ struct tg_tape {
     tg_arena *arena;
     tg_rng rng;
     bool grad_enabled, check_finite;
+    bool fused, keep_grads, profile;
+    uint64_t backward_mark; /* arena mark before the running op's backward; UINT64_MAX outside */
+    const void **keep;      /* scratch for tg_arena_release_since (heap, grows) */
+    int keep_cap;
     tg_status status;
     char error[1024];
     rec **records;
@@ -81,6 +86,9 @@ tg_tape *tg_tape_new(uint64_t seed)
     }
     tp->rng = tg_rng_new(seed);
     tp->grad_enabled = true;
+    tp->fused = true;
+    tp->keep_grads = true;
+    tp->backward_mark = UINT64_MAX;
     return tp;
 }
 
@@ -91,6 +99,7 @@ void tg_tape_free(tg_tape *tp)
     tg_arena_free(tp->arena);
     tg_tensor_free(tp->placeholder);
     tg_mem_free(tp->records);
+    tg_mem_free(tp->keep);
     tg_mem_free(tp);
 }
 
@@ -111,6 +120,29 @@ tg_arena *tg_tape_arena(tg_tape *tp) { return tp->arena; }
 tg_rng *tg_tape_rng(tg_tape *tp) { return &tp->rng; }
 bool tg_tape_grad_enabled(const tg_tape *tp) { return tp->grad_enabled; }
 void tg_tape_set_check_finite(tg_tape *tp, bool on) { tp->check_finite = on; }
+bool tg_tape_fused(const tg_tape *tp) { return tp && tp->fused; }
+void tg_tape_set_profile(tg_tape *tp, bool on) { tp->profile = on; }
+
+bool tg_tape_set_fused(tg_tape *tp, bool fused)
+{
+    bool old = tp->fused;
+    tp->fused = fused;
+    return old;
+}
+
+bool tg_tape_set_keep_grads(tg_tape *tp, bool keep)
+{
+    bool old = tp->keep_grads;
+    tp->keep_grads = keep;
+    return old;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 tg_status tg_tape_status(const tg_tape *tp) { return tp ? tp->status : TG_ERR_ARG; }
 const char *tg_tape_error(const tg_tape *tp) { return tp ? tp->error : "tape is NULL"; }
 
@@ -268,7 +300,10 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
                          .params = pcopy};
 
     tg_clear_error();
+    double t0 = tp->profile ? now_s() : 0;
     tg_tensor *out = op->forward(tp, &R->pub);
+    if (tp->profile)
+        R->pub.forward_s = now_s() - t0;
     if (!out) {
         fail_from_kernel(tp, op);
         return tp->placeholder;
@@ -374,12 +409,30 @@ static int64_t count_nonfinite(const tg_tensor *g)
     return s.nonfinite;
 }
 
-/* Adds g into *slot (creating it as a contiguous copy the first time). */
-static tg_status add_into(tg_arena *ar, tg_tensor **slot, const tg_tensor *g)
+/* Whether the running backward made g afresh for this gradient alone, so that the
+ * record can take it as its gradient instead of a copy: a contiguous tensor that owns
+ * a large block taken during this backward, not on the tape, and not already another
+ * input's gradient (a backward may pass one tensor to two inputs). */
+static bool can_adopt(const tg_tape *tp, const tg_record *r, const tg_tensor *g)
+{
+    if (g->arena != tp->arena || g->user || g->offset != 0 || !tg_tensor_is_contiguous(g) ||
+        !tg_arena_taken_since(tp->arena, tp->backward_mark, g->storage))
+        return false;
+    for (int j = 0; j < r->nin; j++) {
+        rec *S = rec_of(tp, r->in[j]);
+        if (S && S->pub.grad && S->pub.grad->storage == g->storage)
+            return false;
+    }
+    return true;
+}
+
+/* Adds g into *slot: the first time, g itself when it can be adopted, else a
+ * contiguous copy. */
+static tg_status add_into(tg_arena *ar, tg_tensor **slot, const tg_tensor *g, bool adopt)
 {
     if (*slot)
         return tg_tensor_axpy_(*slot, 1.0, g);
-    *slot = tg_tensor_clone(ar, g);
+    *slot = adopt ? (tg_tensor *)g : tg_tensor_clone(ar, g);
     return *slot ? TG_OK : tg_last_status();
 }
 
@@ -412,11 +465,38 @@ tg_status tg_accumulate_grad(tg_tape *tp, const tg_record *r, int i, const tg_te
     leaf *L = leaf_of(x);
     tg_status st = TG_OK;
     if (R && R->pub.requires_grad)
-        st = add_into(tp->arena, &R->pub.grad, g);
+        st = add_into(tp->arena, &R->pub.grad, g, !R->pub.grad && can_adopt(tp, r, g));
     else if (L)
-        st = add_into(NULL, &L->grad, g);
+        st = add_into(NULL, &L->grad, g, false);
     if (st != TG_OK)
         return tg_tape_fail(tp, st, "tg_%s backward: %s", r->op->name, tg_last_error());
+    return TG_OK;
+}
+
+/* After r's backward: every large block it took is scratch except its inputs'
+ * gradients; and r's own gradient is spent unless the tape keeps gradients. */
+static tg_status release_scratch(tg_tape *tp, tg_record *r)
+{
+    if (r->nin > tp->keep_cap) {
+        int cap = r->nin > 16 ? r->nin : 16;
+        const void **grown = tg_mem_alloc((size_t)cap * sizeof *grown, _Alignof(const void *));
+        if (!grown)
+            return tg_last_status();
+        tg_mem_free(tp->keep);
+        tp->keep = grown;
+        tp->keep_cap = cap;
+    }
+    int n = 0;
+    for (int i = 0; i < r->nin; i++) {
+        rec *S = rec_of(tp, r->in[i]);
+        if (S && S->pub.grad)
+            tp->keep[n++] = S->pub.grad->storage;
+    }
+    tg_arena_release_since(tp->arena, tp->backward_mark, tp->keep, n);
+    if (!tp->keep_grads) {
+        tg_arena_release_tensor(tp->arena, r->grad);
+        r->grad = NULL;
+    }
     return TG_OK;
 }
 
@@ -446,11 +526,18 @@ tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
     if (!R->pub.grad)
         return tg_tape_fail(tp, tg_last_status(), "tg_backward: %s", tg_last_error());
     for (int id = R->pub.id; id >= 0; id--) {
-        const tg_record *r = &tp->records[id]->pub;
+        tg_record *r = &tp->records[id]->pub;
         if (!r->grad || !r->requires_grad || !r->op->backward)
             continue;
         tg_clear_error();
+        tp->backward_mark = tg_arena_mark(tp->arena);
+        double t0 = tp->profile ? now_s() : 0;
         tg_status st = r->op->backward(tp, r, r->grad);
+        if (tp->profile)
+            r->backward_s = now_s() - t0;
+        if (st == TG_OK && tp->status == TG_OK)
+            st = release_scratch(tp, r);
+        tp->backward_mark = UINT64_MAX;
         if (st != TG_OK || tp->status != TG_OK) {
             if (tp->status == TG_OK) /* the op failed without telling the tape */
                 tg_tape_fail(tp, st, "tg_%s backward: %s", r->op->name,

@@ -4,7 +4,9 @@
  * and prove that a steady-state training step makes none. The arena is a bump
  * allocator over a list of chunks; tg_arena_reset keeps the memory and, if a step
  * needed more than one chunk, replaces them by one chunk as large as the peak, so the
- * next identical step is served from a single chunk without calling the hook. */
+ * next identical step is served from a single chunk without calling the hook. Large
+ * blocks are allocations of their own, so that they can be given back one by one before
+ * the reset (a gradient once it is used) and reused by the next large request. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -65,11 +67,21 @@ typedef struct chunk {
 #define CHUNK_HEADER 64 /* keeps the usable part 64-byte aligned */
 #define DEFAULT_CHUNK ((size_t)1 << 20)
 
+/* A large block: its own allocation, kept across resets and reused by size. */
+typedef struct large {
+    void *p;
+    size_t size;
+    uint64_t serial; /* when it was last taken (the arena's counter); 0: free */
+} large;
+
 struct tg_arena {
     chunk *head; /* the chunk being filled; older ones follow */
     size_t chunk_bytes;
     size_t used, peak, capacity;
     size_t taken, taken_peak; /* as used and peak, with alignment padding: sizes a merge */
+    large *large;             /* tg__alloc'd array of nlarge (capacity cap_large) */
+    int nlarge, cap_large;
+    uint64_t serial;          /* counts large blocks taken; tg_arena_mark reads it */
 };
 
 /* quiet: on failure record no error (tg_arena_reset must not disturb the caller's) */
@@ -113,6 +125,9 @@ void tg_arena_free(tg_arena *ar)
     if (!ar)
         return;
     free_chunks(ar->head);
+    for (int i = 0; i < ar->nlarge; i++)
+        tg__free(ar->large[i].p);
+    tg__free(ar->large);
     tg__free(ar);
 }
 
@@ -133,8 +148,104 @@ void tg_arena_reset(tg_arena *ar)
     }
     for (chunk *c = ar->head; c; c = c->next)
         c->used = 0;
+    for (int i = 0; i < ar->nlarge; i++)
+        ar->large[i].serial = 0;
     ar->used = 0;
     ar->taken = 0;
+}
+
+/* ------------------------------------------------------------------ large blocks */
+
+static void count_used(tg_arena *ar, size_t size)
+{
+    ar->used += size;
+    if (ar->used > ar->peak)
+        ar->peak = ar->used;
+}
+
+/* The smallest free block that holds size and wastes at most as much again, or a new
+ * one. Identical steps take identical blocks, so a repeated step allocates nothing. */
+static void *large_alloc(tg_arena *ar, size_t size)
+{
+    if (size > SIZE_MAX - CHUNK_HEADER) {
+        tg_set_error(TG_ERR_NOMEM, "tg_arena_alloc: %zu bytes is more than can be allocated", size);
+        return NULL;
+    }
+    int best = -1;
+    for (int i = 0; i < ar->nlarge; i++) {
+        const large *b = &ar->large[i];
+        if (!b->serial && b->size >= size && b->size / 2 <= size &&
+            (best < 0 || b->size < ar->large[best].size))
+            best = i;
+    }
+    if (best < 0) {
+        if (ar->nlarge == ar->cap_large) {
+            int cap = ar->cap_large ? 2 * ar->cap_large : 64;
+            large *grown = tg__alloc((size_t)cap * sizeof *grown, _Alignof(large));
+            if (!grown)
+                return NULL;
+            if (ar->nlarge)
+                memcpy(grown, ar->large, (size_t)ar->nlarge * sizeof *grown);
+            tg__free(ar->large);
+            ar->large = grown;
+            ar->cap_large = cap;
+        }
+        void *p = tg__alloc(size, 64);
+        if (!p)
+            return NULL;
+        best = ar->nlarge++;
+        ar->large[best] = (large){.p = p, .size = size};
+        ar->capacity += size;
+    }
+    ar->large[best].serial = ++ar->serial;
+    count_used(ar, ar->large[best].size);
+    return ar->large[best].p;
+}
+
+static large *find_large(const tg_arena *ar, const void *p)
+{
+    for (int i = 0; ar && p && i < ar->nlarge; i++)
+        if (ar->large[i].p == p)
+            return &ar->large[i];
+    return NULL;
+}
+
+static void give_back(tg_arena *ar, large *b)
+{
+    if (b && b->serial) {
+        b->serial = 0;
+        ar->used -= b->size;
+    }
+}
+
+void tg_arena_release(tg_arena *ar, const void *block) { give_back(ar, find_large(ar, block)); }
+
+void tg_arena_release_tensor(tg_arena *ar, const tg_tensor *t)
+{
+    if (t && t->arena == ar)
+        tg_arena_release(ar, t->storage);
+}
+
+uint64_t tg_arena_mark(const tg_arena *ar) { return ar ? ar->serial : 0; }
+
+void tg_arena_release_since(tg_arena *ar, uint64_t mark, const void *const *keep, int nkeep)
+{
+    for (int i = 0; ar && i < ar->nlarge; i++) {
+        large *b = &ar->large[i];
+        if (b->serial <= mark)
+            continue;
+        bool kept = false;
+        for (int k = 0; k < nkeep && !kept; k++)
+            kept = keep[k] == b->p;
+        if (!kept)
+            give_back(ar, b);
+    }
+}
+
+bool tg_arena_taken_since(const tg_arena *ar, uint64_t mark, const void *block)
+{
+    const large *b = find_large(ar, block);
+    return b && b->serial > mark;
 }
 
 void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align)
@@ -149,6 +260,8 @@ void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align)
         tg_set_error(TG_ERR_ARG, "tg_arena_alloc: alignment %zu is not a power of two", align);
         return NULL;
     }
+    if (size >= TG_ARENA_LARGE)
+        return large_alloc(ar, size);
     /* chunks after head are earlier ones (full, or reused after a reset): try them
      * in order by walking from the head, which is the newest */
     for (chunk *c = ar->head; c; c = c->next) {
@@ -158,9 +271,7 @@ void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align)
             if (ar->taken > ar->taken_peak)
                 ar->taken_peak = ar->taken;
             c->used = start + size;
-            ar->used += size;
-            if (ar->used > ar->peak)
-                ar->peak = ar->used;
+            count_used(ar, size);
             return (char *)c + CHUNK_HEADER + start;
         }
     }
@@ -179,9 +290,7 @@ void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align)
     ar->taken += size;
     if (ar->taken > ar->taken_peak)
         ar->taken_peak = ar->taken;
-    ar->used += size;
-    if (ar->used > ar->peak)
-        ar->peak = ar->used;
+    count_used(ar, size);
     return (char *)c + CHUNK_HEADER;
 }
 

@@ -70,6 +70,27 @@ const char *tg_scope_current(const tg_tape *tp); /* "" at the root */
  * error names the record that produced it. */
 void tg_tape_set_check_finite(tg_tape *tp, bool on);
 
+/* Layers (nn's conv2d and batch norm) record themselves as one fused op each
+ * ("conv2d", "batch_norm2d"): fast, and still one record per layer, whose gradient is
+ * the layer's output gradient. With fusion off they record the primitives they are made
+ * of (im2col, matmul, mean, ...), slower, to show every step; both give the same values
+ * and gradients within float32 rounding (the tests compare them). On by default;
+ * returns the old setting. */
+bool tg_tape_set_fused(tg_tape *tp, bool fused);
+bool tg_tape_fused(const tg_tape *tp);
+
+/* Keeps every record's gradient after backward, for tg_record_grad_stats and
+ * tg_tape_print (the default). Off, a record's gradient is given back to the arena as
+ * soon as its own backward has used it, so a training step's peak memory is the
+ * forward's values plus the gradients alive at once. Leaves' gradients are kept either
+ * way. Scratch tensors a backward makes in the arena are given back when it returns,
+ * whatever this says. Returns the old setting. */
+bool tg_tape_set_keep_grads(tg_tape *tp, bool keep);
+
+/* Profiling: with it on, each record's forward_s and backward_s hold the wall time of
+ * its forward and backward, in seconds (0 when off). */
+void tg_tape_set_profile(tg_tape *tp, bool on);
+
 /* ------------------------------------------------------------------ leaves */
 
 /* Makes a heap tensor a leaf that collects gradients (a parameter), with a name for
@@ -112,6 +133,7 @@ struct tg_record {
     bool requires_grad;    /* some input needs a gradient */
     tg_tensor *grad;       /* after backward: dL/d(out), or NULL if none reached it */
     void *params;          /* the op's parameters (a copy made by tg_apply), its scratch */
+    double forward_s, backward_s; /* with tg_tape_set_profile on: wall time of each */
 };
 
 int tg_tape_size(const tg_tape *tp); /* number of records */

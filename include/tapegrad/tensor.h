@@ -126,6 +126,26 @@ size_t tg_arena_used(const tg_arena *ar);     /* bytes handed out since the last
 size_t tg_arena_capacity(const tg_arena *ar); /* bytes held */
 size_t tg_arena_peak(const tg_arena *ar);     /* largest tg_arena_used so far */
 
+/* Large blocks (TG_ARENA_LARGE bytes and up: activations, gradients, a kernel's
+ * scratch) are held apart from the chunks and can be given back before the reset;
+ * the next large request of at most twice its size reuses it, so that a backward pass
+ * that gives back each gradient once it is used needs no more memory than the
+ * gradients alive at once. Giving back a small block, or NULL, does nothing (it is
+ * freed at the reset); a block must not be used after it is given back. */
+#define TG_ARENA_LARGE ((size_t)256 * 1024)
+void tg_arena_release(tg_arena *ar, const void *block);
+/* The same for a tensor made in ar: gives back its storage (every view of it dies). */
+typedef struct tg_tensor tg_tensor; /* below */
+void tg_arena_release_tensor(tg_arena *ar, const tg_tensor *t);
+/* A scope for scratch: tg_arena_mark, then allocations, then tg_arena_release_since
+ * gives back every large block taken after the mark except the `nkeep` storages or
+ * blocks in `keep` (a tensor's storage: (const void *)t->storage). */
+uint64_t tg_arena_mark(const tg_arena *ar);
+void tg_arena_release_since(tg_arena *ar, uint64_t mark, const void *const *keep, int nkeep);
+/* Whether block (a pointer tg_arena_alloc returned, or a tensor's storage) is a large
+ * block taken after mark and not given back. */
+bool tg_arena_taken_since(const tg_arena *ar, uint64_t mark, const void *block);
+
 /* ------------------------------------------------------------------ the tensor */
 
 typedef struct tg_storage tg_storage; /* opaque: data, size, reference count */
