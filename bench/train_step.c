@@ -1,13 +1,18 @@
 /* bench/train_step — times full training steps of the study's networks.
  *
- * A step is what the study repeats 47,500 / 100 times an epoch: forward through the
- * VGG, cross-entropy, backward, an Adam update, zeroing the gradients and resetting
- * the tape. After warm-up steps it prints one line in the format bench/compare and
- * bench/torch_train_step.py share:
+ * A step is what the study repeats 47,500 / 100 times an epoch: the next batch from
+ * the batcher (random crop and flip of synthetic uint8 images, normalised, prepared
+ * on a background thread), forward through the VGG, cross-entropy, backward, an Adam
+ * update, zeroing the gradients and resetting the tape. The tape keeps no record's
+ * gradient (a training loop's setting) and times every record, so the step's time can
+ * be split by layer type. After warm-up steps it prints the line bench/compare and
+ * bench/torch_train_step.py share, then the shares:
  *
  *   network=VGG_38 bn=none ms_median=... ms_min=... images_per_s=... gflops=... peak_rss_mb=...
+ *   shares conv_fwd=41.0 conv_bwd=38.2 bn=0.0 act=6.1 pool=1.0 optim=0.4 data=0.1 other=13.2
  *
- * Run one network per process, so that peak resident memory is that network's.
+ * (percent of the median step; each category's median over the timed steps). Run one
+ * network per process, so that peak resident memory is that network's.
  */
 #include <tapegrad.h>
 
@@ -44,6 +49,65 @@ static double gflop_per_step(const tg_vgg_config *c, int batch)
     }
     macs += f * c->num_classes;
     return 3 * 2 * macs * batch / 1e9;
+}
+
+/* ------------------------------------------------------------------ time shares */
+
+enum { CONV_FWD, CONV_BWD, BN, ACT, POOL, OPTIM, DATA, OTHER, NCAT };
+static const char *const cat_name[NCAT] = {"conv_fwd", "conv_bwd", "bn", "act", "pool",
+                                            "optim", "data", "other"};
+
+/* A record's layer type, from its scope's last part ("block_0_0/conv_1", ".../bn_0")
+ * and its op: conv and bn layers record their ops in their own scope, activations and
+ * pooling in the block's. */
+static int category(const tg_record *r, bool backward)
+{
+    const char *slash = strrchr(r->scope, '/'), *last = slash ? slash + 1 : r->scope;
+    const char *op = r->op->name;
+    if (!strncmp(last, "conv_", 5))
+        return backward ? CONV_BWD : CONV_FWD;
+    if (!strncmp(last, "bn_", 3))
+        return BN;
+    if (!strcmp(op, "leaky_relu") || !strcmp(op, "relu"))
+        return ACT;
+    if (strstr(op, "pool"))
+        return POOL;
+    return OTHER;
+}
+
+static void add_tape_times(const tg_tape *tp, double *t)
+{
+    for (int id = 0; id < tg_tape_size(tp); id++) {
+        const tg_record *r = tg_tape_record(tp, id);
+        t[category(r, false)] += r->forward_s;
+        t[category(r, true)] += r->backward_s;
+    }
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Random pixels and labels, CIFAR-shaped: the step's time does not depend on them. */
+static tg_dataset *synthetic_data(int64_t n, tg_rng *g)
+{
+    tg_tensor *img = tg_tensor_empty(NULL, TG_U8, TG_DIMS(n, 3, 32, 32));
+    tg_tensor *lab = tg_tensor_empty(NULL, TG_I32, TG_DIMS(n));
+    tg_dataset *d = NULL;
+    if (img && lab) {
+        uint8_t *p = tg_tensor_data(img);
+        int32_t *l = tg_tensor_data(lab);
+        for (int64_t i = 0; i < n * 3 * 32 * 32; i++)
+            p[i] = (uint8_t)tg_rng_below(g, 256);
+        for (int64_t i = 0; i < n; i++)
+            l[i] = (int32_t)tg_rng_below(g, 100);
+        d = tg_dataset_from_tensors("synthetic", img, lab, 100, NULL);
+    }
+    tg_tensor_free(img);
+    tg_tensor_free(lab);
+    return d;
 }
 
 static int usage(FILE *f, int status)
@@ -129,47 +193,70 @@ int main(int argc, char **argv)
     tg_rng g = tg_rng_new(0);
     tg_vgg *net = tg_vgg_new(&cfg, &g);
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(batch, 3, 32, 32));
-    tg_tensor *y = tg_tensor_empty(NULL, TG_I32, TG_DIMS(batch));
-    double *times = malloc((size_t)steps * sizeof *times);
+    tg_dataset *data = synthetic_data(10 * (int64_t)batch, &g);
+    tg_batcher *batches = data ? tg_batcher_new(data, &(tg_batcher_config){
+        .batch_size = batch, .shuffle = true, .crop_padding = 4, .flip = true,
+        .norm = tg_normalization_preset("cifar100"), .rng = tg_rng_split(&g, 1), .prefetch = true}) : NULL;
+    double *times = malloc((size_t)steps * (NCAT + 1) * sizeof *times);
     tg_optim *opt = net ? tg_optim_new(tg_vgg_model(net), &(tg_optim_config){.kind = TG_ADAM,
                                                                                 .lr = 1e-3}) : NULL;
-    if (!net || !tp || !x || !y || !times || !opt) {
+    if (!net || !tp || !batches || !times || !opt) {
         fprintf(stderr, "train_step: %s\n", tg_last_error());
         goto done;
     }
-    int32_t *yd = tg_tensor_data(y);
-    for (int i = 0; i < batch; i++)
-        yd[i] = (int32_t)tg_rng_below(&g, 100);
+    double *cat_times = times + steps; /* [NCAT][steps] */
+    tg_tape_set_keep_grads(tp, false);
+    tg_tape_set_profile(tp, true);
     tg_model *m = tg_vgg_model(net);
     tg_model_set_training(m, true);
+    int64_t epoch = 0;
+    tg_batcher_start_epoch(batches, epoch);
     for (int step = 0; step < warmup + steps; step++) {
+        double t[NCAT] = {0};
         double t0 = now();
+        tg_tensor *x, *y;
+        while (!tg_batcher_next(batches, &x, &y))
+            tg_batcher_start_epoch(batches, ++epoch);
+        double t1 = now();
         tg_tensor *loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, x), y);
-        if (tg_backward(tp, loss) != TG_OK || tg_optim_step(opt) != TG_OK) {
-            fprintf(stderr, "train_step: step %d: %s\n", step,
-                    tg_tape_status(tp) ? tg_tape_error(tp) : tg_last_error());
+        if (tg_backward(tp, loss) != TG_OK) {
+            fprintf(stderr, "train_step: step %d: %s\n", step, tg_tape_error(tp));
+            goto done;
+        }
+        double t2 = now();
+        if (tg_optim_step(opt) != TG_OK) {
+            fprintf(stderr, "train_step: step %d: %s\n", step, tg_last_error());
             goto done;
         }
         tg_model_zero_grad(m);
+        double t3 = now();
+        add_tape_times(tp, t);
+        t[DATA] = t1 - t0;
+        t[OPTIM] = t3 - t2;
         tg_tape_reset(tp);
-        if (step >= warmup)
+        if (step >= warmup) {
             times[step - warmup] = now() - t0;
+            for (int c = 0; c < NCAT; c++)
+                cat_times[c * steps + step - warmup] = t[c];
+        }
     }
-    qsort(times, (size_t)steps, sizeof *times, cmp_double);
-    double med = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
+    double med = median(times, steps), fastest = times[0];
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("network=%s bn=%s ms_median=%.1f ms_min=%.1f images_per_s=%.1f gflops=%.1f peak_rss_mb=%.1f\n",
-           net_name, bn_name, 1e3 * med, 1e3 * times[0], batch / med, gflop_per_step(&cfg, batch) / med,
+           net_name, bn_name, 1e3 * med, 1e3 * fastest, batch / med, gflop_per_step(&cfg, batch) / med,
            (double)ru.ru_maxrss / 1024);
+    printf("shares");
+    for (int c = 0; c < NCAT; c++)
+        printf(" %s=%.1f", cat_name[c], 100 * median(cat_times + c * steps, steps) / med);
+    printf("\n");
     status = 0;
 done:
     tg_optim_free(opt);
     tg_vgg_free(net);
     tg_tape_free(tp);
-    tg_tensor_free(x);
-    tg_tensor_free(y);
+    tg_batcher_free(batches);
+    tg_dataset_free(data);
     free(times);
     return status;
 }

@@ -456,6 +456,117 @@ START_TEST(test_steady_state_step_allocates_nothing)
 }
 END_TEST
 
+/* the same with large tensors (blocks the tape gives back during backward) */
+START_TEST(test_steady_state_without_kept_grads_allocates_nothing)
+{
+    n_alloc = n_free = 0;
+    tg_set_allocator(&counting);
+    tg_tape *tp = tg_tape_new(0);
+    tg_tape_set_keep_grads(tp, false);
+    tg_tensor *x = tt_rand_tensor(TG_F32, TG_DIMS(512, 300));
+    tg_tensor *w = leaf(TG_F32, TG_DIMS(300, 400), "fc/weight");
+    tg_tensor *b = leaf(TG_F32, TG_DIMS(400), "fc/bias");
+    train_step(tp, x, w, b);
+    train_step(tp, x, w, b);
+    int64_t before = n_alloc;
+    train_step(tp, x, w, b);
+    ck_assert_int_eq(n_alloc, before);
+    tg_tape_free(tp);
+    tg_tensor_free(x);
+    tg_tensor_free(w);
+    tg_tensor_free(b);
+    ck_assert_int_eq(n_alloc, n_free);
+    tg_set_allocator(NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ gradient memory */
+
+/* out = a + b; its backward hands ONE fresh tensor to both inputs, which the tape must
+ * not adopt twice (a later contribution to one input would leak into the other) */
+static tg_tensor *dup_forward(tg_tape *tp, tg_record *r)
+{
+    return tg_tensor_add(tg_tape_arena(tp), r->in[0], r->in[1]);
+}
+
+static tg_status dup_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
+{
+    tg_tensor *t = tg_tensor_affine(tg_tape_arena(tp), g, 1, 0);
+    tg_status st = tg_accumulate_grad(tp, r, 0, t);
+    return st != TG_OK ? st : tg_accumulate_grad(tp, r, 1, t);
+}
+
+static const tg_op op_dup = {"dup", dup_forward, dup_backward};
+
+/* loss = sum(dup(p, q)) + sum(3p), p = q = exp(x): dL/dx = (1 + 3) e^x + e^x = 5 e^x.
+ * x is large enough (512 KiB) for its gradients to be large arena blocks. */
+static tg_tensor *shared_gradient_graph(tg_tape *tp, tg_tensor *x)
+{
+    tg_tensor *q = tg_exp(tp, x), *p = tg_exp(tp, x);
+    tg_tensor *e = tg_mul_scalar(tp, p, 3);
+    tg_tensor *d = tg_apply(tp, &op_dup, 2, (tg_tensor *[]){p, q}, NULL, 0);
+    return tg_add(tp, tg_sum(tp, d, 0, NULL, false), tg_sum(tp, e, 0, NULL, false));
+}
+
+static void assert_five_exp(const tg_tensor *x)
+{
+    const float *xv = tg_tensor_data(x), *gv = tg_tensor_data(tg_grad(x));
+    for (int64_t i = 0; i < tg_tensor_numel(x); i++)
+        ck_assert_float_eq_tol(gv[i], 5 * expf(xv[i]), 1e-5f * 5 * expf(xv[i]));
+}
+
+START_TEST(test_gradients_given_back_when_not_kept)
+{
+    tg_tape *tp = tg_tape_new(0);
+    tg_tensor *x = leaf(TG_F32, TG_DIMS(256, 512), "x");
+
+    ck_assert_int_eq(tg_backward(tp, shared_gradient_graph(tp, x)), TG_OK);
+    assert_five_exp(x);
+    ck_assert_ptr_nonnull(tg_tape_record(tp, 0)->grad); /* kept by default */
+    size_t kept_peak = tg_arena_peak(tg_tape_arena(tp));
+    tg_tensor *kept = tg_tensor_clone(NULL, tg_grad(x));
+
+    tg_tape_free(tp);
+    tp = tg_tape_new(0);
+    ck_assert(tg_tape_set_keep_grads(tp, false)); /* returns the old setting */
+    tg_zero_grad(x);
+    ck_assert_int_eq(tg_backward(tp, shared_gradient_graph(tp, x)), TG_OK);
+    assert_five_exp(x);
+    ck_assert_mem_eq(tg_tensor_data(kept), tg_tensor_data(tg_grad(x)), 256 * 512 * sizeof(float));
+    for (int id = 0; id < tg_tape_size(tp); id++)
+        ck_assert_ptr_null(tg_tape_record(tp, id)->grad);
+    /* forward values 4 blocks of 512 KiB; kept, the peak holds the gradients of d, p, q
+     * and e and 3e's scratch (9 blocks); given back, d's is gone before e's is made (8) */
+    ck_assert_uint_le(tg_arena_peak(tg_tape_arena(tp)) + 256 * 512 * sizeof(float), kept_peak);
+    tg_tensor_free(kept);
+    tg_tape_free(tp);
+    tg_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_profile_times_records)
+{
+    tg_tape *tp = tg_tape_new(0);
+    tg_tensor *x = leaf(TG_F32, TG_DIMS(256, 512), "x");
+    tg_tensor *y = shared_gradient_graph(tp, x);
+    ck_assert_double_eq(tg_tape_record(tp, 0)->forward_s, 0); /* off by default */
+    tg_tape_reset(tp);
+    tg_tape_set_profile(tp, true);
+    y = shared_gradient_graph(tp, x);
+    ck_assert_int_eq(tg_backward(tp, y), TG_OK);
+    double fwd = 0, bwd = 0;
+    for (int id = 0; id < tg_tape_size(tp); id++) {
+        ck_assert_double_ge(tg_tape_record(tp, id)->forward_s, 0);
+        fwd += tg_tape_record(tp, id)->forward_s;
+        bwd += tg_tape_record(tp, id)->backward_s;
+    }
+    ck_assert_double_gt(fwd, 0); /* exp of 131,072 floats takes more than a nanosecond */
+    ck_assert_double_gt(bwd, 0);
+    tg_tape_free(tp);
+    tg_tensor_free(x);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ errors */
 
 START_TEST(test_sticky_errors)
@@ -931,6 +1042,9 @@ int main(void)
     tcase_add_test(tc, test_deep_chain_without_recursion);
     tcase_add_test(tc, test_deep_chain_on_a_small_stack);
     tcase_add_test(tc, test_steady_state_step_allocates_nothing);
+    tcase_add_test(tc, test_steady_state_without_kept_grads_allocates_nothing);
+    tcase_add_test(tc, test_gradients_given_back_when_not_kept);
+    tcase_add_test(tc, test_profile_times_records);
     tcase_add_test(tc, test_sticky_errors);
     tcase_add_test(tc, test_check_finite_names_the_record);
     tcase_add_test(tc, test_user_ops);

@@ -160,6 +160,80 @@ START_TEST(test_reset_keeps_the_callers_error)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ large blocks */
+
+START_TEST(test_large_blocks_are_given_back_and_reused)
+{
+    tg_arena *ar = tg_arena_new(0);
+    size_t big = 4 * TG_ARENA_LARGE;
+    void *a = tg_arena_alloc(ar, big, 64);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(tg_arena_used(ar), big);
+    tg_arena_release(ar, a);
+    ck_assert_uint_eq(tg_arena_used(ar), 0);
+    int64_t before = n_alloc;
+    ck_assert_ptr_eq(tg_arena_alloc(ar, big - 100, 64), a); /* reused: no allocation */
+    ck_assert_int_eq(n_alloc, before);
+    /* not a block more than twice the request: a small request does not pin a big one */
+    void *c = tg_arena_alloc(ar, TG_ARENA_LARGE, 64);
+    ck_assert_ptr_ne(c, a);
+    ck_assert_uint_eq(tg_arena_peak(ar), big + TG_ARENA_LARGE);
+    /* a small block or a foreign pointer is ignored */
+    void *small = tg_arena_alloc(ar, 100, 16);
+    size_t used = tg_arena_used(ar);
+    tg_arena_release(ar, small);
+    tg_arena_release(ar, &used);
+    tg_arena_release(ar, NULL);
+    ck_assert_uint_eq(tg_arena_used(ar), used);
+    tg_arena_free(ar);
+    ck_assert_int_eq(n_alloc, n_free);
+}
+END_TEST
+
+START_TEST(test_release_since_a_mark_keeps_what_is_asked)
+{
+    tg_arena *ar = tg_arena_new(0);
+    tg_tensor *before = tg_tensor_zeros(ar, TG_F32, TG_DIMS(256, 512)); /* 512 KiB */
+    uint64_t mark = tg_arena_mark(ar);
+    tg_tensor *keep = tg_tensor_ones(ar, TG_F32, TG_DIMS(256, 512));
+    tg_tensor *scratch = tg_tensor_ones(ar, TG_F32, TG_DIMS(512, 512));
+    ck_assert(!tg_arena_taken_since(ar, mark, before->storage));
+    ck_assert(tg_arena_taken_since(ar, mark, keep->storage));
+    ck_assert(tg_arena_taken_since(ar, mark, scratch->storage));
+    const void *keep_list[1] = {keep->storage};
+    tg_arena_release_since(ar, mark, keep_list, 1);
+    ck_assert(tg_arena_taken_since(ar, mark, keep->storage));
+    ck_assert(!tg_arena_taken_since(ar, mark, scratch->storage)); /* given back */
+    ck_assert_float_eq(tg_tensor_item(tg_tensor_sum(ar, keep, 0, NULL, false)), 256 * 512);
+    ck_assert_uint_eq(tg_arena_used(ar) >= 2 * 256 * 512 * 4, true);
+    tg_arena_release_tensor(ar, before);
+    tg_arena_release_tensor(ar, keep);
+    ck_assert_uint_lt(tg_arena_used(ar), TG_ARENA_LARGE); /* only small blocks are left */
+    tg_arena_free(ar);
+}
+END_TEST
+
+/* giving back and taking again in a repeated pattern allocates nothing after the first */
+START_TEST(test_steady_state_with_releases)
+{
+    tg_arena *ar = tg_arena_new(0);
+    for (int s = 0; s < 3; s++) {
+        int64_t before = n_alloc;
+        for (int i = 0; i < 10; i++) {
+            tg_tensor *t = tg_tensor_zeros(ar, TG_F32, TG_DIMS(100 + i, 1024));
+            ck_assert_ptr_nonnull(t);
+            if (i % 2)
+                tg_arena_release_tensor(ar, t);
+        }
+        if (s > 0)
+            ck_assert_int_eq(n_alloc, before);
+        tg_arena_reset(ar);
+    }
+    tg_arena_free(ar);
+    ck_assert_int_eq(n_alloc, n_free);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/arena");
@@ -172,6 +246,9 @@ int main(void)
     tcase_add_test(tc, test_steady_state_with_padding);
     tcase_add_test(tc, test_arena_rejects_bad_sizes_and_alignments);
     tcase_add_test(tc, test_reset_keeps_the_callers_error);
+    tcase_add_test(tc, test_large_blocks_are_given_back_and_reused);
+    tcase_add_test(tc, test_release_since_a_mark_keeps_what_is_asked);
+    tcase_add_test(tc, test_steady_state_with_releases);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }
