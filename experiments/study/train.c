@@ -661,6 +661,9 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
     p->batches = tg_batcher_num_batches(r->train_b);
     tg_tensor *x, *y;
     while (tg_batcher_next(r->train_b, &x, &y)) {
+        /* the layers' output gradients are read off the tape on the epoch's last batch
+         * only; on the others each is given back once used, which bounds the memory */
+        tg_tape_set_keep_grads(r->tp, p->done + 1 == p->batches);
         tg_tensor *logits = tg_vgg_forward(r->tp, r->net, x);
         tg_tensor *l = tg_cross_entropy(r->tp, logits, y);
         if (tg_backward(r->tp, l) != TG_OK) {
