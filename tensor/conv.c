@@ -7,7 +7,9 @@
  * element and every sum is taken in the same order whatever the thread count. Each
  * kernel first finds, for a kernel offset, the run of output positions whose input
  * lies inside the image (valid_range), so the inner loops carry no bounds tests and
- * a stride-1 row is one memcpy or one vectorisable loop. */
+ * a stride-1 row is one memcpy or one vectorisable loop. The per-plane pieces work on a
+ * range of output rows, so the fused convolution (conv2d.c) lays out and sums back one
+ * image's columns a cache-sized tile at a time (tg__im2col_tile, tg__col2im_tile). */
 #include "internal.h"
 
 #include <math.h>
@@ -58,13 +60,9 @@ static void valid_range(int64_t in, int64_t out, int64_t stride, int64_t off, in
     *lo = l < *hi ? l : *hi;
 }
 
-/* Sizes of one plane's problem. */
-typedef struct dims {
-    int64_t h, w, oh, ow;
-    tg_conv2d_geom g; /* dilation 1 for pooling */
-} dims;
+typedef tg__conv_dims dims; /* internal.h: the sizes of one plane's problem */
 
-static char *geom_str(char *buf, size_t size, const tg_conv2d_geom *g, bool pool)
+char *tg__conv_geom_str(char *buf, size_t size, const tg_conv2d_geom *g, bool pool)
 {
     int n = snprintf(buf, size, "kernel %dx%d, stride %dx%d, padding %dx%d", g->kh, g->kw,
                      g->stride_h, g->stride_w, g->pad_h, g->pad_w);
@@ -75,8 +73,8 @@ static char *geom_str(char *buf, size_t size, const tg_conv2d_geom *g, bool pool
 
 /* Checks geometry g for fn on an h x w image (`input` names it in messages) and fills
  * d; pooling ignores dilation and wants padding at most half the kernel. */
-static bool check_geom(const char *fn, const tg_conv2d_geom *g, bool pool, const char *input,
-                       int64_t h, int64_t w, dims *d)
+bool tg__conv_check_geom(const char *fn, const tg_conv2d_geom *g, bool pool, const char *input,
+                         int64_t h, int64_t w, dims *d)
 {
     if (!g) {
         tg_set_error(TG_ERR_ARG, "%s: the geometry is NULL", fn);
@@ -87,7 +85,7 @@ static bool check_geom(const char *fn, const tg_conv2d_geom *g, bool pool, const
         d->g.dil_h = d->g.dil_w = 1;
     g = &d->g;
     char gs[160];
-    geom_str(gs, sizeof gs, g, pool);
+    tg__conv_geom_str(gs, sizeof gs, g, pool);
     if (g->kh < 1 || g->kw < 1 || g->stride_h < 1 || g->stride_w < 1 || g->pad_h < 0 ||
         g->pad_w < 0 || g->dil_h < 1 || g->dil_w < 1) {
         tg_set_error(TG_ERR_ARG, "%s: %s: %s must be at least 1 and padding at least 0 (%s)", fn,
@@ -116,8 +114,8 @@ static bool check_geom(const char *fn, const tg_conv2d_geom *g, bool pool, const
 }
 
 /* x must be [N, C, H, W] of f32 or f64; `input` receives "input [N,C,H,W]". */
-static bool check_image(const char *fn, const char *what, const tg_tensor *x, char *input,
-                        size_t size)
+bool tg__conv_check_image(const char *fn, const char *what, const tg_tensor *x, char *input,
+                          size_t size)
 {
     char s[TG__SHAPE_STR];
     snprintf(input, size, "%s %s", what, TG__SHAPE(s, x));
@@ -134,8 +132,8 @@ static bool check_image(const char *fn, const char *what, const tg_tensor *x, ch
 }
 
 /* The gradient gout must have exactly `want`'s shape. */
-static bool check_grad_shape(const char *fn, const tg_tensor *gout, const int64_t *want,
-                             const char *against)
+bool tg__conv_check_grad_shape(const char *fn, const tg_tensor *gout, const int64_t *want,
+                               const char *against)
 {
     if (memcmp(gout->shape, want, 4 * sizeof *want) == 0)
         return true;
@@ -170,10 +168,11 @@ static void gather(tg_dtype dt, char *dst, const char *src, int64_t step, int64_
     }
 }
 
-/* Row (c, i, j) of the columns from plane (n, c), whose element strides are (hs, ws):
- * dst[oh * OW + ow] = src[oh*sh - ph + i*dh, ow*sw - pw + j*dw], 0 outside the plane. */
+/* Row (c, i, j) of the columns from plane (n, c), whose element strides are (hs, ws), for
+ * the output rows [r0, r1): dst[(oh - r0) * OW + ow] = src[oh*sh - ph + i*dh, ow*sw - pw + j*dw],
+ * 0 outside the plane. */
 static void im2col_row(tg_dtype dt, char *dst, const char *src, int64_t hs, int64_t ws,
-                       const dims *d, int i, int j)
+                       const dims *d, int i, int j, int64_t r0, int64_t r1)
 {
     const tg_conv2d_geom *g = &d->g;
     size_t es = tg_dtype_size(dt);
@@ -183,16 +182,30 @@ static void im2col_row(tg_dtype dt, char *dst, const char *src, int64_t hs, int6
     valid_range(d->w, d->ow, g->stride_w, woff, &ow0, &ow1);
     if (ow0 == ow1) /* this column of the kernel only ever sees padding */
         oh1 = oh0;
-    memset(dst, 0, (size_t)(oh0 * d->ow) * es);
+    oh0 = oh0 < r0 ? r0 : oh0 > r1 ? r1 : oh0; /* the valid rows within [r0, r1) */
+    oh1 = oh1 > r1 ? r1 : oh1 < oh0 ? oh0 : oh1;
+    memset(dst, 0, (size_t)((oh0 - r0) * d->ow) * es);
     for (int64_t oh = oh0; oh < oh1; oh++) {
-        char *o = dst + (size_t)(oh * d->ow) * es;
+        char *o = dst + (size_t)((oh - r0) * d->ow) * es;
         const char *s = src + ((oh * g->stride_h + hoff) * hs + (ow0 * g->stride_w + woff) * ws) *
                                   (int64_t)es;
         memset(o, 0, (size_t)ow0 * es);
         gather(dt, o + (size_t)ow0 * es, s, g->stride_w * ws, ow1 - ow0);
         memset(o + (size_t)ow1 * es, 0, (size_t)(d->ow - ow1) * es);
     }
-    memset(dst + (size_t)(oh1 * d->ow) * es, 0, (size_t)((d->oh - oh1) * d->ow) * es);
+    memset(dst + (size_t)((oh1 - r0) * d->ow) * es, 0, (size_t)((r1 - oh1) * d->ow) * es);
+}
+
+void tg__im2col_tile(char *dst, const tg_tensor *x, int64_t n, const tg__conv_dims *d, int64_t r0,
+                     int64_t r1)
+{
+    size_t es = tg_dtype_size(x->dtype);
+    int64_t kk = (int64_t)d->g.kh * d->g.kw, size = (r1 - r0) * d->ow;
+    for (int64_t c = 0; c < x->shape[1]; c++)
+        for (int64_t ij = 0; ij < kk; ij++)
+            im2col_row(x->dtype, dst + (size_t)((c * kk + ij) * size) * es, plane_ptr(x, n, c),
+                       x->strides[2], x->strides[3], d, (int)(ij / d->g.kw), (int)(ij % d->g.kw), r0,
+                       r1);
 }
 
 tg_tensor *tg_tensor_im2col(tg_arena *ar, const tg_tensor *x, const tg_conv2d_geom *g)
@@ -201,8 +214,8 @@ tg_tensor *tg_tensor_im2col(tg_arena *ar, const tg_tensor *x, const tg_conv2d_ge
     TG__CHECK_NULL(fn, x);
     char input[TG__SHAPE_STR + 16];
     dims d;
-    if (!check_image(fn, "input", x, input, sizeof input) ||
-        !check_geom(fn, g, false, input, x->shape[2], x->shape[3], &d))
+    if (!tg__conv_check_image(fn, "input", x, input, sizeof input) ||
+        !tg__conv_check_geom(fn, g, false, input, x->shape[2], x->shape[3], &d))
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1], kk = (int64_t)d.g.kh * d.g.kw;
     /* keeps c*kk and oh*ow from overflowing; tg__new checks the whole size */
@@ -220,7 +233,7 @@ tg_tensor *tg_tensor_im2col(tg_arena *ar, const tg_tensor *x, const tg_conv2d_ge
     for (int64_t r = 0; r < rows; r++) {
         int64_t p = r / kk, ij = r % kk;
         im2col_row(dt, out + (size_t)(r * plane) * es, plane_ptr(x, p / c, p % c), x->strides[2],
-                   x->strides[3], &d, (int)(ij / d.g.kw), (int)(ij % d.g.kw));
+                   x->strides[3], &d, (int)(ij / d.g.kw), (int)(ij % d.g.kw), 0, d.oh);
     }
     return cols;
 }
@@ -250,14 +263,14 @@ static void scatter_add(tg_dtype dt, char *dst, int64_t step, const char *src, i
     }
 }
 
-/* Sums rows (c, i, j) of image n's columns into plane (n, c) of img (contiguous);
- * col points at row (c, 0, 0), rows rs elements apart, positions ps apart. */
+/* Adds rows (c, i, j) of image n's columns for the output rows [r0, r1) into plane (n, c)
+ * of img (contiguous); col points at row (c, 0, 0), rows rs elements apart, positions
+ * ps apart, position 0 being output row r0's first. */
 static void col2im_plane(tg_dtype dt, char *img, const char *col, int64_t rs, int64_t ps,
-                         const dims *d)
+                         const dims *d, int64_t r0, int64_t r1)
 {
     const tg_conv2d_geom *g = &d->g;
     int64_t es = (int64_t)tg_dtype_size(dt);
-    memset(img, 0, (size_t)(d->h * d->w * es));
     for (int i = 0; i < g->kh; i++)
         for (int j = 0; j < g->kw; j++) {
             const char *row = col + ((int64_t)i * g->kw + j) * rs * es;
@@ -267,12 +280,23 @@ static void col2im_plane(tg_dtype dt, char *img, const char *col, int64_t rs, in
             valid_range(d->w, d->ow, g->stride_w, woff, &ow0, &ow1);
             if (ow0 == ow1)
                 continue;
+            oh0 = oh0 < r0 ? r0 : oh0;
+            oh1 = oh1 > r1 ? r1 : oh1;
             for (int64_t oh = oh0; oh < oh1; oh++) {
                 int64_t at = (oh * g->stride_h + hoff) * d->w + ow0 * g->stride_w + woff;
-                scatter_add(dt, img + at * es, g->stride_w, row + (oh * d->ow + ow0) * ps * es, ps,
-                            ow1 - ow0);
+                scatter_add(dt, img + at * es, g->stride_w,
+                            row + ((oh - r0) * d->ow + ow0) * ps * es, ps, ow1 - ow0);
             }
         }
+}
+
+void tg__col2im_tile(tg_dtype dt, char *img, const char *cols, int64_t channels,
+                     const tg__conv_dims *d, int64_t r0, int64_t r1)
+{
+    int64_t es = (int64_t)tg_dtype_size(dt), kk = (int64_t)d->g.kh * d->g.kw;
+    int64_t size = (r1 - r0) * d->ow;
+    for (int64_t c = 0; c < channels; c++)
+        col2im_plane(dt, img + c * d->h * d->w * es, cols + c * kk * size * es, size, 1, d, r0, r1);
 }
 
 tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channels, int64_t height,
@@ -292,7 +316,7 @@ tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channel
     if (channels < 0)
         return TG__FAIL(TG_ERR_ARG, "%s: %lld channels", fn, (long long)channels);
     dims d;
-    if (!check_geom(fn, g, false, image, height, width, &d))
+    if (!tg__conv_check_geom(fn, g, false, image, height, width, &d))
         return NULL;
     int64_t n = cols->shape[0], kk = (int64_t)d.g.kh * d.g.kw;
     if ((double)channels * (double)kk > 1e15 || (double)d.oh * (double)d.ow > 1e15)
@@ -301,7 +325,7 @@ tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channel
     if (memcmp(cols->shape, want, sizeof want) != 0) {
         char gs[160];
         return TG__FAIL(TG_ERR_SHAPE, "%s: columns %s do not match %s with %s (expected %s)", fn,
-                        TG__SHAPE(s1, cols), image, geom_str(gs, sizeof gs, &d.g, false),
+                        TG__SHAPE(s1, cols), image, tg__conv_geom_str(gs, sizeof gs, &d.g, false),
                         tg_shape_str(s2, sizeof s2, 3, want));
     }
     tg_tensor *img = tg__new(ar, cols->dtype, 4, (int64_t[]){n, channels, height, width});
@@ -314,7 +338,9 @@ tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channel
     for (int64_t p = 0; p < planes; p++) {
         const char *col = tg__ptr(cols) + ((p / channels) * cols->strides[0] +
                                            (p % channels) * kk * cols->strides[1]) * es;
-        col2im_plane(dt, out + p * height * width * es, col, cols->strides[1], cols->strides[2], &d);
+        char *plane = out + p * height * width * es;
+        memset(plane, 0, (size_t)(height * width * es));
+        col2im_plane(dt, plane, col, cols->strides[1], cols->strides[2], &d, 0, d.oh);
     }
     return img;
 }
@@ -373,8 +399,8 @@ tg_tensor *tg_tensor_avg_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2
     TG__CHECK_NULL(fn, x);
     char input[TG__SHAPE_STR + 16];
     dims d;
-    if (!check_image(fn, "input", x, input, sizeof input) ||
-        !check_geom(fn, g, true, input, x->shape[2], x->shape[3], &d))
+    if (!tg__conv_check_image(fn, "input", x, input, sizeof input) ||
+        !tg__conv_check_geom(fn, g, true, input, x->shape[2], x->shape[3], &d))
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1], planes = n * c;
     tg_tensor *y = tg__new(ar, x->dtype, 4, (int64_t[]){n, c, d.oh, d.ow});
@@ -402,13 +428,13 @@ tg_tensor *tg_tensor_avg_pool2d_backward(tg_arena *ar, const tg_tensor *gout, in
     char grad[TG__SHAPE_STR + 16], input[64];
     snprintf(input, sizeof input, "input %lldx%lld", (long long)height, (long long)width);
     dims d;
-    if (!check_image(fn, "gradient", gout, grad, sizeof grad) ||
-        !check_geom(fn, g, true, input, height, width, &d))
+    if (!tg__conv_check_image(fn, "gradient", gout, grad, sizeof grad) ||
+        !tg__conv_check_geom(fn, g, true, input, height, width, &d))
         return NULL;
     int64_t n = gout->shape[0], c = gout->shape[1], planes = n * c;
     char gs[160], against[240];
-    snprintf(against, sizeof against, "%s with %s", input, geom_str(gs, sizeof gs, &d.g, true));
-    if (!check_grad_shape(fn, gout, (int64_t[]){n, c, d.oh, d.ow}, against))
+    snprintf(against, sizeof against, "%s with %s", input, tg__conv_geom_str(gs, sizeof gs, &d.g, true));
+    if (!tg__conv_check_grad_shape(fn, gout, (int64_t[]){n, c, d.oh, d.ow}, against))
         return NULL;
     tg_tensor *gin = tg__new(ar, gout->dtype, 4, (int64_t[]){n, c, height, width});
     if (!gin)
@@ -464,8 +490,8 @@ tg_tensor *tg_tensor_max_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2
     TG__CHECK_NULL(fn, x);
     char input[TG__SHAPE_STR + 16];
     dims d;
-    if (!check_image(fn, "input", x, input, sizeof input) ||
-        !check_geom(fn, g, true, input, x->shape[2], x->shape[3], &d))
+    if (!tg__conv_check_image(fn, "input", x, input, sizeof input) ||
+        !tg__conv_check_geom(fn, g, true, input, x->shape[2], x->shape[3], &d))
         return NULL;
     if (indices && d.h * d.w > INT32_MAX)
         return TG__FAIL(TG_ERR_SHAPE, "%s: %s: a plane of %lld elements is too large for i32 "
@@ -521,7 +547,7 @@ tg_tensor *tg_tensor_max_pool2d_backward(tg_arena *ar, const tg_tensor *gout,
     const char *fn = "tg_tensor_max_pool2d_backward";
     TG__CHECK_NULL(fn, gout && indices);
     char grad[TG__SHAPE_STR + 16], s1[TG__SHAPE_STR];
-    if (!check_image(fn, "gradient", gout, grad, sizeof grad))
+    if (!tg__conv_check_image(fn, "gradient", gout, grad, sizeof grad))
         return NULL;
     if (indices->dtype != TG_I32)
         return TG__FAIL(TG_ERR_DTYPE, "%s: indices are %s (i32 expected)", fn,

@@ -139,6 +139,46 @@ typedef struct tg__iter {
 void tg__iter_init(tg__iter *it, int nops, const tg_tensor *const *ops);
 void tg__iter_run(const tg__iter *it, tg__row_fn fn, void *ctx);
 
+/* ------------------------------------------------------------------ convolution */
+
+/* One image's convolution or pooling problem, checked (conv.c). */
+typedef struct tg__conv_dims {
+    int64_t h, w, oh, ow;
+    tg_conv2d_geom g; /* dilation 1 for pooling */
+} tg__conv_dims;
+
+/* "kernel 3x3, stride 1x1, padding 1x1[, dilation 1x1]" into buf. */
+char *tg__conv_geom_str(char *buf, size_t size, const tg_conv2d_geom *g, bool pool);
+/* x must be [N, C, H, W] of f32 or f64; `desc` receives "<what> [N,C,H,W]" for messages. */
+bool tg__conv_check_image(const char *fn, const char *what, const tg_tensor *x, char *desc,
+                          size_t size);
+/* Checks geometry g for fn on an h x w image (`input` names it) and fills d; pooling
+ * ignores dilation and wants padding at most half the kernel. */
+bool tg__conv_check_geom(const char *fn, const tg_conv2d_geom *g, bool pool, const char *input,
+                         int64_t h, int64_t w, tg__conv_dims *d);
+/* The gradient gout must have exactly the 4-D shape `want` (`against` says whose). */
+bool tg__conv_check_grad_shape(const char *fn, const tg_tensor *gout, const int64_t *want,
+                               const char *against);
+/* A tile of image n's columns: output rows [r0, r1) of x ([N, C, H, W], f32/f64, any
+ * strides) into dst, contiguous [C*kh*kw, (r1 - r0) * OW]. */
+void tg__im2col_tile(char *dst, const tg_tensor *x, int64_t n, const tg__conv_dims *d, int64_t r0,
+                     int64_t r1);
+/* Its adjoint: adds such a tile (contiguous) into img, one image's contiguous [C, H, W]. */
+void tg__col2im_tile(tg_dtype dt, char *img, const char *cols, int64_t channels,
+                     const tg__conv_dims *d, int64_t r0, int64_t r1);
+
+/* ------------------------------------------------------------------ matmul */
+
+/* c [m, n] = alpha * a [m, k] @ b [k, n] + beta * c on the calling thread alone, for a
+ * kernel that runs its own OpenMP loop around it (matmul.c). Strides are in elements and
+ * must follow BLIS's rule (tg__gemm_strides_ok); the result does not depend on the thread
+ * count. */
+void tg__gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, double alpha, const void *a,
+              int64_t rsa, int64_t csa, const void *b, int64_t rsb, int64_t csb, double beta,
+              void *c, int64_t rsc, int64_t csc);
+/* Whether an m x n matrix with these strides can go to tg__gemm as it is. */
+bool tg__gemm_strides_ok(int64_t m, int64_t n, int64_t rs, int64_t cs);
+
 /* ------------------------------------------------------------------ random */
 
 /* One Philox 4x32-10 block (Random123's philox4x32(ctr, key)); exposed for the

@@ -162,6 +162,38 @@ static void run_batch(const gemm_args *g, int64_t count)
     }
 }
 
+/* One GEMM on this thread, for kernels with their own OpenMP loop (the fused
+ * convolution's tiles). Single-threaded, both BLIS paths give the same bits for any
+ * thread count, so the path is chosen for speed alone: measured single-threaded f32 on
+ * zen3 (BLIS 0.9.0) for a convolution's tile shapes, sup / packing in GFLOP/s: forward
+ * 32x288x256 81 / 60, 32x288x1024 64 / 64; input gradient 288x32x256 83 / 72,
+ * 288x32x1024 67 / 75; weight gradient 32x256x288 78 / 62, 32x1024x288 49 / 61; and
+ * with K = 27 (3 input channels) sup is ahead at every size up to 2048 columns. So sup
+ * below ONE_THREAD_SUP multiply-adds (a 512-column tile of a 288-row problem is 4.7M),
+ * packing above. */
+#define ONE_THREAD_SUP (INT64_C(1) << 23)
+
+bool tg__gemm_strides_ok(int64_t m, int64_t n, int64_t rs, int64_t cs)
+{
+    return blis_strides(m, n, &rs, &cs);
+}
+
+void tg__gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, double alpha, const void *a,
+              int64_t rsa, int64_t csa, const void *b, int64_t rsb, int64_t csb, double beta,
+              void *c, int64_t rsc, int64_t csc)
+{
+    gemm_args g = {.dt = dt, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
+                   .base = {c, (char *)a, (char *)b}, .rs = {rsc, rsa, rsb}, .cs = {csc, csa, csb}};
+    const int64_t mat[3][2] = {{m, n}, {m, k}, {k, n}};
+    for (int o = 0; o < 3; o++)
+        blis_strides(mat[o][0], mat[o][1], &g.rs[o], &g.cs[o]); /* the size-1 axes' strides */
+    rntm_t one = BLIS_RNTM_INITIALIZER;
+    bli_rntm_set_num_threads(1, &one);
+    if ((double)m * (double)n * (double)k >= (double)ONE_THREAD_SUP)
+        bli_rntm_disable_l3_sup(&one);
+    gemm_one(&g, 0, &one);
+}
+
 /* c = alpha * a @ b + beta * c, c already of the product's shape and dtype. */
 static tg_status matmul_into(const char *fn, tg_tensor *c, const tg_tensor *a, const tg_tensor *b,
                              double alpha, double beta)

@@ -361,6 +361,19 @@ tg_tensor *tg_tensor_im2col(tg_arena *ar, const tg_tensor *x, const tg_conv2d_ge
 tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channels, int64_t height,
                             int64_t width, const tg_conv2d_geom *g);
 
+/* A convolution in one call, without the batch's columns (per image and tile of output
+ * rows, threaded over images; the same values as im2col + matmul within rounding):
+ * x [N, C, H, W], w [OC, C, kh, kw] (kh, kw as g's), b [OC] or NULL -> y [N, OC, OH, OW]. */
+tg_tensor *tg_tensor_conv2d(tg_arena *ar, const tg_tensor *x, const tg_tensor *w, const tg_tensor *b,
+                            const tg_conv2d_geom *g);
+/* Its gradients from gy = dL/dy [N, OC, OH, OW]: with respect to the input, of height x
+ * width (dx [N, C, H, W]), and to the weight (dw [OC, C, kh, kw]). The bias's is
+ * tg_tensor_sum(gy) over axes 0, 2, 3. Both are bitwise the same for any thread count. */
+tg_tensor *tg_tensor_conv2d_backward_input(tg_arena *ar, const tg_tensor *gy, const tg_tensor *w,
+                                           int64_t height, int64_t width, const tg_conv2d_geom *g);
+tg_tensor *tg_tensor_conv2d_backward_weight(tg_arena *ar, const tg_tensor *gy, const tg_tensor *x,
+                                            const tg_conv2d_geom *g);
+
 /* Pooling over x [N, C, H, W] with kernel, stride and zero padding from g (dilation
  * ignored). Average pooling counts the padding in its divisor, as PyTorch's default. */
 tg_tensor *tg_tensor_avg_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2d_geom *g);
