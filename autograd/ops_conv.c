@@ -1,10 +1,11 @@
 /* autograd/ops_conv.c — differentiable convolution pieces and pooling, each as a tg_op
  * with its forward and backward side by side.
  *
- * A convolution is not a primitive here: the layer above composes it from im2col, a
- * matmul with the weight [OC, C*kh*kw] and a reshape, so its backward is theirs: col2im
- * of W^T @ g for the input, g @ cols^T for the weight. Pooling ops are primitives with
- * the tensor core's backward kernels. */
+ * A convolution is here twice: as one fused op ("conv2d", the tensor core's kernels that
+ * never hold the batch's columns), and as pieces the layer above composes when the tape
+ * is not fused (im2col, a matmul with the weight [OC, C*kh*kw] and a reshape, whose
+ * backward is theirs: col2im of W^T @ g for the input, g @ cols^T for the weight).
+ * Pooling ops are primitives with the tensor core's backward kernels. */
 #include "internal.h"
 
 /* ------------------------------------------------------------------ im2col
@@ -33,6 +34,41 @@ static tg_tensor *apply_geom(tg_tape *tp, const tg_op *op, tg_tensor *x, const t
 tg_tensor *tg_im2col(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g)
 {
     return apply_geom(tp, &op_im2col, x, g);
+}
+
+/* ------------------------------------------------------------------ conv2d
+ * y = conv(x [N,C,H,W], w [OC,C,kh,kw]) + b [OC] -> [N,OC,OH,OW]
+ * dx = conv2d_backward_input(g, w), dw = conv2d_backward_weight(g, x), db = sum of g over
+ * (N, OH, OW); each only when its input needs it (a network's first layer has no dx to
+ * compute, the costliest of the three). Inputs {x, w} or {x, w, b}. */
+static tg_tensor *conv2d_forward(tg_tape *tp, tg_record *r)
+{
+    return tg_tensor_conv2d(TG__AR(tp), r->in[0], r->in[1], r->nin > 2 ? r->in[2] : NULL, r->params);
+}
+
+static tg_status conv2d_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
+{
+    tg_arena *ar = TG__AR(tp);
+    const tg_tensor *x = r->in[0], *w = r->in[1];
+    tg_status st = TG_OK;
+    if (tg_needs_grad(tp, r, 0))
+        st = tg_accumulate_grad(tp, r, 0, tg_tensor_conv2d_backward_input(ar, g, w, x->shape[2],
+                                                                          x->shape[3], r->params));
+    if (st == TG_OK && tg_needs_grad(tp, r, 1))
+        st = tg_accumulate_grad(tp, r, 1, tg_tensor_conv2d_backward_weight(ar, g, x, r->params));
+    if (st == TG_OK && r->nin > 2 && tg_needs_grad(tp, r, 2))
+        st = tg_accumulate_grad(tp, r, 2, tg_tensor_sum(ar, g, TG_AXES(0, 2, 3), false));
+    return st;
+}
+
+static const tg_op op_conv2d = {"conv2d", conv2d_forward, conv2d_backward};
+
+/* Not tg_conv2d: that is nn's layer type. Errors still read "tg_conv2d: ...", after the
+ * record's name, which is also the layer's. */
+tg_tensor *tg_conv2d_fused(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                           const tg_conv2d_geom *g)
+{
+    return tg_apply(tp, &op_conv2d, b ? 3 : 2, (tg_tensor *[]){x, w, b}, g, g ? sizeof *g : 0);
 }
 
 /* ------------------------------------------------------------------ avg pool

@@ -227,6 +227,13 @@ tg_tensor *tg_avg_pool2d(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g);
 tg_tensor *tg_max_pool2d(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g);
 tg_tensor *tg_global_avg_pool2d(tg_tape *tp, tg_tensor *x); /* [N,C,H,W] -> [N,C] */
 
+/* A whole convolution as one op, recorded as "conv2d" (tg_tensor_conv2d's kernels):
+ * x [N,C,H,W], w [OC,C,kh,kw], b [OC] or NULL -> [N,OC,OH,OW]. Its backward computes only
+ * the gradients its inputs need (no input gradient for a first layer). nn's conv2d layer
+ * (the type tg_conv2d) calls it when the tape is fused. */
+tg_tensor *tg_conv2d_fused(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                           const tg_conv2d_geom *g);
+
 /* ------------------------------------------------------------------ your own ops */
 
 /* An op: what the tape records and runs. Built-in ops are tg_op values defined the

@@ -1,6 +1,7 @@
-/* Convolution pieces and pooling on the tape: im2col, a convolution built from it,
- * average, max and global average pooling; gradients against central differences (f64)
- * with strided inputs made on the tape, f32 against f64, and error messages. */
+/* Convolution pieces and pooling on the tape: im2col, a convolution built from it, the
+ * fused conv2d op, average, max and global average pooling; gradients against central
+ * differences (f64) with strided inputs made on the tape, f32 against f64, and error
+ * messages. */
 #include "ag_check.h"
 
 /* ------------------------------------------------------------------ im2col */
@@ -91,6 +92,103 @@ START_TEST(test_im2col_errors)
     tg_max_pool2d(tp, tg_tensor_zeros(ar, TG_F32, TG_DIMS(1, 1, 2, 2)), NULL);
     ck_assert_int_eq(tg_tape_status(tp), TG_ERR_ARG);
     ck_assert_str_eq(tg_tape_error(tp), "tg_max_pool2d: the geometry is NULL");
+    tg_tape_free(tp);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ conv2d (fused) */
+
+typedef struct conv2d_args {
+    tg_conv2d_geom g;
+    bool bias;
+    bool nhwc; /* x stored [N, H, W, C], made NCHW by a permute on the tape */
+} conv2d_args;
+
+static tg_tensor *fused_conv(tg_tape *tp, tg_tensor *const *in, void *user)
+{
+    const conv2d_args *a = user;
+    tg_tensor *x = a->nhwc ? tg_permute(tp, in[0], TG_AXES(0, 3, 1, 2)) : in[0];
+    return tg_conv2d_fused(tp, x, in[1], a->bias ? in[2] : NULL, &a->g);
+}
+
+START_TEST(test_conv2d)
+{
+    conv2d_args a = {k3_pad1, true, false};
+    GRADCHECK(fused_conv, &a, tt_rand_tensor(TG_F64, TG_DIMS(2, 3, 5, 5)),
+              tt_rand_tensor(TG_F64, TG_DIMS(4, 3, 3, 3)), tt_rand_tensor(TG_F64, TG_DIMS(4)));
+    a.bias = false;
+    GRADCHECK(fused_conv, &a, tt_rand_tensor(TG_F64, TG_DIMS(2, 3, 5, 5)),
+              tt_rand_tensor(TG_F64, TG_DIMS(4, 3, 3, 3)));
+    a = (conv2d_args){k3_pad1_stride2, true, false};
+    GRADCHECK(fused_conv, &a, tt_rand_tensor(TG_F64, TG_DIMS(2, 2, 6, 5)),
+              tt_rand_tensor(TG_F64, TG_DIMS(3, 2, 3, 3)), tt_rand_tensor(TG_F64, TG_DIMS(3)));
+    /* a strided input; dilation 2 with a non-square kernel and stride */
+    a = (conv2d_args){{.kh = 2, .kw = 3, .stride_h = 1, .stride_w = 2, .pad_h = 1, .pad_w = 2,
+                       .dil_h = 2, .dil_w = 2}, true, true};
+    GRADCHECK(fused_conv, &a, tt_rand_tensor(TG_F64, TG_DIMS(2, 5, 6, 3)),
+              tt_rand_tensor(TG_F64, TG_DIMS(2, 3, 2, 3)), tt_rand_tensor(TG_F64, TG_DIMS(2)));
+    tg_tensor *in[3] = {tt_rand_tensor(TG_F64, TG_DIMS(2, 6, 6, 3)),
+                        tt_rand_tensor(TG_F64, TG_DIMS(4, 3, 3, 3)), tt_rand_tensor(TG_F64, TG_DIMS(4))};
+    a = (conv2d_args){k3_pad1, true, true};
+    f32_matches_f64_and_free(fused_conv, &a, 3, in, 1e-5);
+}
+END_TEST
+
+START_TEST(test_conv2d_record_and_needs)
+{
+    /* one record; with the input a constant (a first layer's images) backward computes
+     * the weight's and bias's gradients only, the same as with the input a leaf */
+    tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(2, 3, 6, 6));
+    tg_tensor *w = tt_rand_tensor(TG_F64, TG_DIMS(4, 3, 3, 3));
+    tg_tensor *b = tt_rand_tensor(TG_F64, TG_DIMS(4));
+    ck_assert_int_eq(tg_requires_grad(w, "w"), TG_OK);
+    ck_assert_int_eq(tg_requires_grad(b, "b"), TG_OK);
+    tg_tape *tp = tg_tape_new(0);
+    tg_scope_push(tp, "conv_0");
+    tg_tensor *y = tg_conv2d_fused(tp, x, w, b, &k3_pad1);
+    tg_scope_pop(tp);
+    ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
+    ck_assert_int_eq(tg_tape_size(tp), 1);
+    const tg_record *r = tg_tape_record(tp, 0);
+    ck_assert_str_eq(r->op->name, "conv2d");
+    ck_assert_str_eq(r->scope, "conv_0");
+    ck_assert_int_eq(r->nin, 3);
+    ck_assert(!tg_needs_grad(tp, r, 0) && tg_needs_grad(tp, r, 1) && tg_needs_grad(tp, r, 2));
+    ck_assert_int_eq(tg_backward(tp, tg_sum(tp, tg_mul(tp, y, y), 0, NULL, false)), TG_OK);
+    double *dw = tt_values(tg_grad(w)), *db = tt_values(tg_grad(b));
+    tg_zero_grad(w);
+    tg_zero_grad(b);
+    tg_tape_reset(tp);
+    ck_assert_int_eq(tg_requires_grad(x, "x"), TG_OK);
+    y = tg_conv2d_fused(tp, x, w, b, &k3_pad1);
+    ck_assert_int_eq(tg_backward(tp, tg_sum(tp, tg_mul(tp, y, y), 0, NULL, false)), TG_OK);
+    ck_assert_ptr_nonnull(tg_grad(x));
+    tt_assert_close(tg_grad(w), dw, 0);
+    tt_assert_close(tg_grad(b), db, 0);
+    free(dw);
+    free(db);
+    tg_tape_free(tp);
+    tg_tensor_free(x);
+    tg_tensor_free(w);
+    tg_tensor_free(b);
+}
+END_TEST
+
+START_TEST(test_conv2d_errors)
+{
+    tg_tape *tp = tg_tape_new(0);
+    tg_arena *ar = tg_tape_arena(tp);
+    tg_scope_push(tp, "stem");
+    tg_conv2d_fused(tp, tg_tensor_zeros(ar, TG_F32, TG_DIMS(2, 3, 8, 8)),
+              tg_tensor_zeros(ar, TG_F32, TG_DIMS(4, 5, 3, 3)), NULL, &k3_pad1);
+    ck_assert_int_eq(tg_tape_status(tp), TG_ERR_SHAPE);
+    ck_assert_str_eq(tg_tape_error(tp), "tg_conv2d: weight [4,5,3,3] takes 5 channels, input "
+                                        "[2,3,8,8] has 3 (called in stem)");
+    tg_tape_reset(tp);
+    tg_conv2d_fused(tp, tg_tensor_zeros(ar, TG_F32, TG_DIMS(2, 3, 8, 8)),
+              tg_tensor_zeros(ar, TG_F32, TG_DIMS(4, 3, 3, 3)), NULL, NULL);
+    ck_assert_int_eq(tg_tape_status(tp), TG_ERR_ARG);
+    ck_assert_str_eq(tg_tape_error(tp), "tg_conv2d: the geometry is NULL");
     tg_tape_free(tp);
 }
 END_TEST
@@ -204,6 +302,9 @@ int main(void)
     tcase_add_test(tc, test_conv_layer_values);
     tcase_add_test(tc, test_conv_f32_matches_f64);
     tcase_add_test(tc, test_im2col_errors);
+    tcase_add_test(tc, test_conv2d);
+    tcase_add_test(tc, test_conv2d_record_and_needs);
+    tcase_add_test(tc, test_conv2d_errors);
     suite_add_tcase(s, tc);
     tc = tt_tcase("pooling");
     tcase_add_test(tc, test_avg_pool);
