@@ -1,15 +1,19 @@
-/* nn/layers.c — linear and conv2d layers, and the dropout wrapper, composed from tape
- * primitives only, so that the tape shows every step of them.
+/* nn/layers.c — linear and conv2d layers, and the dropout wrapper.
  *
  *   linear:  x [N,in] -> matmul(x, transpose(W)) [N,out] -> add(b [out])
- *   conv2d:  x [N,C,H,W] -> im2col [N, C*kh*kw, OH*OW]
+ *   conv2d, on a fused tape (the default): one "conv2d" record, tg_conv2d_fused, whose
+ *            kernels never hold the batch's im2col columns (118 MB for a VGG layer of 100
+ *            images of 32x32x32) and skip the input gradient of a first layer;
+ *   conv2d, fusion off (tg_tape_set_fused), the same values from primitives, every step
+ *            on the tape:
+ *            x [N,C,H,W] -> im2col [N, C*kh*kw, OH*OW]
  *              -> matmul(reshape(W, [OC, C*kh*kw]), cols) [N, OC, OH*OW]
  *              -> reshape [N,OC,OH,OW] -> add(reshape(b, [1,OC,1,1]))
  *
- * Their backward is the primitives': col2im of W^T @ g for the input, g @ cols^T
- * summed over the batch for the weight, the sum of g over (N,OH,OW) for the bias.
- * Each forward runs inside the scope named after its layer ("block_0_0/conv_0"), and
- * allocates only from the tape's arena. */
+ * The composed backward is the primitives': col2im of W^T @ g for the input, g @ cols^T
+ * summed over the batch for the weight, the sum of g over (N,OH,OW) for the bias; the
+ * fused op computes the same per image. Each forward runs inside the scope named after
+ * its layer ("block_0_0/conv_0"), and allocates only from the tape's arena. */
 #include "tapegrad/nn.h"
 
 #include <math.h>
@@ -181,6 +185,11 @@ tg_tensor *tg_conv2d_forward(tg_tape *tp, const tg_conv2d *c, tg_tensor *x)
     int64_t ow = tg_conv2d_out_size(x->shape[3], gm->kw, gm->stride_w, gm->pad_w, gm->dil_w);
 
     tg_scope_push(tp, c->name);
+    if (tg_tape_fused(tp)) {
+        tg_tensor *y = tg_conv2d_fused(tp, x, c->weight, c->bias, gm);
+        tg_scope_pop(tp);
+        return y;
+    }
     tg_tensor *cols = tg_im2col(tp, x, gm); /* [N, C*kh*kw, OH*OW]; fails if the kernel does not fit */
     tg_tensor *w2 = tg_reshape(tp, c->weight, 2, (int64_t[]){oc, k});
     tg_tensor *out = tg_matmul(tp, w2, cols); /* [N, OC, OH*OW]: already NCHW */

@@ -1,5 +1,6 @@
-/* Layers: linear, conv2d (against a direct convolution, and every geometry's gradients
- * against central differences), batch norm (training gradients through the batch
+/* Layers: linear, conv2d (against a direct convolution, every geometry's gradients
+ * against central differences, fused and composed, and the two against each other in
+ * f32), batch norm (training gradients through the batch
  * statistics, the running statistics after three steps against a hand computation,
  * evaluation with them), cross-entropy, dropout, accuracy, initialisers' statistics,
  * scopes and error messages. Gradient checks run in f64 on a model whose dtype is f64. */
@@ -134,12 +135,20 @@ static const conv_case conv_cases[] = {
     {2, 3, 4, 4, 2, 1, 1, 0, 1, true},  /* 1x1 */
 };
 
+/* The layer, on a fused tape or (composed) with the tape's fusion off. */
+typedef struct conv_layer {
+    tg_conv2d c;
+    bool composed;
+} conv_layer;
+
 static tg_tensor *conv_fn(tg_tape *tp, tg_tensor *const *in, void *user)
 {
-    tg_conv2d c = *(const tg_conv2d *)user;
+    const conv_layer *l = user;
+    tg_conv2d c = l->c;
     c.weight = in[1];
     if (c.bias)
         c.bias = in[2];
+    tg_tape_set_fused(tp, !l->composed);
     return tg_conv2d_forward(tp, &c, in[0]);
 }
 
@@ -183,33 +192,38 @@ START_TEST(test_conv2d_matches_direct_convolution_and_gradcheck)
     ck_assert(cc->bias == (conv.bias != NULL));
     tg_tensor *x = tt_rand_tensor(TG_F64, 4, (int64_t[]){cc->n, cc->c, cc->h, cc->w});
 
-    tg_tape *tp = tg_tape_new(0);
-    tg_tensor *y = tg_conv2d_forward(tp, &conv, x);
-    ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     int64_t oh = (cc->h + 2 * cc->pad - cc->dil * (cc->k - 1) - 1) / cc->stride + 1;
     int64_t ow = (cc->w + 2 * cc->pad - cc->dil * (cc->k - 1) - 1) / cc->stride + 1;
-    tt_assert_shape(y, cc->n, cc->oc, oh, ow);
     double *xv = tt_values(x), *wv = tt_values(conv.weight), *bv = conv.bias ? tt_values(conv.bias) : NULL;
     double *ref = direct_conv(cc, xv, wv, bv, oh, ow);
-    tt_assert_close(y, ref, 1e-13);
+    for (int composed = 0; composed < 2; composed++) {
+        tg_tape *tp = tg_tape_new(0);
+        ck_assert(tg_tape_fused(tp)); /* the default */
+        tg_tape_set_fused(tp, !composed);
+        tg_tensor *y = tg_conv2d_forward(tp, &conv, x);
+        ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
+        tt_assert_shape(y, cc->n, cc->oc, oh, ow);
+        tt_assert_close(y, ref, 1e-13);
+        /* one fused record, or the primitives; all in the layer's scope */
+        const char *fused[] = {"conv2d"};
+        const char *ops[] = {"im2col", "reshape", "matmul", "reshape", "reshape", "add"};
+        ck_assert_int_eq(tg_tape_size(tp), !composed ? 1 : cc->bias ? 6 : 4);
+        for (int i = 0; i < tg_tape_size(tp); i++) {
+            ck_assert_str_eq(tg_tape_record(tp, i)->op->name, composed ? ops[i] : fused[i]);
+            ck_assert_str_eq(tg_tape_record(tp, i)->scope, "block_0_0/conv_0");
+        }
+        tg_tape_free(tp);
+
+        conv_layer l = {conv, composed};
+        if (cc->bias)
+            gradcheck_ok("conv2d", conv_fn, &l, 3, (tg_tensor *[]){x, conv.weight, conv.bias});
+        else
+            gradcheck_ok("conv2d", conv_fn, &l, 2, (tg_tensor *[]){x, conv.weight});
+    }
     free(xv);
     free(wv);
     free(bv);
     free(ref);
-
-    /* composed of primitives, all in the layer's scope */
-    const char *ops[] = {"im2col", "reshape", "matmul", "reshape", "reshape", "add"};
-    ck_assert_int_eq(tg_tape_size(tp), cc->bias ? 6 : 4);
-    for (int i = 0; i < tg_tape_size(tp); i++) {
-        ck_assert_str_eq(tg_tape_record(tp, i)->op->name, ops[i]);
-        ck_assert_str_eq(tg_tape_record(tp, i)->scope, "block_0_0/conv_0");
-    }
-    tg_tape_free(tp);
-
-    if (cc->bias)
-        gradcheck_ok("conv2d", conv_fn, &conv, 3, (tg_tensor *[]){x, conv.weight, conv.bias});
-    else
-        gradcheck_ok("conv2d", conv_fn, &conv, 2, (tg_tensor *[]){x, conv.weight});
     tg_tensor_free(x);
     tg_model_free(m);
 }
@@ -230,11 +244,18 @@ START_TEST(test_conv2d_errors)
     /* later calls pass the placeholder on */
     ck_assert_ptr_nonnull(tg_conv2d_forward(tp, &conv, tg_conv2d_forward(tp, &conv, x)));
     tg_tape_reset(tp);
-    /* a kernel larger than the (padded) input: im2col's error, in the layer's scope */
+    /* a kernel larger than the (padded) input: the fused op's error, or im2col's with
+     * fusion off, in the layer's scope */
     tg_conv2d big;
     ck_assert_int_eq(tg_conv2d_init(&big, m, "big", 5, 2, 7, 1, 0, 1, false, &g), TG_OK);
     tg_tensor_free(x);
     x = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(1, 5, 4, 4));
+    tg_conv2d_forward(tp, &big, x);
+    ck_assert_int_eq(tg_tape_status(tp), TG_ERR_SHAPE);
+    ck_assert_str_eq(tg_tape_error(tp), "tg_conv2d: kernel 7x7, stride 1x1, padding 0x0, dilation "
+                                        "1x1 is larger than the padded input [1,5,4,4] (called in big)");
+    tg_tape_reset(tp);
+    tg_tape_set_fused(tp, false);
     tg_conv2d_forward(tp, &big, x);
     ck_assert_int_ne(tg_tape_status(tp), TG_OK);
     ck_assert_ptr_nonnull(strstr(tg_tape_error(tp), "tg_im2col"));
@@ -243,6 +264,69 @@ START_TEST(test_conv2d_errors)
     ck_assert_str_eq(tg_last_error(), "tg_conv2d_forward: the tape is NULL");
     tg_tensor_free(x);
     tg_tape_free(tp);
+    tg_model_free(m);
+}
+END_TEST
+
+/* The layer's output and its input, weight and bias gradients (row-major f64 copies), in
+ * f32, from a fixed output gradient, on a fused tape or with fusion off. */
+static double **conv_run_f32(const tg_conv2d *conv, const tg_tensor *x64, bool fused)
+{
+    tg_tensor *x = tg_tensor_to_dtype(NULL, x64, TG_F32);
+    ck_assert_int_eq(tg_requires_grad(x, "x"), TG_OK);
+    tg_zero_grad(conv->weight);
+    if (conv->bias)
+        tg_zero_grad(conv->bias);
+    tg_tape *tp = tg_tape_new(0);
+    tg_tape_set_fused(tp, fused);
+    tg_tensor *y = tg_conv2d_forward(tp, conv, x);
+    ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
+    tg_rng g = tg_rng_new(3);
+    tg_tensor *gout = tg_tensor_empty(tg_tape_arena(tp), TG_F32, y->ndim, y->shape);
+    ck_assert_int_eq(tg_tensor_uniform_(gout, &g, -1, 1), TG_OK);
+    ck_assert_msg(tg_backward_from(tp, y, gout) == TG_OK, "%s", tg_tape_error(tp));
+    double **v = calloc(4, sizeof *v);
+    v[0] = tt_values(y);
+    v[1] = tt_values(tg_grad(x));
+    v[2] = tt_values(tg_grad(conv->weight));
+    v[3] = conv->bias ? tt_values(tg_grad(conv->bias)) : NULL;
+    tg_tape_free(tp);
+    tg_tensor_free(x);
+    return v;
+}
+
+START_TEST(test_conv2d_fused_matches_composed)
+{
+    /* f32: the same output and gradients within float32 rounding of their scale */
+    const conv_case *cc = &conv_cases[_i];
+    tg_model *m = tg_model_new(); /* f32 */
+    tg_rng g = tg_rng_new(11);
+    tg_conv2d conv;
+    ck_assert_int_eq(tg_conv2d_init(&conv, m, "conv", cc->c, cc->oc, cc->k, cc->stride, cc->pad,
+                                    cc->dil, cc->bias, &g), TG_OK);
+    tg_tensor *x = tt_rand_tensor(TG_F64, 4, (int64_t[]){cc->n, cc->c, cc->h, cc->w});
+    double **fused = conv_run_f32(&conv, x, true), **composed = conv_run_f32(&conv, x, false);
+    int64_t oh = (cc->h + 2 * cc->pad - cc->dil * (cc->k - 1) - 1) / cc->stride + 1;
+    int64_t ow = (cc->w + 2 * cc->pad - cc->dil * (cc->k - 1) - 1) / cc->stride + 1;
+    const int64_t sizes[4] = {cc->n * cc->oc * oh * ow, tg_tensor_numel(x),
+                              tg_tensor_numel(conv.weight), cc->oc};
+    const char *names[4] = {"output", "input gradient", "weight gradient", "bias gradient"};
+    for (int k = 0; k < (cc->bias ? 4 : 3); k++) {
+        double scale = 1, err = 0;
+        for (int64_t i = 0; i < sizes[k]; i++)
+            scale = fmax(scale, fabs(composed[k][i]));
+        for (int64_t i = 0; i < sizes[k]; i++)
+            err = fmax(err, fabs(fused[k][i] - composed[k][i]));
+        ck_assert_msg(err <= 1e-5 * scale, "case %d, %s: fused and composed differ by %g (scale %g)",
+                      _i, names[k], err, scale);
+    }
+    for (int k = 0; k < 4; k++) {
+        free(fused[k]);
+        free(composed[k]);
+    }
+    free(fused);
+    free(composed);
+    tg_tensor_free(x);
     tg_model_free(m);
 }
 END_TEST
@@ -637,6 +721,8 @@ int main(void)
     tcase_add_test(tc, test_linear);
     tcase_add_test(tc, test_init_errors);
     tcase_add_loop_test(tc, test_conv2d_matches_direct_convolution_and_gradcheck, 0,
+                        (int)(sizeof conv_cases / sizeof conv_cases[0]));
+    tcase_add_loop_test(tc, test_conv2d_fused_matches_composed, 0,
                         (int)(sizeof conv_cases / sizeof conv_cases[0]));
     tcase_add_test(tc, test_conv2d_errors);
     tcase_add_test(tc, test_batchnorm_init);
