@@ -1,17 +1,22 @@
-/* nn/batchnorm.c — 2-d batch normalisation as PyTorch's BatchNorm2d computes it,
- * composed from tape primitives:
+/* nn/batchnorm.c — 2-d batch normalisation as PyTorch's BatchNorm2d computes it:
  *
  *   training:   mean = mean(x, (N,H,W))   var = var(x, (N,H,W), biased)
  *               y = (x - mean) * rsqrt(var + eps) * gamma + beta
  *   evaluation: y = (x - running_mean) * rsqrt(running_var + eps) * gamma + beta
  *
- * so the gradient through the batch statistics is the primitives' (mean, var, sub, mul),
- * and the tape shows each step. In training the running statistics move towards the
- * batch's (running = (1 - momentum) running + momentum batch, the variance unbiased:
- * n / (n - 1) times the biased one) and num_batches_tracked counts the batch. That
- * update is state, not part of the function: it is done with tensor kernels on the
- * buffers, from the values of the batch statistics, and nothing is recorded for it.
- * Evaluation uses the running statistics as constants (computed into the arena). */
+ * In training with tg_tape_fused (the default) this is one op, tg_batch_norm2d
+ * (autograd/ops_norm.c): one record, one full-size tensor kept, three passes over x
+ * forward and two over (g, x) backward. With fusion off it is composed from tape
+ * primitives (mean, var, add_scalar, rsqrt, sub, mul, mul, add), so the gradient
+ * through the batch statistics is the primitives' and the tape shows each step; the
+ * two agree within float32 rounding (tests/autograd/test_ops_norm.c).
+ *
+ * In training the running statistics move towards the batch's (running = (1 - momentum)
+ * running + momentum batch, the variance unbiased: n / (n - 1) times the biased one) and
+ * num_batches_tracked counts the batch. That update is state, not part of the function:
+ * it is done with tensor kernels on the buffers, from the values of the batch
+ * statistics either path hands back, and nothing is recorded for it. Evaluation uses
+ * the running statistics as constants (computed into the arena), composed either way. */
 #include "tapegrad/nn.h"
 
 #include <string.h>
@@ -114,12 +119,17 @@ tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tens
     const int64_t c4[4] = {1, c, 1, 1};
     tg_arena *ar = tg_tape_arena(tp);
     tg_scope_push(tp, bn->name);
-    tg_tensor *xhat;
+    tg_tensor *xhat = NULL, *y = NULL;
     if (training) {
-        tg_tensor *mean = tg_mean(tp, x, TG_AXES(0, 2, 3), true);     /* [1,C,1,1] */
-        tg_tensor *var = tg_var(tp, x, TG_AXES(0, 2, 3), 0, true);    /* biased */
-        tg_tensor *inv_std = tg_rsqrt(tp, tg_add_scalar(tp, var, bn->eps));
-        xhat = tg_mul(tp, tg_sub(tp, x, mean), inv_std);
+        tg_tensor *mean, *var; /* [C] fused, [1,C,1,1] composed; var biased */
+        if (tg_tape_fused(tp)) {
+            y = tg_batch_norm2d(tp, x, bn->weight, bn->bias, bn->eps, &mean, &var);
+        } else {
+            mean = tg_mean(tp, x, TG_AXES(0, 2, 3), true);
+            var = tg_var(tp, x, TG_AXES(0, 2, 3), 0, true);
+            tg_tensor *inv_std = tg_rsqrt(tp, tg_add_scalar(tp, var, bn->eps));
+            xhat = tg_mul(tp, tg_sub(tp, x, mean), inv_std);
+        }
         if (tg_tape_status(tp) == TG_OK) {
             tg_status st = move_towards(ar, bn->running_mean, mean, bn->momentum, 1);
             if (st == TG_OK)
@@ -144,8 +154,10 @@ tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tens
         }
         xhat = tg_mul(tp, tg_sub(tp, x, rm), inv_std);
     }
-    tg_tensor *y = tg_mul(tp, xhat, tg_reshape(tp, bn->weight, 4, c4));
-    y = tg_add(tp, y, tg_reshape(tp, bn->bias, 4, c4));
+    if (!y) { /* composed: the affine part */
+        y = tg_mul(tp, xhat, tg_reshape(tp, bn->weight, 4, c4));
+        y = tg_add(tp, y, tg_reshape(tp, bn->bias, 4, c4));
+    }
     tg_scope_pop(tp);
     return y;
 }

@@ -234,6 +234,19 @@ tg_tensor *tg_global_avg_pool2d(tg_tape *tp, tg_tensor *x); /* [N,C,H,W] -> [N,C
 tg_tensor *tg_conv2d_fused(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b,
                            const tg_conv2d_geom *g);
 
+/* ------------------------------------------------------------------ normalisation */
+
+/* Batch normalisation in training mode as one op ("batch_norm2d"): x [N,C,H,W] (any
+ * strides), gamma and beta [C] of x's dtype. Per channel, with the batch mean and the
+ * biased variance over (N,H,W), accumulated in f64:
+ *   y = (x - mean) / sqrt(var + eps) * gamma + beta
+ * Gradients reach x, gamma and beta. *batch_mean and *batch_var (either may be NULL)
+ * receive those statistics as [C] tensors of x's dtype in the tape's arena, constants
+ * for a layer's running averages; NULL when the call fails. Results do not depend on
+ * the thread count. nn's batch norm layer uses it in training when tg_tape_fused. */
+tg_tensor *tg_batch_norm2d(tg_tape *tp, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps,
+                           tg_tensor **batch_mean, tg_tensor **batch_var);
+
 /* ------------------------------------------------------------------ your own ops */
 
 /* An op: what the tape records and runs. Built-in ops are tg_op values defined the

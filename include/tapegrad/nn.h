@@ -11,9 +11,10 @@
  *   tg_tensor *loss   = tg_cross_entropy(tp, logits, labels); // labels [N] i32
  *   tg_backward(tp, loss);
  *
- * Every layer records its primitives on the tape (conv2d is im2col -> matmul -> add;
- * batch norm is mean, var, sub, mul, add), inside a named scope, so tg_tape_print
- * shows them and the gradient flow is read per layer off the tape.
+ * Every layer records itself on the tape inside a named scope, so tg_tape_print shows
+ * it and the gradient flow is read per layer off the tape: conv2d and batch norm as one
+ * fused record each ("conv2d", "batch_norm2d"), or, with tg_tape_set_fused(tp, false), as
+ * the primitives they are made of (im2col -> matmul -> add; mean, var, sub, mul, add).
  */
 #ifndef TAPEGRAD_NN_H
 #define TAPEGRAD_NN_H
@@ -116,7 +117,9 @@ typedef struct tg_batchnorm2d {
 } tg_batchnorm2d;
 /* Creates name/weight, name/bias and the three buffers in m, for `channels` channels. */
 tg_status tg_batchnorm2d_init(tg_batchnorm2d *bn, tg_model *m, const char *name, int64_t channels);
-/* [N,C,H,W] -> the same shape: mean, var, rsqrt, sub, mul (and * weight + bias) on the tape */
+/* [N,C,H,W] -> the same shape. In training one "batch_norm2d" record (tg_batch_norm2d), or
+ * with the tape's fusion off mean, var, add_scalar, rsqrt, sub, mul (and * weight + bias),
+ * the same values within rounding; in evaluation sub, mul, mul, add with constants. */
 tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tensor *x);
 
 /* Inverted dropout in training (tg_dropout), the identity in evaluation. */
