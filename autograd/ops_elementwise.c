@@ -2,11 +2,13 @@
  * forward and backward side by side. Broadcasting ops reduce their input gradients
  * back to the input's shape with tg_tensor_sum_to. Where the derivative is a function
  * of the output (exp, sqrt, rsqrt, tanh, sigmoid, div), backward reads r->out instead
- * of recomputing from the input. Piecewise ops (maximum, relu, leaky_relu, clamp) pick
- * their gradient with a u8 mask and tg_tensor_where. */
+ * of recomputing from the input. Piecewise ops (maximum, clamp) pick their gradient with
+ * a u8 mask and tg_tensor_where; relu and leaky_relu, which every network here runs on
+ * full-size activations, take theirs in one pass with no mask (piecewise_linear_grad). */
 #include "internal.h"
 
 #include <math.h>
+#include <omp.h>
 
 /* x OP s as a u8 mask, s a scalar of x's dtype */
 static tg_tensor *compare_scalar(tg_arena *ar, tg_binary_op op, const tg_tensor *x, double s)
@@ -371,8 +373,49 @@ tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x)
     return TG__APPLY1(tp, op_sigmoid, x, (const void *)NULL);
 }
 
-/* ------------------------------------------------------------------ relu
- * out = max(x, 0); dx = x > 0 ? g : 0 (0 at x == 0, as PyTorch) */
+/* ------------------------------------------------------------------ relu, leaky relu */
+
+/* dx = x > 0 ? g : slope * g (leaky relu) or x > 0 ? g : 0 (relu: not g * 0, which an
+ * infinite g would make NaN), one pass over x and g into a fresh contiguous tensor (which
+ * the tape adopts as the gradient), instead of a u8 mask, slope * g and a where. x and g
+ * (of one shape) are read in place when contiguous, the usual case; any other layout is
+ * copied first. Elementwise, so the same bits for any thread count. */
+#define PIECEWISE_LINEAR_GRAD(T)                                                              \
+    static void piecewise_linear_grad_##T(int64_t n, T *o, const T *x, const T *g, bool relu, \
+                                          T s, bool par)                                      \
+    {                                                                                         \
+        if (relu) {                                                                           \
+            _Pragma("omp parallel for simd schedule(static) if (par)")                        \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                o[i] = x[i] > 0 ? g[i] : 0;                                                   \
+        } else {                                                                              \
+            _Pragma("omp parallel for simd schedule(static) if (par)")                        \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                o[i] = x[i] > 0 ? g[i] : g[i] * s;                                            \
+        }                                                                                     \
+    }
+PIECEWISE_LINEAR_GRAD(float)
+PIECEWISE_LINEAR_GRAD(double)
+
+static tg_tensor *piecewise_linear_grad(tg_arena *ar, const tg_tensor *x, const tg_tensor *g, bool relu,
+                                        double slope)
+{
+    const tg_tensor *xc = tg_tensor_contiguous(ar, x), *gc = tg_tensor_contiguous(ar, g);
+    tg_tensor *dx = tg_tensor_empty(ar, g->dtype, g->ndim, g->shape);
+    if (!xc || !gc || !dx)
+        return NULL;
+    const int64_t n = tg_tensor_numel(dx);
+    const bool par = n >= 32768 && !omp_in_parallel() && tg_get_num_threads() > 1; /* as tensor/'s loops */
+    if (g->dtype == TG_F32)
+        piecewise_linear_grad_float(n, tg_tensor_data(dx), tg_tensor_data(xc), tg_tensor_data(gc), relu,
+                                    (float)slope, par);
+    else
+        piecewise_linear_grad_double(n, tg_tensor_data(dx), tg_tensor_data(xc), tg_tensor_data(gc), relu,
+                                     slope, par);
+    return dx;
+}
+
+/* relu: out = max(x, 0); dx = x > 0 ? g : 0 (0 at x == 0, as PyTorch) */
 static tg_tensor *relu_forward(tg_tape *tp, tg_record *r)
 {
     return tg_tensor_relu(TG__AR(tp), r->in[0]);
@@ -380,8 +423,7 @@ static tg_tensor *relu_forward(tg_tape *tp, tg_record *r)
 
 static tg_status relu_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
 {
-    tg_arena *ar = TG__AR(tp);
-    return tg_accumulate_grad(tp, r, 0, masked(ar, compare_scalar(ar, TG_GT, r->in[0], 0), g));
+    return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->in[0], g, true, 0));
 }
 
 static const tg_op op_relu = {"relu", relu_forward, relu_backward};
@@ -391,8 +433,7 @@ tg_tensor *tg_relu(tg_tape *tp, tg_tensor *x)
     return TG__APPLY1(tp, op_relu, x, (const void *)NULL);
 }
 
-/* ------------------------------------------------------------------ leaky relu
- * out = x > 0 ? x : slope * x; dx = x > 0 ? g : slope * g */
+/* leaky relu: out = x > 0 ? x : slope * x; dx = x > 0 ? g : slope * g */
 static tg_tensor *leaky_relu_forward(tg_tape *tp, tg_record *r)
 {
     const scalar_params *p = r->params;
@@ -402,10 +443,7 @@ static tg_tensor *leaky_relu_forward(tg_tape *tp, tg_record *r)
 static tg_status leaky_relu_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
 {
     const scalar_params *p = r->params;
-    tg_arena *ar = TG__AR(tp);
-    tg_tensor *pos = compare_scalar(ar, TG_GT, r->in[0], 0);
-    tg_tensor *slope_g = tg_tensor_affine(ar, g, p->s, 0);
-    return tg_accumulate_grad(tp, r, 0, tg_tensor_where(ar, pos, g, slope_g));
+    return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->in[0], g, false, p->s));
 }
 
 static const tg_op op_leaky_relu = {"leaky_relu", leaky_relu_forward, leaky_relu_backward};

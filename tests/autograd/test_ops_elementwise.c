@@ -682,6 +682,96 @@ START_TEST(test_f32_matches_f64)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ relu, leaky relu backward */
+
+/* The formulation relu's and leaky_relu's backward had before it became one pass:
+ * where(x > 0, g, 0) and where(x > 0, g, affine(g, slope, 0)), on x as the op saw it;
+ * returned in x's layout as the op saw it (row-major of that view). */
+static tg_tensor *previous_grad(tg_arena *ar, const tg_tensor *x, const tg_tensor *g, bool relu, double slope)
+{
+    tg_tensor *pos = tg_tensor_binary(ar, TG_GT, x, tg_tensor_scalar(ar, x->dtype, 0));
+    tg_tensor *other = relu ? tg_tensor_scalar(ar, g->dtype, 0) : tg_tensor_affine(ar, g, slope, 0);
+    tg_tensor *dx = tg_tensor_where(ar, pos, g, other);
+    ck_assert_msg(dx != NULL, "%s", tg_last_error());
+    return dx;
+}
+
+/* Values with the special cases mixed in: 0, -0, NaN, +-inf, a subnormal. */
+static double *values_with_specials(int64_t n)
+{
+    static const double special[] = {0.0, -0.0, NAN, INFINITY, -INFINITY, 1e-310};
+    double *v = draw_values(n, ANY);
+    for (int64_t i = 0; i < n; i += 7)
+        v[i] = special[(i / 7) % 6];
+    return v;
+}
+
+/* The one-pass backward gives the previous formulation's values element for element
+ * (NaN where it gave NaN), for relu and leaky_relu, f32 and f64, a contiguous and a
+ * transposed input, a small tensor and one above the threads' threshold. */
+START_TEST(test_relu_backward_matches_previous)
+{
+    const int64_t shapes[2][2] = {{7, 9}, {300, 200}};
+    for (int dt = 0; dt < 2; dt++)
+        for (int k = 0; k < 2; k++)
+            for (int transposed = 0; transposed < 2; transposed++)
+                for (int relu = 0; relu < 2; relu++) {
+                    tg_dtype dtype = dt ? TG_F64 : TG_F32;
+                    int64_t n = shapes[k][0] * shapes[k][1];
+                    double *xv = values_with_specials(n), *gv = values_with_specials(n);
+                    tg_tensor *x = tt_tensor(dtype, 2, shapes[k], xv);
+                    ck_assert_int_eq(tg_requires_grad(x, "x"), TG_OK);
+                    tg_tape *tp = tg_tape_new(0);
+                    tg_arena *ar = tg_tape_arena(tp);
+                    tg_tensor *xin = transposed ? tg_transpose(tp, x, 0, 1) : x;
+                    tg_tensor *y = relu ? tg_relu(tp, xin) : tg_leaky_relu(tp, xin, 0.01);
+                    tg_tensor *g = tt_tensor(dtype, 2, y->shape, gv);
+                    ck_assert_msg(tg_backward_from(tp, y, g) == TG_OK, "%s", tg_tape_error(tp));
+                    tg_tensor *prev = previous_grad(ar, xin, g, relu, 0.01);
+                    if (transposed) /* back to x's own layout, as tg_grad(x) is */
+                        prev = tg_tensor_transpose(ar, prev, 0, 1);
+                    double *want = tt_values(prev), *got = tt_values(tg_grad(x));
+                    for (int64_t i = 0; i < n; i++)
+                        ck_assert_msg(got[i] == want[i] || (isnan(got[i]) && isnan(want[i])),
+                                      "%s %s %s [%lld]: element %lld: %g, previously %g",
+                                      relu ? "relu" : "leaky_relu", dt ? "f64" : "f32",
+                                      transposed ? "transposed" : "contiguous", (long long)n, (long long)i,
+                                      got[i], want[i]);
+                    free(want);
+                    free(got);
+                    free(xv);
+                    free(gv);
+                    tg_tensor_free(g);
+                    tg_tensor_free(x);
+                    tg_tape_free(tp);
+                }
+}
+END_TEST
+
+/* No temporary mask or slope * g: the backward's arena use is the output gradient the
+ * tape copies plus dx, where the mask formulation took 5 (relu) or 9 (leaky_relu) more
+ * bytes per f32 element. */
+START_TEST(test_relu_backward_memory)
+{
+    for (int relu = 0; relu < 2; relu++) {
+        tg_tensor *x = draw_tensor(TG_F32, TG_DIMS(256, 256), ANY);
+        ck_assert_int_eq(tg_requires_grad(x, "x"), TG_OK);
+        tg_tape *tp = tg_tape_new(0);
+        tg_arena *ar = tg_tape_arena(tp);
+        tg_tensor *y = relu ? tg_relu(tp, x) : tg_leaky_relu(tp, x, 0.01);
+        tg_tensor *g = tg_tensor_ones(NULL, TG_F32, TG_DIMS(256, 256));
+        size_t bytes = 256 * 256 * sizeof(float), before = tg_arena_used(ar);
+        ck_assert_msg(tg_backward_from(tp, y, g) == TG_OK, "%s", tg_tape_error(tp));
+        size_t grew = tg_arena_peak(ar) - before;
+        ck_assert_msg(grew <= 2 * bytes + 4096, "%s backward took %zu bytes for %zu-byte tensors",
+                      relu ? "relu" : "leaky_relu", grew, bytes);
+        tg_tensor_free(g);
+        tg_tensor_free(x);
+        tg_tape_free(tp);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------------ errors */
 
 /* A bad broadcast: one sticky message naming the op; later calls return the
@@ -757,6 +847,8 @@ int main(void)
     tcase_add_test(tc, test_reuse_accumulates);
     tcase_add_test(tc, test_constant_operand);
     tcase_add_test(tc, test_f32_matches_f64);
+    tcase_add_test(tc, test_relu_backward_matches_previous);
+    tcase_add_test(tc, test_relu_backward_memory);
     suite_add_tcase(s, tc);
 
     tc = tt_tcase("dropout");
