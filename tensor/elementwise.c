@@ -6,7 +6,8 @@
  * general loop over byte strides for everything else (transposed, sliced, stride-0).
  * (Loops that call libm, exp/log/tanh/pow/sigmoid, stay scalar without a vector math
  * library; sqrt/rsqrt and leaky_relu vectorise only under -fno-math-errno and
- * -fno-trapping-math, which the build does not set.)
+ * -fno-trapping-math, which meson.build sets: relu and leaky_relu are one vectorised,
+ * threaded pass, checked in the object code with gcc 12 at -O2.)
  * The row functions are generated from one expression per op and dtype by the macros
  * below; <tgmath.h> makes exp(x) on a float call expf, so one expression serves both
  * dtypes and f32 is computed in float throughout.
