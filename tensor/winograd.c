@@ -1,0 +1,512 @@
+/* tensor/winograd.c — 3x3 stride-1 convolutions by Winograd's minimal filtering
+ * F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
+ *
+ * A 2x2 block of outputs of one (output, input) channel pair is A^T [U . V] A, with
+ * V = B^T d B the transform of the 4x4 input tile d under it and U = G g G^T the
+ * transform of the 3x3 filter g: 16 multiplications instead of 36. Summed over input
+ * channels, the 16 products become 16 GEMMs, M[k] = U[k] [OC, C] @ V[k] [C, tiles],
+ * and the output transform A^T M A gives the 2x2 block. So a convolution is
+ *   filters  -> U [16][OC][C]          once per call (in double, then rounded)
+ *   tiles    -> V [16][C][tiles]       B^T d B: additions only
+ *   16 GEMMs -> M [16][OC][tiles]      2.25x fewer multiply-adds than direct
+ *   M        -> y                       A^T M A (+ bias): additions only, edges clipped
+ *
+ * Work is cut into chunks of whole tile rows (a tile row: 2 output rows of one image),
+ * as many as make V and M of one chunk fit a core's L2; the chunks are shared among
+ * OpenMP threads, and each runs its 16 GEMMs on its own thread. Where a chunk starts
+ * depends on the shapes alone, so every output element is computed by the same
+ * operations whatever the thread count (the transforms are sums in a fixed order; a
+ * one-thread GEMM of a given shape is deterministic): results are bitwise the same for
+ * any number of threads.
+ *
+ * The input gradient of a stride-1 convolution is itself one (of the output gradient
+ * with the filter turned 180 degrees and its channel axes swapped, padding 2 - pad), so
+ * it runs through the same routine, reading the filter through negative strides. */
+#include "winograd.h"
+
+#include "internal.h"
+
+#include <blis.h>
+#include <omp.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ the problem */
+
+/* A filter [out, in, 3, 3] as element strides from the address of tap (0, 0, 0, 0);
+ * negative strides read it turned, so the backward's filter needs no copy. */
+typedef struct filter_view {
+    const char *base;
+    int64_t s_out, s_in, s_h, s_w;
+} filter_view;
+
+typedef struct plan {
+    tg_dtype dt;
+    int64_t cin, cout;      /* channels in and out */
+    int64_t h, w, oh, ow;   /* one image, one output plane */
+    int ph, pw;             /* zero padding */
+    int64_t th, tw;         /* tiles per image: th rows of tw, each 2x2 outputs */
+    int64_t rows;           /* tile rows of the batch, N * th */
+    int64_t chunk_rows;     /* tile rows per chunk */
+    const char *x;          /* input [N, cin, h, w] at element strides xs */
+    int64_t xs[4];
+    char *y;                /* output [N, cout, oh, ow], contiguous */
+    const char *bias;       /* [cout] at stride bs, or NULL */
+    int64_t bs;
+    const char *u;          /* transformed filters [16][cout][cin] */
+} plan;
+
+/* The scratch a chunk needs in V and M (elements). */
+static int64_t chunk_elems(const plan *p, int64_t tiles)
+{
+    return 16 * (p->cin + p->cout) * tiles;
+}
+
+/* V and M of a chunk in about this many bytes. Measured on one zen3 core (512 KiB L2)
+ * for N = 100, C = OC = 32, 32x32, f32, ms per forward: 128 KiB 39.8, 256 KiB 32.2,
+ * 512 KiB 27.5, 1 MiB 26.2, 2 MiB 27.2, 4 MiB 29.6: longer GEMMs (more tiles) win
+ * until V and M spill far out of L2. 1 MiB is one 32x32 image's 256 tiles there. */
+#define CHUNK_BYTES ((int64_t)1024 * 1024)
+
+/* ------------------------------------------------------------------ transforms */
+
+/* U[k][o][i] = (G g G^T)[k] for g = filter (o, i), with
+ *   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+ * computed in double (the halves are exact) and rounded once to dt. */
+static void filter_transform(const plan *p, const filter_view *f, char *u)
+{
+    size_t es = tg_dtype_size(p->dt);
+    for (int64_t o = 0; o < p->cout; o++)
+        for (int64_t i = 0; i < p->cin; i++) {
+            double g[3][3], t[4][3], r[4][4];
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) {
+                    const char *e = f->base + (o * f->s_out + i * f->s_in + a * f->s_h +
+                                               b * f->s_w) * (int64_t)es;
+                    g[a][b] = p->dt == TG_F32 ? *(const float *)e : *(const double *)e;
+                }
+            for (int b = 0; b < 3; b++) { /* t = G g */
+                t[0][b] = g[0][b];
+                t[1][b] = (g[0][b] + g[1][b] + g[2][b]) * 0.5;
+                t[2][b] = (g[0][b] - g[1][b] + g[2][b]) * 0.5;
+                t[3][b] = g[2][b];
+            }
+            for (int a = 0; a < 4; a++) { /* r = t G^T */
+                r[a][0] = t[a][0];
+                r[a][1] = (t[a][0] + t[a][1] + t[a][2]) * 0.5;
+                r[a][2] = (t[a][0] - t[a][1] + t[a][2]) * 0.5;
+                r[a][3] = t[a][2];
+            }
+            for (int k = 0; k < 16; k++) {
+                char *e = u + ((k * p->cout + o) * p->cin + i) * (int64_t)es;
+                if (p->dt == TG_F32)
+                    *(float *)e = (float)r[k / 4][k % 4];
+                else
+                    *(double *)e = r[k / 4][k % 4];
+            }
+        }
+}
+
+/* The loops' iterations are independent and their operands do not overlap; the pragma
+ * has gcc vectorise them at -O2 (whose cost model alone leaves loops of unknown
+ * length scalar). */
+#define SIMD _Pragma("omp simd")
+
+/* The library is built for baseline x86-64 (SSE2). The two transforms are compiled a
+ * second time for AVX2 and chosen at load time (an ifunc): 8 floats per instruction
+ * instead of 4, measured 26.1 -> 23.6 ms for the forward above on one core. Their
+ * helpers are always inlined, so that they are compiled for the caller's target.
+ * Additions and subtractions round the same in either width, so the results do not
+ * depend on the CPU. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CLONES
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+/* The input and output transforms, written once for float and double. Both are sums
+ * and differences only (B and A hold 0 and +-1), so a vector lane and a scalar compute
+ * the same bits. Each step is a loop over the tiles of one tile row with restrict
+ * operands, which gcc vectorises.
+ *
+ * input_S: V for tile rows [row0, row0 + nrows) of the batch, V[k][c][r * tw + t]:
+ *   each input row is split once into the even and odd columns of the padded row,
+ *   e[u] = row[2u - pw] and o[u] = row[2u + 1 - pw] for u <= tw (0 in the padding),
+ *   so that tile t covers e[t], o[t], e[t+1], o[t+1] (a tile row reads 4 input rows,
+ *   2 of them shared with the next); then q = B^T d on the rows and V = q B on the
+ *   columns, with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+ * output_S: y for the same tile rows from M[k][oc][r * tw + t], plus the bias:
+ *   s = A^T M on the rows, y = s A on the columns, with A^T = [1 1 1 0; 0 1 -1 -1].
+ *   The second output row of a tile past the plane's end goes to `spare` (a row of
+ *   scratch), so that the loops have no test. */
+#define WINOGRAD_KERNELS(T, S)                                                                \
+    /* one input row (src at element stride ws) into e and o, through pad */                  \
+    INLINE void split_row_##S(T *restrict e, T *restrict o, T *restrict pad, const T *src,    \
+                              int64_t ws, const plan *p)                                      \
+    {                                                                                         \
+        int64_t n1 = p->tw + 1, n2 = 2 * n1;                                                  \
+        int64_t lo = p->pw < n2 ? p->pw : n2, hi = p->pw + p->w < n2 ? p->pw + p->w : n2;     \
+        memset(pad, 0, (size_t)lo * sizeof(T));                                              \
+        if (ws == 1)                                                                          \
+            memcpy(pad + lo, src + (lo - p->pw), (size_t)(hi - lo) * sizeof(T));              \
+        else                                                                                  \
+            for (int64_t j = lo; j < hi; j++)                                                 \
+                pad[j] = src[(j - p->pw) * ws];                                               \
+        memset(pad + hi, 0, (size_t)(n2 - hi) * sizeof(T));                                  \
+        SIMD for (int64_t u = 0; u < n1; u++) {                                               \
+            e[u] = pad[2 * u];                                                                \
+            o[u] = pad[2 * u + 1];                                                            \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    /* q = B^T d over n columns: d0..d3 are 4 rows, q0..q3 the transformed ones */            \
+    INLINE void rows_bt_##S(int64_t n, const T *restrict d0, const T *restrict d1,            \
+                            const T *restrict d2, const T *restrict d3, T *restrict q0,       \
+                            T *restrict q1, T *restrict q2, T *restrict q3)                   \
+    {                                                                                         \
+        SIMD for (int64_t u = 0; u < n; u++) {                                                \
+            q0[u] = d0[u] - d2[u];                                                            \
+            q1[u] = d1[u] + d2[u];                                                            \
+            q2[u] = d2[u] - d1[u];                                                            \
+            q3[u] = d1[u] - d3[u];                                                            \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    /* V = q B for n tiles of one row of q, split into even (e) and odd (o) columns */        \
+    INLINE void cols_b_##S(int64_t n, const T *restrict e, const T *restrict o,               \
+                           T *restrict v0, T *restrict v1, T *restrict v2, T *restrict v3)    \
+    {                                                                                         \
+        SIMD for (int64_t t = 0; t < n; t++) {                                                \
+            v0[t] = e[t] - e[t + 1];                                                          \
+            v1[t] = o[t] + e[t + 1];                                                          \
+            v2[t] = e[t + 1] - o[t];                                                          \
+            v3[t] = o[t] - o[t + 1];                                                          \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    CLONES static void input_##S(const plan *p, int64_t row0, int64_t nrows, T *v, T *buf)    \
+    {                                                                                         \
+        int64_t tw = p->tw, n1 = tw + 1, ld = nrows * tw, ks = p->cin * ld;                   \
+        /* buf: the padded row, q [4 rows][even, odd][n1], then the split input rows */       \
+        T *pad = buf, *q = pad + 2 * n1, *d = q + 8 * n1;                                     \
+        for (int64_t c = 0; c < p->cin; c++)                                                  \
+            for (int64_t r = 0; r < nrows;) { /* the chunk's tile rows of one image */        \
+                int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                      \
+                int64_t count = p->th - ty < nrows - r ? p->th - ty : nrows - r;              \
+                const T *plane = (const T *)p->x + n * p->xs[0] + c * p->xs[1];               \
+                for (int64_t i = 0; i < 2 * count + 2; i++) {                                 \
+                    int64_t ih = 2 * ty - p->ph + i;                                          \
+                    T *di = d + 2 * i * n1;                                                   \
+                    if (ih >= 0 && ih < p->h)                                                 \
+                        split_row_##S(di, di + n1, pad, plane + ih * p->xs[2], p->xs[3], p);  \
+                    else                                                                      \
+                        memset(di, 0, (size_t)(2 * n1) * sizeof(T));                          \
+                }                                                                             \
+                for (int64_t k = 0; k < count; k++, r++) {                                    \
+                    const T *dk = d + 4 * k * n1; /* input rows 2k .. 2k + 3 */               \
+                    rows_bt_##S(2 * n1, dk, dk + 2 * n1, dk + 4 * n1, dk + 6 * n1, q,         \
+                                q + 2 * n1, q + 4 * n1, q + 6 * n1);                          \
+                    T *out = v + c * ld + r * tw;                                             \
+                    for (int i = 0; i < 4; i++)                                               \
+                        cols_b_##S(tw, q + 2 * i * n1, q + (2 * i + 1) * n1,                  \
+                                   out + (4 * i) * ks, out + (4 * i + 1) * ks,                \
+                                   out + (4 * i + 2) * ks, out + (4 * i + 3) * ks);           \
+                }                                                                             \
+            }                                                                                 \
+    }                                                                                         \
+                                                                                              \
+    /* s = A^T M over n tiles: m0..m3 are rows 0..3 of M (one column j), s0, s1 the two */    \
+    INLINE void rows_at_##S(int64_t n, const T *restrict m0, const T *restrict m1,            \
+                            const T *restrict m2, const T *restrict m3, T *restrict s0,       \
+                            T *restrict s1)                                                   \
+    {                                                                                         \
+        SIMD for (int64_t t = 0; t < n; t++) {                                                \
+            s0[t] = m0[t] + m1[t] + m2[t];                                                    \
+            s1[t] = m1[t] - m2[t] - m3[t];                                                    \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    /* one output row = s A + bias for n tiles, both columns of each, interleaved */          \
+    INLINE void cols_a_##S(int64_t n, const T *restrict s0, const T *restrict s1,             \
+                           const T *restrict s2, const T *restrict s3, T bias, T *restrict y) \
+    {                                                                                         \
+        SIMD for (int64_t t = 0; t < n; t++) {                                                \
+            y[2 * t] = s0[t] + s1[t] + s2[t] + bias;                                          \
+            y[2 * t + 1] = s1[t] - s2[t] - s3[t] + bias;                                      \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    CLONES static void output_##S(const plan *p, int64_t row0, int64_t nrows, const T *m,     \
+                                  T *buf)                                                     \
+    {                                                                                         \
+        int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld, ow = p->ow;                   \
+        int64_t whole = ow / 2; /* tiles whose two columns are inside */                     \
+        T *s = buf, *spare = buf + 8 * tw; /* s[i][j][tw]: row i, column j of A^T M */        \
+        for (int64_t r = 0; r < nrows; r++) {                                                 \
+            int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                          \
+            for (int64_t oc = 0; oc < p->cout; oc++) {                                        \
+                T bias = p->bias ? ((const T *)p->bias)[oc * p->bs] : (T)0;                   \
+                const T *src = m + oc * ld + r * tw;                                          \
+                for (int j = 0; j < 4; j++)                                                   \
+                    rows_at_##S(tw, src + j * ks, src + (4 + j) * ks, src + (8 + j) * ks,     \
+                                src + (12 + j) * ks, s + j * tw, s + (4 + j) * tw);           \
+                T *y0 = (T *)p->y + ((n * p->cout + oc) * p->oh + 2 * ty) * ow;               \
+                T *y1 = 2 * ty + 1 < p->oh ? y0 + ow : spare;                                 \
+                for (int i = 0; i < 2; i++) {                                                 \
+                    const T *si = s + 4 * i * tw;                                             \
+                    T *yi = i ? y1 : y0;                                                      \
+                    cols_a_##S(whole, si, si + tw, si + 2 * tw, si + 3 * tw, bias, yi);       \
+                    if (whole < tw) /* an odd width: the last tile's left column */           \
+                        yi[2 * whole] = si[whole] + si[tw + whole] + si[2 * tw + whole] + bias; \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+WINOGRAD_KERNELS(float, f32)
+WINOGRAD_KERNELS(double, f64)
+
+/* ------------------------------------------------------------------ one chunk */
+
+/* The 16 GEMMs of a chunk of `tiles` tiles, M[k] = U[k] @ V[k], on this thread alone:
+ * BLIS's small-matrix path ("sup"), which for these shapes (K = C = 32, OC = 32, 100 to
+ * 1000 columns) ran 2 to 3x faster single-threaded than the packing path (measured on
+ * zen3, BLIS 0.9.0). One thread, so the bits do not depend on the thread count. */
+static void gemms(const plan *p, int64_t tiles, const char *v, char *m)
+{
+    rntm_t one = BLIS_RNTM_INITIALIZER;
+    bli_rntm_set_num_threads(1, &one);
+    int64_t es = (int64_t)tg_dtype_size(p->dt), mo = p->cout, ki = p->cin;
+    for (int k = 0; k < 16; k++) {
+        /* BLIS 0.9's typed API takes its inputs as non-const pointers */
+        char *a = (char *)p->u + k * mo * ki * es, *b = (char *)v + k * ki * tiles * es;
+        char *c = m + k * mo * tiles * es;
+        if (p->dt == TG_F32) {
+            float alpha = 1, beta = 0;
+            bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, mo, tiles, ki, &alpha,
+                         (float *)a, ki, 1, (float *)b, tiles, 1, &beta, (float *)c,
+                         tiles, 1, NULL, &one);
+        } else {
+            double alpha = 1, beta = 0;
+            bli_dgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, mo, tiles, ki, &alpha,
+                         (double *)a, ki, 1, (double *)b, tiles, 1, &beta,
+                         (double *)c, tiles, 1, NULL, &one);
+        }
+    }
+}
+
+/* The rows input_S and output_S work in (elements): a padded row, q and the chunk's
+ * split input rows in; s and a spare output row out. */
+static int64_t buf_elems(const plan *p)
+{
+    int64_t in = (2 + 8 + 2 * (2 * p->chunk_rows + 2)) * (p->tw + 1), out = 8 * p->tw + p->ow;
+    return in > out ? in : out;
+}
+
+static void run_chunk(const plan *p, int64_t chunk, char *scratch)
+{
+    int64_t row0 = chunk * p->chunk_rows;
+    int64_t nrows = p->rows - row0 < p->chunk_rows ? p->rows - row0 : p->chunk_rows;
+    int64_t tiles = nrows * p->tw, es = (int64_t)tg_dtype_size(p->dt);
+    char *v = scratch, *m = v + 16 * p->cin * tiles * es;
+    char *buf = m + 16 * p->cout * tiles * es; /* the transforms' rows: buf_elems */
+    if (p->dt == TG_F32)
+        input_f32(p, row0, nrows, (float *)v, (float *)buf);
+    else
+        input_f64(p, row0, nrows, (double *)v, (double *)buf);
+    gemms(p, tiles, v, m);
+    if (p->dt == TG_F32)
+        output_f32(p, row0, nrows, (const float *)m, (float *)buf);
+    else
+        output_f64(p, row0, nrows, (const double *)m, (double *)buf);
+}
+
+/* Runs plan p (every field but chunk_rows and u set) with filter f: scratch for U and
+ * for each thread's chunk, taken before the parallel loop and given back after it. */
+static tg_status run(const char *fn, tg_arena *ar, plan *p, const filter_view *f)
+{
+    int64_t es = (int64_t)tg_dtype_size(p->dt);
+    if (p->rows == 0 || p->cout == 0)
+        return TG_OK;
+    int64_t want = CHUNK_BYTES / (16 * (p->cin + p->cout) * es) / p->tw;
+    p->chunk_rows = want < 1 ? 1 : want > p->rows ? p->rows : want;
+    int64_t nchunks = (p->rows + p->chunk_rows - 1) / p->chunk_rows;
+
+    tg__threads_init();
+    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    double work = (double)p->rows * (double)p->tw * (double)(p->cin + p->cout) * 16;
+    if (work < TG__PAR_MIN)
+        threads = 1;
+    if (threads > nchunks)
+        threads = (int)nchunks;
+
+    /* each block a multiple of 64 bytes, so every thread's V starts aligned */
+    int64_t ubytes = (16 * p->cout * p->cin * es + 63) / 64 * 64;
+    int64_t per = ((chunk_elems(p, p->chunk_rows * p->tw) + buf_elems(p)) * es + 63) / 64 * 64;
+    size_t total = (size_t)(ubytes + threads * per);
+    char *scratch = ar ? tg_arena_alloc(ar, total, 64) : tg_mem_alloc(total, 64);
+    if (!scratch)
+        return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %zu bytes of scratch", fn, total);
+    filter_transform(p, f, scratch);
+    p->u = scratch;
+
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        char *mine = scratch + ubytes + omp_get_thread_num() * per;
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < nchunks; c++)
+            run_chunk(p, c, mine);
+    }
+
+    if (ar)
+        tg_arena_release(ar, scratch);
+    else
+        tg_mem_free(scratch);
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------------ checks */
+
+static const char *geom_str(char *buf, size_t size, const tg_conv2d_geom *g)
+{
+    if (!g)
+        return "no geometry";
+    snprintf(buf, size, "kernel %dx%d, stride %dx%d, padding %dx%d, dilation %dx%d", g->kh, g->kw,
+             g->stride_h, g->stride_w, g->pad_h, g->pad_w, g->dil_h, g->dil_w);
+    return buf;
+}
+
+static bool geometry_applies(const tg_conv2d_geom *g)
+{
+    return g && g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 &&
+           g->dil_h == 1 && g->dil_w == 1 && g->pad_h >= 0 && g->pad_h <= 2 && g->pad_w >= 0 &&
+           g->pad_w <= 2;
+}
+
+bool tg__winograd_applies(const tg_tensor *x, const tg_tensor *w, const tg_conv2d_geom *g)
+{
+    if (!x || !w || !geometry_applies(g) || x->ndim != 4 || w->ndim != 4)
+        return false;
+    if ((x->dtype != TG_F32 && x->dtype != TG_F64) || w->dtype != x->dtype)
+        return false;
+    if (w->shape[1] != x->shape[1] || w->shape[2] != 3 || w->shape[3] != 3)
+        return false;
+    for (int d = 0; d < 4; d++)
+        if (x->shape[d] < 1 || w->shape[d] < 1)
+            return false; /* the empty cases stay with the general path */
+    return x->shape[2] + 2 * g->pad_h >= 3 && x->shape[3] + 2 * g->pad_w >= 3;
+}
+
+/* The message when tg__winograd_applies said no (`ok` false), naming the user's x, w
+ * and g; then that out has the shape want, x's dtype and a contiguous layout. */
+static tg_status check(const char *fn, bool ok, const tg_tensor *out, const char *out_name,
+                       const int64_t *want, const tg_tensor *x, const char *x_name,
+                       const tg_tensor *w, const tg_conv2d_geom *g)
+{
+    char sx[TG__SHAPE_STR], sw[TG__SHAPE_STR], so[TG__SHAPE_STR], sx2[TG__SHAPE_STR], gs[160];
+    if (!ok)
+        return tg_set_error(
+            TG_ERR_ARG,
+            "%s: %s %s (%s), weight %s (%s), %s: not a 3x3 stride-1 convolution with padding at "
+            "most 2 of non-empty f32 or f64 tensors with matching channels",
+            fn, x_name, TG__SHAPE(sx, x), tg_dtype_name(x->dtype), TG__SHAPE(sw, w),
+            tg_dtype_name(w->dtype), geom_str(gs, sizeof gs, g));
+    if (out->ndim != 4 || memcmp(out->shape, want, 4 * sizeof *want) != 0 ||
+        out->dtype != x->dtype || !tg_tensor_is_contiguous(out))
+        return tg_set_error(TG_ERR_SHAPE, "%s: %s %s (%s) must be contiguous %s of %s for %s %s",
+                            fn, out_name, TG__SHAPE(so, out), tg_dtype_name(out->dtype),
+                            tg_shape_str(sx2, sizeof sx2, 4, want), tg_dtype_name(x->dtype),
+                            x_name, TG__SHAPE(sx, x));
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------------ entry points */
+
+static void plan_input(plan *p, const tg_tensor *x)
+{
+    p->dt = x->dtype;
+    p->h = x->shape[2];
+    p->w = x->shape[3];
+    p->x = tg__ptr(x);
+    for (int d = 0; d < 4; d++)
+        p->xs[d] = x->strides[d];
+}
+
+static void plan_output(plan *p, tg_tensor *y, int64_t n)
+{
+    p->oh = y->shape[2];
+    p->ow = y->shape[3];
+    p->th = (p->oh + 1) / 2;
+    p->tw = (p->ow + 1) / 2;
+    p->rows = n * p->th;
+    p->y = tg__ptr(y);
+}
+
+tg_status tg__winograd_conv2d(tg_arena *ar, tg_tensor *y, const tg_tensor *x, const tg_tensor *w,
+                              const tg_tensor *b, const tg_conv2d_geom *g)
+{
+    const char *fn = "tg__winograd_conv2d";
+    TG__CHECK_STATUS(fn, y && x && w);
+    int64_t oc = w->shape[0];
+    int64_t want[4] = {x->shape[0], oc, 0, 0};
+    if (g && x->ndim == 4) {
+        want[2] = tg_conv2d_out_size(x->shape[2], 3, 1, g->pad_h, 1);
+        want[3] = tg_conv2d_out_size(x->shape[3], 3, 1, g->pad_w, 1);
+    }
+    tg_status st = check(fn, tg__winograd_applies(x, w, g), y, "output", want, x, "input", w, g);
+    if (st != TG_OK)
+        return st;
+    char sb[TG__SHAPE_STR];
+    if (b && (b->ndim != 1 || b->shape[0] != oc || b->dtype != x->dtype))
+        return tg_set_error(TG_ERR_SHAPE, "%s: bias %s (%s) must be [%lld] of %s", fn,
+                            TG__SHAPE(sb, b), tg_dtype_name(b->dtype), (long long)oc,
+                            tg_dtype_name(x->dtype));
+    plan p = {.cin = x->shape[1], .cout = oc, .ph = g->pad_h, .pw = g->pad_w};
+    plan_input(&p, x);
+    plan_output(&p, y, x->shape[0]);
+    if (b) {
+        p.bias = tg__ptr(b);
+        p.bs = b->strides[0];
+    }
+    filter_view f = {tg__ptr(w), w->strides[0], w->strides[1], w->strides[2], w->strides[3]};
+    return run(fn, ar, &p, &f);
+}
+
+tg_status tg__winograd_conv2d_backward_input(tg_arena *ar, tg_tensor *dx, const tg_tensor *gy,
+                                             const tg_tensor *w, const tg_conv2d_geom *g)
+{
+    const char *fn = "tg__winograd_conv2d_backward_input";
+    TG__CHECK_STATUS(fn, dx && gy && w);
+    if (!g || !geometry_applies(g) || w->ndim != 4 || dx->ndim != 4) {
+        char sw[TG__SHAPE_STR], sd[TG__SHAPE_STR], gs[160];
+        return tg_set_error(TG_ERR_ARG, "%s: weight %s, input gradient %s, %s: not a 3x3 "
+                                        "stride-1 convolution with padding at most 2", fn,
+                            TG__SHAPE(sw, w), TG__SHAPE(sd, dx),
+                            geom_str(gs, sizeof gs, g));
+    }
+    /* the input gradient's convolution: gy [N, OC, OH, OW] with the turned filter
+     * [C, OC, 3, 3] and padding 2 - pad gives [N, C, H, W] */
+    tg_conv2d_geom back = *g;
+    back.pad_h = 2 - g->pad_h;
+    back.pad_w = 2 - g->pad_w;
+    tg_tensor turned = *w; /* its shape only, for the check: [C, OC, 3, 3] */
+    turned.shape[0] = w->shape[1];
+    turned.shape[1] = w->shape[0];
+    int64_t want[4] = {gy->ndim == 4 ? gy->shape[0] : 0, w->shape[1], 0, 0};
+    if (gy->ndim == 4) {
+        want[2] = tg_conv2d_out_size(gy->shape[2], 3, 1, back.pad_h, 1);
+        want[3] = tg_conv2d_out_size(gy->shape[3], 3, 1, back.pad_w, 1);
+    }
+    tg_status st = check(fn, tg__winograd_applies(gy, &turned, &back), dx, "input gradient", want,
+                         gy, "output gradient", w, g);
+    if (st != TG_OK)
+        return st;
+    plan p = {.cin = w->shape[0], .cout = w->shape[1], .ph = back.pad_h, .pw = back.pad_w};
+    plan_input(&p, gy);
+    plan_output(&p, dx, gy->shape[0]);
+    /* turned[c][o][a][b] = w[o][c][2 - a][2 - b] */
+    int64_t es = (int64_t)tg_dtype_size(w->dtype);
+    filter_view f = {tg__ptr(w) + (2 * w->strides[2] + 2 * w->strides[3]) * es, w->strides[1],
+                     w->strides[0], -w->strides[2], -w->strides[3]};
+    return run(fn, ar, &p, &f);
+}

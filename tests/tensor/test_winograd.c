@@ -1,0 +1,345 @@
+/* tests/tensor/test_winograd.c — the Winograd F(2x2, 3x3) convolution and input gradient
+ * (tensor/winograd.c) against the reference they replace, computed in f64: the forward
+ * as im2col + matmul (+ bias), the input gradient as weight^T @ gy then col2im.
+ *
+ * Errors are measured as max |result - reference| / rms(reference). In f64 the
+ * transforms add a few roundings of 1e-16: 1e-13 is the bound. In f32 the bound is
+ * relative to what the GEMM path it replaces gets on the same data (im2col + matmul in
+ * f32 against the same f64 reference), since "no result may change beyond float32
+ * rounding": measured over [100,32,32,32] x [32,32,3,3], pad 1, N(0,1) data, the
+ * Winograd forward's error is 1.6e-6 of the output's RMS against the GEMM path's
+ * 3.8e-6, the input gradient's 1.4e-6 against 0.9e-6 (the GEMM path sums 288 products
+ * per output in BLIS's order; Winograd sums 32 per GEMM and rounds its transforms).
+ * The test's smaller problem asserts both within 3x the GEMM path's error and under
+ * 1e-5 of the RMS (about 80 float32 ulps of a typical output). */
+#include "check_util.h"
+
+#include "winograd.h"
+
+#include <stdint.h>
+
+static const tg_conv2d_geom pad1 = {3, 3, 1, 1, 1, 1, 1, 1};
+
+/* ------------------------------------------------------------------ references */
+
+/* y = w [OC, C*9] @ im2col(x) + b, in x's dtype, into ar */
+static tg_tensor *ref_conv(tg_arena *ar, const tg_tensor *x, const tg_tensor *w, const tg_tensor *b,
+                           const tg_conv2d_geom *g)
+{
+    int64_t n = x->shape[0], oc = w->shape[0];
+    int64_t oh = tg_conv2d_out_size(x->shape[2], 3, 1, g->pad_h, 1);
+    int64_t ow = tg_conv2d_out_size(x->shape[3], 3, 1, g->pad_w, 1);
+    tg_tensor *cols = tg_tensor_im2col(ar, x, g);
+    tg_tensor *y = tg_tensor_matmul(ar, tg_tensor_reshape(ar, w, TG_DIMS(oc, -1)), cols);
+    y = tg_tensor_reshape(ar, y, TG_DIMS(n, oc, oh, ow));
+    if (b)
+        y = tg_tensor_add(ar, y, tg_tensor_reshape(ar, b, TG_DIMS(oc, 1, 1)));
+    ck_assert_msg(y != NULL, "%s", tg_last_error());
+    return y;
+}
+
+/* dx = col2im(w^T [C*9, OC] @ gy [N, OC, OH*OW]), the adjoint of ref_conv in x */
+static tg_tensor *ref_backward(tg_arena *ar, const tg_tensor *gy, const tg_tensor *w, int64_t h,
+                               int64_t wd, const tg_conv2d_geom *g)
+{
+    int64_t n = gy->shape[0], oc = w->shape[0];
+    tg_tensor *wt = tg_tensor_transpose(ar, tg_tensor_reshape(ar, w, TG_DIMS(oc, -1)), 0, 1);
+    tg_tensor *cols = tg_tensor_matmul(ar, wt, tg_tensor_reshape(ar, gy, TG_DIMS(n, oc, -1)));
+    tg_tensor *dx = tg_tensor_col2im(ar, cols, w->shape[1], h, wd, g);
+    ck_assert_msg(dx != NULL, "%s", tg_last_error());
+    return dx;
+}
+
+/* max |a - ref| / rms(ref) */
+static double err_rms(const tg_tensor *a, const tg_tensor *ref)
+{
+    ck_assert(tg_tensor_same_shape(a, ref));
+    double *av = tt_values(a), *rv = tt_values(ref), ss = 0, worst = 0;
+    int64_t n = tg_tensor_numel(ref);
+    for (int64_t i = 0; i < n; i++) {
+        ss += rv[i] * rv[i];
+        double e = fabs(av[i] - rv[i]);
+        worst = e > worst || e != e ? e : worst;
+    }
+    free(av);
+    free(rv);
+    return worst / sqrt(ss / (double)(n ? n : 1));
+}
+
+static tg_tensor *rand_in(tg_arena *ar, tg_dtype dt, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    tg_tensor *h = tt_rand_tensor(dt, 4, (int64_t[]){a, b, c, d});
+    tg_tensor *t = tg_tensor_clone(ar, h);
+    tg_tensor_free(h);
+    return t;
+}
+
+static tg_tensor *winograd(tg_arena *ar, const tg_tensor *x, const tg_tensor *w, const tg_tensor *b,
+                           const tg_conv2d_geom *g)
+{
+    ck_assert(tg__winograd_applies(x, w, g));
+    int64_t oh = tg_conv2d_out_size(x->shape[2], 3, 1, g->pad_h, 1);
+    int64_t ow = tg_conv2d_out_size(x->shape[3], 3, 1, g->pad_w, 1);
+    tg_tensor *y = tg_tensor_full(ar, x->dtype, TG_DIMS(x->shape[0], w->shape[0], oh, ow), NAN);
+    ck_assert_int_eq(tg__winograd_conv2d(ar, y, x, w, b, g), TG_OK);
+    return y;
+}
+
+static tg_tensor *winograd_backward(tg_arena *ar, const tg_tensor *gy, const tg_tensor *w,
+                                    int64_t h, int64_t wd, const tg_conv2d_geom *g)
+{
+    tg_tensor *dx = tg_tensor_full(ar, gy->dtype, TG_DIMS(gy->shape[0], w->shape[1], h, wd), NAN);
+    ck_assert_int_eq(tg__winograd_conv2d_backward_input(ar, dx, gy, w, g), TG_OK);
+    return dx;
+}
+
+static bool same_bits(const tg_tensor *a, const tg_tensor *b)
+{
+    return tg_tensor_same_shape(a, b) && tg_tensor_is_contiguous(a) && tg_tensor_is_contiguous(b) &&
+           memcmp(tg_tensor_data(a), tg_tensor_data(b),
+                  (size_t)tg_tensor_numel(a) * tg_dtype_size(a->dtype)) == 0;
+}
+
+/* ------------------------------------------------------------------ f64 against the reference */
+
+/* one case: forward with and without bias, and the input gradient, in f64 */
+static void check_f64(int64_t n, int64_t c, int64_t oc, int64_t h, int64_t wd, int ph, int pw)
+{
+    tg_arena *ar = tg_arena_new(0);
+    const tg_conv2d_geom g = {3, 3, 1, 1, ph, pw, 1, 1};
+    tg_tensor *x = rand_in(ar, TG_F64, n, c, h, wd), *w = rand_in(ar, TG_F64, oc, c, 3, 3);
+    tg_tensor *b = tg_tensor_reshape(ar, rand_in(ar, TG_F64, oc, 1, 1, 1), TG_DIMS(oc));
+    for (int bias = 0; bias < 2; bias++) {
+        tg_tensor *bb = bias ? b : NULL;
+        double e = err_rms(winograd(ar, x, w, bb, &g), ref_conv(ar, x, w, bb, &g));
+        ck_assert_msg(e < 1e-13, "forward [%lld,%lld,%lld,%lld] pad %dx%d bias %d: error %g",
+                      (long long)n, (long long)c, (long long)h, (long long)wd, ph, pw, bias, e);
+    }
+    int64_t oh = tg_conv2d_out_size(h, 3, 1, ph, 1), ow = tg_conv2d_out_size(wd, 3, 1, pw, 1);
+    tg_tensor *gy = rand_in(ar, TG_F64, n, oc, oh, ow);
+    double e = err_rms(winograd_backward(ar, gy, w, h, wd, &g), ref_backward(ar, gy, w, h, wd, &g));
+    ck_assert_msg(e < 1e-13, "input gradient [%lld,%lld,%lld,%lld] pad %dx%d: error %g",
+                  (long long)n, (long long)c, (long long)h, (long long)wd, ph, pw, e);
+    tg_arena_free(ar);
+}
+
+START_TEST(test_small)
+{
+    check_f64(3, 4, 5, 8, 8, 1, 1); /* the issue's case in miniature */
+}
+END_TEST
+
+START_TEST(test_odd_sizes)
+{
+    /* odd heights and widths clip the last tiles; pads 0 and 2 (and one of each)
+     * shift the tiles against the image; 1-pixel and 2-pixel images have tiles that
+     * are mostly padding */
+    for (int ph = 0; ph <= 2; ph++)
+        for (int pw = 0; pw <= 2; pw++)
+            check_f64(2, 3, 5, 7, 9, ph, pw);
+    check_f64(2, 3, 4, 1, 1, 1, 1);
+    check_f64(1, 2, 3, 2, 5, 2, 1);
+    check_f64(2, 1, 1, 3, 3, 0, 0); /* a single output */
+}
+END_TEST
+
+START_TEST(test_chunks)
+{
+    /* enough channels that a chunk is less than an image and its chunks straddle
+     * images (30x30: 15 tile rows of 15 tiles per image; 1 MiB of V and M in f64 holds
+     * 93 tiles, so 6 tile rows per chunk) */
+    check_f64(3, 48, 40, 30, 30, 1, 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ f32 error */
+
+START_TEST(test_f32_error)
+{
+    /* f32 Winograd and f32 GEMM path, both against the f64 reference of the same data */
+    tg_arena *ar = tg_arena_new(0);
+    tg_tensor *x = rand_in(ar, TG_F32, 4, 32, 16, 16), *w = rand_in(ar, TG_F32, 32, 32, 3, 3);
+    tg_tensor *b = tg_tensor_reshape(ar, rand_in(ar, TG_F32, 32, 1, 1, 1), TG_DIMS(32));
+    tg_tensor *gy = rand_in(ar, TG_F32, 4, 32, 16, 16);
+    tg_tensor *x64 = tg_tensor_to_dtype(ar, x, TG_F64), *w64 = tg_tensor_to_dtype(ar, w, TG_F64);
+    tg_tensor *b64 = tg_tensor_to_dtype(ar, b, TG_F64), *gy64 = tg_tensor_to_dtype(ar, gy, TG_F64);
+
+    tg_tensor *ref = ref_conv(ar, x64, w64, b64, &pad1);
+    double wino = err_rms(winograd(ar, x, w, b, &pad1), ref);
+    double gemm = err_rms(ref_conv(ar, x, w, b, &pad1), ref);
+    ck_assert_msg(wino < 3 * gemm && wino < 1e-5, "forward: Winograd %g, GEMM path %g", wino, gemm);
+
+    ref = ref_backward(ar, gy64, w64, 16, 16, &pad1);
+    wino = err_rms(winograd_backward(ar, gy, w, 16, 16, &pad1), ref);
+    gemm = err_rms(ref_backward(ar, gy, w, 16, 16, &pad1), ref);
+    ck_assert_msg(wino < 3 * gemm && wino < 1e-5, "input gradient: Winograd %g, GEMM path %g",
+                  wino, gemm);
+    tg_arena_free(ar);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ layouts, threads, memory */
+
+START_TEST(test_strided_inputs)
+{
+    /* x channels-last (a permuted view), w with its axes permuted and a bias with
+     * stride 2, gy every other column: the same bits as from contiguous copies */
+    tg_dtype dt = _i ? TG_F64 : TG_F32;
+    tg_arena *ar = tg_arena_new(0);
+    tg_tensor *x = tg_tensor_permute(ar, rand_in(ar, dt, 2, 7, 9, 3), 4, (int[]){0, 3, 1, 2});
+    tg_tensor *w = tg_tensor_permute(ar, rand_in(ar, dt, 3, 3, 3, 5), 4, (int[]){3, 2, 0, 1});
+    tg_tensor *b = tg_tensor_slice(ar, tg_tensor_reshape(ar, rand_in(ar, dt, 10, 1, 1, 1),
+                                                         TG_DIMS(10)), 0, 0, 10, 2);
+    tg_tensor *gy = tg_tensor_slice(ar, rand_in(ar, dt, 2, 5, 7, 18), 3, 0, 18, 2);
+    ck_assert(!tg_tensor_is_contiguous(x) && !tg_tensor_is_contiguous(w) &&
+              !tg_tensor_is_contiguous(b) && !tg_tensor_is_contiguous(gy));
+    tg_tensor *xc = tg_tensor_clone(ar, x), *wc = tg_tensor_clone(ar, w);
+    tg_tensor *bc = tg_tensor_clone(ar, b), *gyc = tg_tensor_clone(ar, gy);
+    ck_assert(same_bits(winograd(ar, x, w, b, &pad1), winograd(ar, xc, wc, bc, &pad1)));
+    ck_assert(same_bits(winograd_backward(ar, gy, w, 7, 9, &pad1),
+                        winograd_backward(ar, gyc, wc, 7, 9, &pad1)));
+    tg_arena_free(ar);
+}
+END_TEST
+
+START_TEST(test_threads_bitwise)
+{
+    /* several chunks, the last one short and straddling images: 1 and 2 threads give
+     * the same bits */
+    int saved = tg_get_num_threads();
+    tg_arena *ar = tg_arena_new(0);
+    tg_tensor *x = rand_in(ar, TG_F32, 3, 32, 30, 30), *w = rand_in(ar, TG_F32, 24, 32, 3, 3);
+    tg_tensor *b = tg_tensor_reshape(ar, rand_in(ar, TG_F32, 24, 1, 1, 1), TG_DIMS(24));
+    tg_tensor *gy = rand_in(ar, TG_F32, 3, 24, 30, 30);
+    tg_tensor *y[2], *dx[2];
+    for (int t = 0; t < 2; t++) {
+        tg_set_num_threads(t + 1);
+        y[t] = winograd(ar, x, w, b, &pad1);
+        dx[t] = winograd_backward(ar, gy, w, 30, 30, &pad1);
+    }
+    ck_assert_msg(same_bits(y[0], y[1]), "the forward differs between 1 and 2 threads");
+    ck_assert_msg(same_bits(dx[0], dx[1]), "the input gradient differs between 1 and 2 threads");
+    tg_set_num_threads(saved);
+    tg_arena_free(ar);
+}
+END_TEST
+
+START_TEST(test_scratch)
+{
+    /* with an arena, the scratch is one large block given back at the end, so a second
+     * call takes no more memory; with none, it is the heap's (ASan checks the free) */
+    tg_arena *ar = tg_arena_new(0);
+    tg_tensor *x = rand_in(ar, TG_F32, 2, 16, 32, 32), *w = rand_in(ar, TG_F32, 16, 16, 3, 3);
+    tg_tensor *y = winograd(ar, x, w, NULL, &pad1), *y2 = tg_tensor_empty(ar, TG_F32, 4, y->shape);
+    size_t used = tg_arena_used(ar), cap = tg_arena_capacity(ar);
+    ck_assert_int_eq(tg__winograd_conv2d(ar, y2, x, w, NULL, &pad1), TG_OK);
+    ck_assert_uint_eq(tg_arena_capacity(ar), cap);
+    ck_assert_uint_le(tg_arena_used(ar), used);
+    ck_assert(same_bits(y, y2));
+    ck_assert_int_eq(tg__winograd_conv2d(NULL, y2, x, w, NULL, &pad1), TG_OK);
+    ck_assert(same_bits(y, y2));
+    tg_arena_free(ar);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ which problems, errors */
+
+START_TEST(test_applies)
+{
+    tg_arena *ar = tg_arena_new(0);
+    tg_tensor *x = rand_in(ar, TG_F32, 2, 4, 8, 8), *w = rand_in(ar, TG_F32, 5, 4, 3, 3);
+    ck_assert(tg__winograd_applies(x, w, &pad1));
+    ck_assert(tg__winograd_applies(x, w, &(tg_conv2d_geom){3, 3, 1, 1, 0, 2, 1, 1}));
+    ck_assert(tg__winograd_applies(tg_tensor_to_dtype(ar, x, TG_F64),
+                                   tg_tensor_to_dtype(ar, w, TG_F64), &pad1));
+    const tg_conv2d_geom refused[] = {
+        {3, 3, 2, 2, 1, 1, 1, 1}, /* stride 2 */
+        {3, 3, 1, 2, 1, 1, 1, 1}, /* stride 2 along one axis */
+        {3, 3, 1, 1, 1, 1, 2, 2}, /* dilation */
+        {3, 3, 1, 1, 3, 1, 1, 1}, /* padding 3 */
+        {3, 3, 1, 1, -1, 1, 1, 1},
+        {5, 5, 1, 1, 2, 2, 1, 1}, /* a 5x5 kernel */
+        {1, 3, 1, 1, 0, 1, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        ck_assert_msg(!tg__winograd_applies(x, w, &refused[i]), "geometry %zu accepted", i);
+    ck_assert(!tg__winograd_applies(x, w, NULL));
+    ck_assert(!tg__winograd_applies(NULL, w, &pad1));
+    ck_assert(!tg__winograd_applies(x, rand_in(ar, TG_F32, 5, 3, 3, 3), &pad1)); /* channels */
+    ck_assert(!tg__winograd_applies(x, rand_in(ar, TG_F32, 5, 4, 5, 5), &pad1)); /* 5x5 weight */
+    ck_assert(!tg__winograd_applies(x, tg_tensor_to_dtype(ar, w, TG_F64), &pad1));
+    ck_assert(!tg__winograd_applies(tg_tensor_to_dtype(ar, x, TG_I32),
+                                    tg_tensor_to_dtype(ar, w, TG_I32), &pad1));
+    ck_assert(!tg__winograd_applies(tg_tensor_zeros(ar, TG_F32, TG_DIMS(0, 4, 8, 8)), w, &pad1));
+    ck_assert(!tg__winograd_applies(tg_tensor_zeros(ar, TG_F32, TG_DIMS(8, 4, 8)), w, &pad1));
+    /* a 1x1 image without padding has no 3x3 window */
+    ck_assert(!tg__winograd_applies(tg_tensor_zeros(ar, TG_F32, TG_DIMS(1, 4, 1, 1)), w,
+                                    &(tg_conv2d_geom){3, 3, 1, 1, 0, 0, 1, 1}));
+    tg_arena_free(ar);
+}
+END_TEST
+
+static void expect_status(tg_status got, tg_status want, const char *message)
+{
+    ck_assert_int_eq(got, want);
+    ck_assert_str_eq(tg_last_error(), message);
+}
+
+START_TEST(test_errors)
+{
+    tg_arena *ar = tg_arena_new(0);
+    tg_tensor *x = rand_in(ar, TG_F32, 2, 4, 8, 8), *w = rand_in(ar, TG_F32, 5, 4, 3, 3);
+    tg_tensor *y = tg_tensor_empty(ar, TG_F32, TG_DIMS(2, 5, 8, 8));
+    const tg_conv2d_geom s2 = {3, 3, 2, 2, 1, 1, 1, 1};
+    expect_status(tg__winograd_conv2d(ar, y, x, w, NULL, &s2), TG_ERR_ARG,
+                  "tg__winograd_conv2d: input [2,4,8,8] (f32), weight [5,4,3,3] (f32), kernel 3x3, "
+                  "stride 2x2, padding 1x1, dilation 1x1: not a 3x3 stride-1 convolution with "
+                  "padding at most 2 of non-empty f32 or f64 tensors with matching channels");
+    expect_status(tg__winograd_conv2d(ar, tg_tensor_empty(ar, TG_F32, TG_DIMS(2, 5, 6, 6)), x, w,
+                                      NULL, &pad1),
+                  TG_ERR_SHAPE,
+                  "tg__winograd_conv2d: output [2,5,6,6] (f32) must be contiguous [2,5,8,8] of f32 "
+                  "for input [2,4,8,8]");
+    expect_status(tg__winograd_conv2d(ar, tg_tensor_transpose(ar, y, 2, 3), x, w, NULL, &pad1),
+                  TG_ERR_SHAPE,
+                  "tg__winograd_conv2d: output [2,5,8,8] (f32) must be contiguous [2,5,8,8] of f32 "
+                  "for input [2,4,8,8]");
+    expect_status(tg__winograd_conv2d(ar, y, x, w, tg_tensor_zeros(ar, TG_F32, TG_DIMS(4)), &pad1),
+                  TG_ERR_SHAPE, "tg__winograd_conv2d: bias [4] (f32) must be [5] of f32");
+    tg_tensor *dx = tg_tensor_empty(ar, TG_F32, TG_DIMS(2, 4, 8, 8));
+    expect_status(tg__winograd_conv2d_backward_input(ar, dx, y, w, &s2), TG_ERR_ARG,
+                  "tg__winograd_conv2d_backward_input: weight [5,4,3,3], input gradient [2,4,8,8], "
+                  "kernel 3x3, stride 2x2, padding 1x1, dilation 1x1: not a 3x3 stride-1 "
+                  "convolution with padding at most 2");
+    expect_status(tg__winograd_conv2d_backward_input(ar, dx, x, w, &pad1), TG_ERR_ARG,
+                  "tg__winograd_conv2d_backward_input: output gradient [2,4,8,8] (f32), weight "
+                  "[5,4,3,3] (f32), kernel 3x3, stride 1x1, padding 1x1, dilation 1x1: not a 3x3 "
+                  "stride-1 convolution with padding at most 2 of non-empty f32 or f64 tensors "
+                  "with matching channels");
+    expect_status(tg__winograd_conv2d_backward_input(ar, dx, y, w,
+                                                     &(tg_conv2d_geom){3, 3, 1, 1, 0, 0, 1, 1}),
+                  TG_ERR_SHAPE,
+                  "tg__winograd_conv2d_backward_input: input gradient [2,4,8,8] (f32) must be "
+                  "contiguous [2,4,10,10] of f32 for output gradient [2,5,8,8]");
+    tg_set_error(TG_ERR_NOMEM, "earlier failure");
+    expect_status(tg__winograd_conv2d(ar, y, NULL, w, NULL, &pad1), TG_ERR_NOMEM, "earlier failure");
+    tg_arena_free(ar);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("tensor/winograd");
+    TCase *tc = tt_tcase("winograd");
+    tcase_add_test(tc, test_small);
+    tcase_add_test(tc, test_odd_sizes);
+    tcase_add_test(tc, test_chunks);
+    tcase_add_test(tc, test_f32_error);
+    tcase_add_loop_test(tc, test_strided_inputs, 0, 2);
+    tcase_add_test(tc, test_threads_bitwise);
+    tcase_add_test(tc, test_scratch);
+    tcase_add_test(tc, test_applies);
+    tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+    return tt_run(s);
+}
