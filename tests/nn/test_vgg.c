@@ -223,8 +223,8 @@ START_TEST(test_forward_shapes_of_every_variant)
         for (int p = 0; p < tg_model_num_params(m); p++)
             ck_assert_msg(tg_grad(tg_model_param(m, p)) != NULL, "case %zu: no gradient for %s", i,
                           tg_model_param_name(m, p));
-        ck_assert(has_scope(tp, "input_conv/conv_0", "im2col"));
-        ck_assert(has_scope(tp, "input_conv/bn_0", "var"));
+        ck_assert(has_scope(tp, "input_conv/conv_0", "conv2d")); /* fused by default */
+        ck_assert(has_scope(tp, "input_conv/bn_0", "batch_norm2d"));
         ck_assert(has_scope(tp, "reduction_block_0", "avg_pool2d"));
         ck_assert(has_scope(tp, "logit_linear_layer", "matmul"));
         ck_assert(has_scope(tp, "", "global_avg_pool2d"));
@@ -232,7 +232,7 @@ START_TEST(test_forward_shapes_of_every_variant)
         ck_assert(has_scope(tp, "input_conv", act));
         ck_assert(has_scope(tp, "reduction_block_2", act));
         ck_assert(has_scope(tp, "block_0_0", act) == (c.num_blocks_per_stage > 0));
-        ck_assert(has_scope(tp, "block_0_0/bn_1", "mean") == (c.bn != TG_BN_NONE));
+        ck_assert(has_scope(tp, "block_0_0/bn_1", "batch_norm2d") == (c.bn != TG_BN_NONE));
         ck_assert(has_scope(tp, "block_0_0", "dropout") == (c.dropout > 0 && c.bn != TG_BN_NONE));
         ck_assert(has_scope(tp, "input_conv", "dropout") == (c.dropout > 0));
         ck_assert(has_scope(tp, "block_2_0", "add") == c.residual);
@@ -267,6 +267,19 @@ START_TEST(test_vgg38_scopes_and_errors)
     tg_tensor *y = tg_vgg_forward(tp, net, x);
     ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     tt_assert_shape(y, 2, 100);
+    /* fused: one conv2d record per convolution, 37 of them */
+    int convs = 0;
+    for (int i = 0; i < tg_tape_size(tp); i++)
+        convs += strcmp(tg_tape_record(tp, i)->op->name, "conv2d") == 0;
+    ck_assert_int_eq(convs, 37);
+    ck_assert(has_scope(tp, "block_2_4/conv_1", "conv2d"));
+    /* composed: the primitives, in the layers' scopes */
+    tg_tape_reset(tp);
+    tg_tape_set_fused(tp, false);
+    y = tg_vgg_forward(tp, net, x);
+    ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
+    ck_assert(has_scope(tp, "input_conv/conv_0", "im2col"));
+    ck_assert(has_scope(tp, "input_conv/bn_0", "var"));
     ck_assert(has_scope(tp, "block_0_0/conv_0", "matmul"));
     ck_assert(has_scope(tp, "block_2_4/conv_1", "matmul"));
     ck_assert(has_scope(tp, "reduction_block_2/conv_1", "add"));
