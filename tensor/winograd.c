@@ -12,12 +12,12 @@
  *   M        -> y                       A^T M A (+ bias): additions only, edges clipped
  *
  * Work is cut into chunks of whole tile rows (a tile row: 2 output rows of one image),
- * as many as make V and M of one chunk fit a core's L2; the chunks are shared among
- * OpenMP threads, and each runs its 16 GEMMs on its own thread. Where a chunk starts
- * depends on the shapes alone, so every output element is computed by the same
- * operations whatever the thread count (the transforms are sums in a fixed order; a
- * one-thread GEMM of a given shape is deterministic): results are bitwise the same for
- * any number of threads.
+ * as many as make V and M of one chunk about 1 MiB (CHUNK_BYTES); the chunks are
+ * shared among OpenMP threads, and each runs its 16 GEMMs on its own thread. Where a
+ * chunk starts depends on the shapes alone, so every output element is computed by
+ * the same operations whatever the thread count (the transforms are sums in a fixed
+ * order; a one-thread GEMM of a given shape is deterministic): results are bitwise the
+ * same for any number of threads.
  *
  * The input gradient of a stride-1 convolution is itself one (of the output gradient
  * with the filter turned 180 degrees and its channel axes swapped, padding 2 - pad), so
@@ -62,9 +62,10 @@ static int64_t chunk_elems(const plan *p, int64_t tiles)
 }
 
 /* V and M of a chunk in about this many bytes. Measured on one zen3 core (512 KiB L2)
- * for N = 100, C = OC = 32, 32x32, f32, ms per forward: 128 KiB 39.8, 256 KiB 32.2,
- * 512 KiB 27.5, 1 MiB 26.2, 2 MiB 27.2, 4 MiB 29.6: longer GEMMs (more tiles) win
- * until V and M spill far out of L2. 1 MiB is one 32x32 image's 256 tiles there. */
+ * for N = 100, C = OC = 32, 32x32, f32, ms per forward: 512 KiB 22.7, 1 MiB 20.2,
+ * 2 MiB 20.6 (and 128 or 256 KiB slower still, 4 MiB too, with an earlier version of
+ * the transforms): longer GEMMs (more tiles) win until V and M spill far out of L2.
+ * 1 MiB is one 32x32 image's 256 tiles there. */
 #define CHUNK_BYTES ((int64_t)1024 * 1024)
 
 /* ------------------------------------------------------------------ transforms */
@@ -113,10 +114,11 @@ static void filter_transform(const plan *p, const filter_view *f, char *u)
 
 /* The library is built for baseline x86-64 (SSE2). The two transforms are compiled a
  * second time for AVX2 and chosen at load time (an ifunc): 8 floats per instruction
- * instead of 4, measured 26.1 -> 23.6 ms for the forward above on one core. Their
- * helpers are always inlined, so that they are compiled for the caller's target.
- * Additions and subtractions round the same in either width, so the results do not
- * depend on the CPU. */
+ * instead of 4, measured 21.2-22.2 -> 19.6-20.1 ms for the forward above on one core
+ * (8x8 images: 1.90 -> 1.82 ms). Their helpers are always inlined, so that they are
+ * compiled for the caller's target. Additions and subtractions round the same in
+ * either width, and there is no multiplication to fuse, so the results do not depend
+ * on the CPU. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -126,92 +128,106 @@ static void filter_transform(const plan *p, const filter_view *f, char *u)
 
 /* The input and output transforms, written once for float and double. Both are sums
  * and differences only (B and A hold 0 and +-1), so a vector lane and a scalar compute
- * the same bits. Each step is a loop over the tiles of one tile row with restrict
- * operands, which gcc vectorises.
+ * the same bits. Each 4x4 transform is done as a horizontal pass on image rows and a
+ * vertical pass that runs over all the tile rows of an image in the chunk at once, so
+ * that on small images (8x8: 4 tiles a row) the loops are still long; every loop
+ * has restrict operands and the SIMD pragma.
  *
- * input_S: V for tile rows [row0, row0 + nrows) of the batch, V[k][c][r * tw + t]:
- *   each input row is split once into the even and odd columns of the padded row,
- *   e[u] = row[2u - pw] and o[u] = row[2u + 1 - pw] for u <= tw (0 in the padding),
- *   so that tile t covers e[t], o[t], e[t+1], o[t+1] (a tile row reads 4 input rows,
- *   2 of them shared with the next); then q = B^T d on the rows and V = q B on the
- *   columns, with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+ * input_S: V for tile rows [row0, row0 + nrows) of the batch, V[k][c][r * tw + t].
+ *   Each input row, split into the even and odd columns of the padded row
+ *   (e[u] = row[2u - pw], o[u] = row[2u + 1 - pw], u <= tw, 0 in the padding, so that
+ *   tile t covers e[t], o[t], e[t+1], o[t+1]), gives h = d B for its tw tiles; the
+ *   rows' h, split into even and odd rows the same way, give V = B^T h, with
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] in both passes.
  * output_S: y for the same tile rows from M[k][oc][r * tw + t], plus the bias:
- *   s = A^T M on the rows, y = s A on the columns, with A^T = [1 1 1 0; 0 1 -1 -1].
+ *   s = A^T M over the chunk, then y = s A row by row, with A^T = [1 1 1 0; 0 1 -1 -1].
  *   The second output row of a tile past the plane's end goes to `spare` (a row of
  *   scratch), so that the loops have no test. */
 #define WINOGRAD_KERNELS(T, S)                                                                \
-    /* one input row (src at element stride ws) into e and o, through pad */                  \
-    INLINE void split_row_##S(T *restrict e, T *restrict o, T *restrict pad, const T *src,    \
-                              int64_t ws, const plan *p)                                      \
+    /* h = d B for the tw tiles of one input row (src, element stride ws): tile t reads       \
+     * d0..d3 = row[2t - pw .. 2t + 3 - pw]. The tiles whose 4 columns are all inside         \
+     * the row, [lo, hi), read it directly; the others test each column. */                   \
+    INLINE void row_bt_##S(const T *src, int64_t ws, const plan *p, T *restrict h0,           \
+                           T *restrict h1, T *restrict h2, T *restrict h3)                    \
     {                                                                                         \
-        int64_t n1 = p->tw + 1, n2 = 2 * n1;                                                  \
-        int64_t lo = p->pw < n2 ? p->pw : n2, hi = p->pw + p->w < n2 ? p->pw + p->w : n2;     \
-        memset(pad, 0, (size_t)lo * sizeof(T));                                              \
-        if (ws == 1)                                                                          \
-            memcpy(pad + lo, src + (lo - p->pw), (size_t)(hi - lo) * sizeof(T));              \
-        else                                                                                  \
-            for (int64_t j = lo; j < hi; j++)                                                 \
-                pad[j] = src[(j - p->pw) * ws];                                               \
-        memset(pad + hi, 0, (size_t)(n2 - hi) * sizeof(T));                                  \
-        SIMD for (int64_t u = 0; u < n1; u++) {                                               \
-            e[u] = pad[2 * u];                                                                \
-            o[u] = pad[2 * u + 1];                                                            \
+        int64_t tw = p->tw, w = p->w, pw = p->pw;                                             \
+        int64_t hi = w + pw >= 4 ? (w + pw - 4) / 2 + 1 : 0, lo = (pw + 1) / 2;               \
+        hi = hi < tw ? hi : tw;                                                               \
+        lo = lo < hi ? lo : hi;                                                               \
+        if (ws == 1) {                                                                        \
+            SIMD for (int64_t t = lo; t < hi; t++) {                                          \
+                const T *q = src + 2 * t - pw;                                                \
+                h0[t] = q[0] - q[2];                                                          \
+                h1[t] = q[1] + q[2];                                                          \
+                h2[t] = q[2] - q[1];                                                          \
+                h3[t] = q[1] - q[3];                                                          \
+            }                                                                                 \
+        } else {                                                                              \
+            for (int64_t t = lo; t < hi; t++) {                                               \
+                const T *q = src + (2 * t - pw) * ws;                                         \
+                h0[t] = q[0] - q[2 * ws];                                                     \
+                h1[t] = q[ws] + q[2 * ws];                                                    \
+                h2[t] = q[2 * ws] - q[ws];                                                    \
+                h3[t] = q[ws] - q[3 * ws];                                                    \
+            }                                                                                 \
+        }                                                                                     \
+        for (int64_t t = 0; t < tw; t++) {                                                    \
+            if (t == lo)                                                                      \
+                t = hi; /* the edge tiles: [0, lo) and [hi, tw) */                            \
+            if (t == tw)                                                                      \
+                break;                                                                        \
+            T d[4];                                                                           \
+            for (int j = 0; j < 4; j++) {                                                     \
+                int64_t col = 2 * t + j - pw;                                                 \
+                d[j] = col >= 0 && col < w ? src[col * ws] : (T)0;                            \
+            }                                                                                 \
+            h0[t] = d[0] - d[2];                                                              \
+            h1[t] = d[1] + d[2];                                                              \
+            h2[t] = d[2] - d[1];                                                              \
+            h3[t] = d[1] - d[3];                                                              \
         }                                                                                     \
     }                                                                                         \
                                                                                               \
-    /* q = B^T d over n columns: d0..d3 are 4 rows, q0..q3 the transformed ones */            \
-    INLINE void rows_bt_##S(int64_t n, const T *restrict d0, const T *restrict d1,            \
-                            const T *restrict d2, const T *restrict d3, T *restrict q0,       \
-                            T *restrict q1, T *restrict q2, T *restrict q3)                   \
-    {                                                                                         \
-        SIMD for (int64_t u = 0; u < n; u++) {                                                \
-            q0[u] = d0[u] - d2[u];                                                            \
-            q1[u] = d1[u] + d2[u];                                                            \
-            q2[u] = d2[u] - d1[u];                                                            \
-            q3[u] = d1[u] - d3[u];                                                            \
-        }                                                                                     \
-    }                                                                                         \
-                                                                                              \
-    /* V = q B for n tiles of one row of q, split into even (e) and odd (o) columns */        \
-    INLINE void cols_b_##S(int64_t n, const T *restrict e, const T *restrict o,               \
-                           T *restrict v0, T *restrict v1, T *restrict v2, T *restrict v3)    \
+    /* V = B^T h for n tiles: B^T applied to (e[t], o[t], e[t + tw], o[t + tw]), e and o      \
+     * the even and odd input rows' h (one column j) */                                       \
+    INLINE void col_bt_##S(int64_t n, int64_t step, const T *restrict e,                      \
+                             const T *restrict o, T *restrict v0, T *restrict v1,             \
+                             T *restrict v2, T *restrict v3)                                  \
     {                                                                                         \
         SIMD for (int64_t t = 0; t < n; t++) {                                                \
-            v0[t] = e[t] - e[t + 1];                                                          \
-            v1[t] = o[t] + e[t + 1];                                                          \
-            v2[t] = e[t + 1] - o[t];                                                          \
-            v3[t] = o[t] - o[t + 1];                                                          \
+            v0[t] = e[t] - e[t + step];                                                       \
+            v1[t] = o[t] + e[t + step];                                                       \
+            v2[t] = e[t + step] - o[t];                                                       \
+            v3[t] = o[t] - o[t + step];                                                       \
         }                                                                                     \
     }                                                                                         \
                                                                                               \
     CLONES static void input_##S(const plan *p, int64_t row0, int64_t nrows, T *v, T *buf)    \
     {                                                                                         \
-        int64_t tw = p->tw, n1 = tw + 1, ld = nrows * tw, ks = p->cin * ld;                   \
-        /* buf: the padded row, q [4 rows][even, odd][n1], then the split input rows */       \
-        T *pad = buf, *q = pad + 2 * n1, *d = q + 8 * n1;                                     \
+        int64_t tw = p->tw, ld = nrows * tw, ks = p->cin * ld;                                \
+        int64_t hs = (p->chunk_rows + 1) * tw; /* one [row][tile] plane of h */               \
+        T *h = buf; /* h [even, odd input rows][column j][hs] */                              \
         for (int64_t c = 0; c < p->cin; c++)                                                  \
             for (int64_t r = 0; r < nrows;) { /* the chunk's tile rows of one image */        \
                 int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                      \
                 int64_t count = p->th - ty < nrows - r ? p->th - ty : nrows - r;              \
                 const T *plane = (const T *)p->x + n * p->xs[0] + c * p->xs[1];               \
-                for (int64_t i = 0; i < 2 * count + 2; i++) {                                 \
+                for (int64_t i = 0; i < 2 * count + 2; i++) { /* input rows 2 ty - ph + i */  \
                     int64_t ih = 2 * ty - p->ph + i;                                          \
-                    T *di = d + 2 * i * n1;                                                   \
-                    if (ih >= 0 && ih < p->h)                                                 \
-                        split_row_##S(di, di + n1, pad, plane + ih * p->xs[2], p->xs[3], p);  \
-                    else                                                                      \
-                        memset(di, 0, (size_t)(2 * n1) * sizeof(T));                          \
+                    T *hi = h + (i % 2) * 4 * hs + (i / 2) * tw;                              \
+                    if (ih >= 0 && ih < p->h) {                                               \
+                        row_bt_##S(plane + ih * p->xs[2], p->xs[3], p, hi, hi + hs,           \
+                                   hi + 2 * hs, hi + 3 * hs);                                 \
+                    } else {                                                                  \
+                        for (int j = 0; j < 4; j++)                                           \
+                            memset(hi + j * hs, 0, (size_t)tw * sizeof(T));                   \
+                    }                                                                         \
                 }                                                                             \
-                for (int64_t k = 0; k < count; k++, r++) {                                    \
-                    const T *dk = d + 4 * k * n1; /* input rows 2k .. 2k + 3 */               \
-                    rows_bt_##S(2 * n1, dk, dk + 2 * n1, dk + 4 * n1, dk + 6 * n1, q,         \
-                                q + 2 * n1, q + 4 * n1, q + 6 * n1);                          \
-                    T *out = v + c * ld + r * tw;                                             \
-                    for (int i = 0; i < 4; i++)                                               \
-                        cols_b_##S(tw, q + 2 * i * n1, q + (2 * i + 1) * n1,                  \
-                                   out + (4 * i) * ks, out + (4 * i + 1) * ks,                \
-                                   out + (4 * i + 2) * ks, out + (4 * i + 3) * ks);           \
-                }                                                                             \
+                T *out = v + c * ld + r * tw;                                                 \
+                for (int j = 0; j < 4; j++)                                                   \
+                    col_bt_##S(count * tw, tw, h + j * hs, h + (4 + j) * hs, out + j * ks,    \
+                                 out + (4 + j) * ks, out + (8 + j) * ks, out + (12 + j) * ks); \
+                r += count;                                                                   \
             }                                                                                 \
     }                                                                                         \
                                                                                               \
@@ -240,24 +256,25 @@ static void filter_transform(const plan *p, const filter_view *f, char *u)
                                   T *buf)                                                     \
     {                                                                                         \
         int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld, ow = p->ow;                   \
-        int64_t whole = ow / 2; /* tiles whose two columns are inside */                     \
-        T *s = buf, *spare = buf + 8 * tw; /* s[i][j][tw]: row i, column j of A^T M */        \
-        for (int64_t r = 0; r < nrows; r++) {                                                 \
-            int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                          \
-            for (int64_t oc = 0; oc < p->cout; oc++) {                                        \
-                T bias = p->bias ? ((const T *)p->bias)[oc * p->bs] : (T)0;                   \
-                const T *src = m + oc * ld + r * tw;                                          \
-                for (int j = 0; j < 4; j++)                                                   \
-                    rows_at_##S(tw, src + j * ks, src + (4 + j) * ks, src + (8 + j) * ks,     \
-                                src + (12 + j) * ks, s + j * tw, s + (4 + j) * tw);           \
+        int64_t whole = ow / 2; /* tiles whose two columns are inside */                      \
+        T *s = buf, *spare = buf + 8 * ld; /* s[i][j][ld]: row i, column j of A^T M */        \
+        for (int64_t oc = 0; oc < p->cout; oc++) {                                            \
+            T bias = p->bias ? ((const T *)p->bias)[oc * p->bs] : (T)0;                       \
+            const T *src = m + oc * ld;                                                       \
+            for (int j = 0; j < 4; j++)                                                       \
+                rows_at_##S(ld, src + j * ks, src + (4 + j) * ks, src + (8 + j) * ks,         \
+                            src + (12 + j) * ks, s + j * ld, s + (4 + j) * ld);               \
+            for (int64_t r = 0; r < nrows; r++) {                                             \
+                int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                      \
                 T *y0 = (T *)p->y + ((n * p->cout + oc) * p->oh + 2 * ty) * ow;               \
                 T *y1 = 2 * ty + 1 < p->oh ? y0 + ow : spare;                                 \
                 for (int i = 0; i < 2; i++) {                                                 \
-                    const T *si = s + 4 * i * tw;                                             \
+                    const T *si = s + 4 * i * ld + r * tw;                                    \
                     T *yi = i ? y1 : y0;                                                      \
-                    cols_a_##S(whole, si, si + tw, si + 2 * tw, si + 3 * tw, bias, yi);       \
-                    if (whole < tw) /* an odd width: the last tile's left column */           \
-                        yi[2 * whole] = si[whole] + si[tw + whole] + si[2 * tw + whole] + bias; \
+                    cols_a_##S(whole, si, si + ld, si + 2 * ld, si + 3 * ld, bias, yi);       \
+                    const T *sl = si + whole; /* an odd width: the last tile's left column */ \
+                    if (whole < tw)                                                           \
+                        yi[2 * whole] = sl[0] + sl[ld] + sl[2 * ld] + bias;                   \
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
@@ -295,11 +312,12 @@ static void gemms(const plan *p, int64_t tiles, const char *v, char *m)
     }
 }
 
-/* The rows input_S and output_S work in (elements): a padded row, q and the chunk's
- * split input rows in; s and a spare output row out. */
+/* The rows input_S and output_S work in (elements): h in; s and a spare output row
+ * out. */
 static int64_t buf_elems(const plan *p)
 {
-    int64_t in = (2 + 8 + 2 * (2 * p->chunk_rows + 2)) * (p->tw + 1), out = 8 * p->tw + p->ow;
+    int64_t in = 8 * (p->chunk_rows + 1) * p->tw;
+    int64_t out = 8 * p->chunk_rows * p->tw + p->ow;
     return in > out ? in : out;
 }
 
