@@ -347,8 +347,17 @@ static tg_status run(const char *fn, tg_arena *ar, plan *p, const filter_view *f
     if (p->rows == 0 || p->cout == 0)
         return TG_OK;
     int64_t want = CHUNK_BYTES / (16 * (p->cin + p->cout) * es) / p->tw;
-    p->chunk_rows = want < 1 ? 1 : want > p->rows ? p->rows : want;
-    int64_t nchunks = (p->rows + p->chunk_rows - 1) / p->chunk_rows;
+    want = want < 1 ? 1 : want > p->rows ? p->rows : want;
+    int64_t nchunks = (p->rows + want - 1) / want;
+    /* an even count of chunks, so that 2 threads share a small problem evenly (2 threads,
+     * N = 100, C = OC = 32: 8x8 images, 7 chunks -> 8, 1.28 -> 0.96 ms; 16x16, 25 -> 26,
+     * 3.24 -> 3.04 ms); it depends on the shapes only, like the rest of the split */
+    if (nchunks > 1 && nchunks % 2) {
+        nchunks++;
+        want = (p->rows + nchunks - 1) / nchunks;
+        nchunks = (p->rows + want - 1) / want;
+    }
+    p->chunk_rows = want;
 
     tg__threads_init();
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
