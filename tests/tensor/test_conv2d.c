@@ -1,7 +1,8 @@
 /* tests/tensor/test_conv2d.c — the fused convolution (tg_tensor_conv2d and its input and
  * weight gradients) against its reference, im2col + matmul (+ col2im), computed in f64:
  * several geometries (the VGG's 3x3 pad 1 scaled down, stride 2, no padding, dilation 2,
- * a non-square kernel and image, images cut into several tiles), strided views of the
+ * a non-square kernel and image, images cut into several tiles; with 8 channels or more,
+ * the 3x3 stride-1 cases that run on Winograd's F(2x2, 3x3)), strided views of the
  * input, weight and gradient, with and without bias, one image; f64 to 1e-12 and f32 to
  * float32 rounding; bitwise the same results for 1, 2 and 3 threads; scratch given back
  * to the arena; error messages. */
@@ -37,6 +38,11 @@ static const conv_case cases[] = {
     {"strided, stride 2", 2, 3, 9, 7, 4, {3, 3, 2, 2, 1, 1, 1, 1}, false, STRIDED},
     {"sliced views", 3, 4, 8, 8, 5, {3, 3, 1, 1, 1, 1, 1, 1}, true, SLICED},
     {"sliced, dilation", 2, 3, 9, 9, 2, {3, 2, 1, 2, 2, 1, 2, 1}, true, SLICED},
+    /* 8 channels and more on both sides: 3x3 stride 1 takes the Winograd path */
+    {"winograd 3x3 pad 1", 3, 8, 8, 8, 9, {3, 3, 1, 1, 1, 1, 1, 1}, true, DENSE},
+    {"winograd, odd image, pad 0", 2, 9, 7, 9, 8, {3, 3, 1, 1, 0, 0, 1, 1}, false, DENSE},
+    {"winograd, strided views", 2, 8, 8, 8, 8, {3, 3, 1, 1, 1, 1, 1, 1}, true, STRIDED},
+    {"winograd, sliced, pad 2", 2, 8, 6, 6, 10, {3, 3, 1, 1, 2, 2, 1, 1}, true, SLICED},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
