@@ -21,7 +21,12 @@
  *
  * The input gradient of a stride-1 convolution is itself one (of the output gradient
  * with the filter turned 180 degrees and its channel axes swapped, padding 2 - pad), so
- * it runs through the same routine, reading the filter through negative strides. */
+ * it runs through the same routine, reading the filter through negative strides.
+ *
+ * The weight gradient is not a convolution of that shape, but the adjoint of the
+ * forward's product: over the same chunks, the input transform V and the output
+ * gradient's transform A dY A^T give 16 GEMMs per chunk, [OC, tiles] @ [tiles, C],
+ * summed over the tiles and turned into dw by G^T . G (see "the weight gradient"). */
 #include "winograd.h"
 
 #include "internal.h"
@@ -53,6 +58,8 @@ typedef struct plan {
     const char *bias;       /* [cout] at stride bs, or NULL */
     int64_t bs;
     const char *u;          /* transformed filters [16][cout][cin] */
+    const char *dy;         /* weight gradient: the output gradient [N, cout, oh, ow] at */
+    int64_t dys[4];         /* element strides dys */
 } plan;
 
 /* The scratch a chunk needs in V and M (elements). */
@@ -142,7 +149,11 @@ static void filter_transform(const plan *p, const filter_view *f, char *u)
  * output_S: y for the same tile rows from M[k][oc][r * tw + t], plus the bias:
  *   s = A^T M over the chunk, then y = s A row by row, with A^T = [1 1 1 0; 0 1 -1 -1].
  *   The second output row of a tile past the plane's end goes to `spare` (a row of
- *   scratch), so that the loops have no test. */
+ *   scratch), so that the loops have no test.
+ * grad_S: the weight gradient's transform of the output gradient for the same tile rows,
+ *   D[k][oc][r * tw + t] = (A dY A^T)[k] for the 2x2 tile dY of output gradient plane
+ *   oc (0 where the tile is clipped at the plane's edge): h = dY A^T on each row, then
+ *   A h over the chunk, A^T as above. */
 #define WINOGRAD_KERNELS(T, S)                                                                \
     /* h = d B for the tw tiles of one input row (src, element stride ws): tile t reads       \
      * d0..d3 = row[2t - pw .. 2t + 3 - pw]. The tiles whose 4 columns are all inside         \
@@ -278,6 +289,75 @@ static void filter_transform(const plan *p, const filter_view *f, char *u)
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    /* h = dY A^T for the tw tiles of one output-gradient row (src, element stride ws):       \
+     * tile t's columns a, b = row[2t], row[2t + 1] give (a, a + b, a - b, -b); an odd        \
+     * width's last tile has b = 0. */                                                        \
+    INLINE void row_a_##S(const T *src, int64_t ws, int64_t ow, T *restrict h0, T *restrict h1,\
+                          T *restrict h2, T *restrict h3)                                     \
+    {                                                                                         \
+        int64_t whole = ow / 2;                                                               \
+        if (ws == 1) {                                                                        \
+            SIMD for (int64_t t = 0; t < whole; t++) {                                        \
+                T a = src[2 * t], b = src[2 * t + 1];                                         \
+                h0[t] = a;                                                                    \
+                h1[t] = a + b;                                                                \
+                h2[t] = a - b;                                                                \
+                h3[t] = -b;                                                                   \
+            }                                                                                 \
+        } else {                                                                              \
+            for (int64_t t = 0; t < whole; t++) {                                             \
+                T a = src[2 * t * ws], b = src[(2 * t + 1) * ws];                             \
+                h0[t] = a;                                                                    \
+                h1[t] = a + b;                                                                \
+                h2[t] = a - b;                                                                \
+                h3[t] = -b;                                                                   \
+            }                                                                                 \
+        }                                                                                     \
+        if (2 * whole < ow) {                                                                 \
+            T a = src[2 * whole * ws];                                                        \
+            h0[whole] = h1[whole] = h2[whole] = a;                                            \
+            h3[whole] = 0;                                                                    \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    /* D = A h for n tiles: rows e, o of h (one column j) give (e, e + o, e - o, -o) */       \
+    INLINE void col_a_##S(int64_t n, const T *restrict e, const T *restrict o, T *restrict d0,\
+                          T *restrict d1, T *restrict d2, T *restrict d3)                     \
+    {                                                                                         \
+        SIMD for (int64_t t = 0; t < n; t++) {                                                \
+            d0[t] = e[t];                                                                     \
+            d1[t] = e[t] + o[t];                                                              \
+            d2[t] = e[t] - o[t];                                                              \
+            d3[t] = -o[t];                                                                    \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    CLONES static void grad_##S(const plan *p, int64_t row0, int64_t nrows, T *d, T *buf)     \
+    {                                                                                         \
+        int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld;                               \
+        T *h = buf; /* h [even, odd output rows][column j][ld] */                             \
+        for (int64_t oc = 0; oc < p->cout; oc++) {                                            \
+            for (int64_t r = 0; r < nrows; r++) {                                             \
+                int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                      \
+                const T *plane = (const T *)p->dy + n * p->dys[0] + oc * p->dys[1];           \
+                for (int i = 0; i < 2; i++) {                                                 \
+                    T *hi = h + 4 * i * ld + r * tw;                                          \
+                    if (2 * ty + i < p->oh) {                                                 \
+                        row_a_##S(plane + (2 * ty + i) * p->dys[2], p->dys[3], p->ow, hi,     \
+                                  hi + ld, hi + 2 * ld, hi + 3 * ld);                         \
+                    } else {                                                                  \
+                        for (int j = 0; j < 4; j++)                                           \
+                            memset(hi + j * ld, 0, (size_t)tw * sizeof(T));                   \
+                    }                                                                         \
+                }                                                                             \
+            }                                                                                 \
+            T *out = d + oc * ld;                                                             \
+            for (int j = 0; j < 4; j++)                                                       \
+                col_a_##S(ld, h + j * ld, h + (4 + j) * ld, out + j * ks, out + (4 + j) * ks, \
+                          out + (8 + j) * ks, out + (12 + j) * ks);                           \
+        }                                                                                     \
     }
 
 WINOGRAD_KERNELS(float, f32)
@@ -339,56 +419,211 @@ static void run_chunk(const plan *p, int64_t chunk, char *scratch)
         output_f64(p, row0, nrows, (const double *)m, (double *)buf);
 }
 
-/* Runs plan p (every field but chunk_rows and u set) with filter f: scratch for U and
- * for each thread's chunk, taken before the parallel loop and given back after it. */
-static tg_status run(const char *fn, tg_arena *ar, plan *p, const filter_view *f)
+/* Cuts the batch's tile rows into chunks, fixed by the shapes alone: as many tile rows as
+ * make a chunk's V and M about CHUNK_BYTES, and an even count of chunks, so that 2
+ * threads share a small problem evenly (2 threads, N = 100, C = OC = 32: 8x8 images, 7
+ * chunks -> 8, 1.28 -> 0.96 ms; 16x16, 25 -> 26, 3.24 -> 3.04 ms). Sets p->chunk_rows;
+ * returns the count. */
+static int64_t plan_chunks(plan *p)
 {
     int64_t es = (int64_t)tg_dtype_size(p->dt);
-    if (p->rows == 0 || p->cout == 0)
-        return TG_OK;
     int64_t want = CHUNK_BYTES / (16 * (p->cin + p->cout) * es) / p->tw;
     want = want < 1 ? 1 : want > p->rows ? p->rows : want;
     int64_t nchunks = (p->rows + want - 1) / want;
-    /* an even count of chunks, so that 2 threads share a small problem evenly (2 threads,
-     * N = 100, C = OC = 32: 8x8 images, 7 chunks -> 8, 1.28 -> 0.96 ms; 16x16, 25 -> 26,
-     * 3.24 -> 3.04 ms); it depends on the shapes only, like the rest of the split */
     if (nchunks > 1 && nchunks % 2) {
         nchunks++;
         want = (p->rows + nchunks - 1) / nchunks;
         nchunks = (p->rows + want - 1) / want;
     }
     p->chunk_rows = want;
+    return nchunks;
+}
 
+/* The OpenMP team for `tasks` independent pieces of p's work: one thread for a small
+ * problem or inside another parallel region. */
+static int team(const plan *p, int64_t tasks)
+{
     tg__threads_init();
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     double work = (double)p->rows * (double)p->tw * (double)(p->cin + p->cout) * 16;
     if (work < TG__PAR_MIN)
         threads = 1;
-    if (threads > nchunks)
-        threads = (int)nchunks;
+    return threads > tasks ? (int)tasks : threads;
+}
 
-    /* each block a multiple of 64 bytes, so every thread's V starts aligned */
-    int64_t ubytes = (16 * p->cout * p->cin * es + 63) / 64 * 64;
-    int64_t per = ((chunk_elems(p, p->chunk_rows * p->tw) + buf_elems(p)) * es + 63) / 64 * 64;
-    size_t total = (size_t)(ubytes + threads * per);
-    char *scratch = ar ? tg_arena_alloc(ar, total, 64) : tg_mem_alloc(total, 64);
-    if (!scratch)
-        return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %zu bytes of scratch", fn, total);
-    filter_transform(p, f, scratch);
-    p->u = scratch;
+/* Bytes of n elements of p's dtype, rounded up to 64 so that the blocks laid one after
+ * another in a scratch area all start aligned. */
+static size_t aligned_bytes(const plan *p, int64_t n)
+{
+    return ((size_t)n * tg_dtype_size(p->dt) + 63) / 64 * 64;
+}
+
+/* Scratch from ar (a large block, given back by scratch_free) or, with ar NULL, the heap. */
+static char *scratch(const char *fn, tg_arena *ar, size_t total)
+{
+    char *s = ar ? tg_arena_alloc(ar, total, 64) : tg_mem_alloc(total, 64);
+    if (!s)
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %zu bytes of scratch", fn, total);
+    return s;
+}
+
+static void scratch_free(tg_arena *ar, char *s)
+{
+    if (ar)
+        tg_arena_release(ar, s);
+    else
+        tg_mem_free(s);
+}
+
+/* Runs plan p (every field but chunk_rows and u set) with filter f: scratch for U and
+ * for each thread's chunk, taken before the parallel loop and given back after it. */
+static tg_status run(const char *fn, tg_arena *ar, plan *p, const filter_view *f)
+{
+    if (p->rows == 0 || p->cout == 0)
+        return TG_OK;
+    int64_t nchunks = plan_chunks(p);
+    int threads = team(p, nchunks);
+    size_t ubytes = aligned_bytes(p, 16 * p->cout * p->cin);
+    size_t per = aligned_bytes(p, chunk_elems(p, p->chunk_rows * p->tw) + buf_elems(p));
+    char *s = scratch(fn, ar, ubytes + (size_t)threads * per);
+    if (!s)
+        return tg_last_status();
+    filter_transform(p, f, s);
+    p->u = s;
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        char *mine = scratch + ubytes + omp_get_thread_num() * per;
+        char *mine = s + ubytes + (size_t)omp_get_thread_num() * per;
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < nchunks; c++)
             run_chunk(p, c, mine);
     }
 
-    if (ar)
-        tg_arena_release(ar, scratch);
-    else
-        tg_mem_free(scratch);
+    scratch_free(ar, s);
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------------ the weight gradient */
+
+/* The forward is y_t = A^T [U . V_t] A per tile t, with U = G w G^T, so by adjointness
+ *   dw = G^T [ sum over tiles t of (A dY_t A^T) . V_t ] G
+ * and the sum, for each of the 16 positions k, is a GEMM over the tiles:
+ *   M[k] [cout, cin] += D[k] [cout, tiles] @ V[k]^T [tiles, cin]
+ * (D the output gradient's transform, grad_S). The tiles are the forward's chunks;
+ * the chunks are cut into at most NPART parts, ranges of consecutive chunks fixed by the
+ * shapes alone, and each part sums its chunks, in order and in the dtype, into its own
+ * M. The parts' Ms are then added in part order in double and turned into dw by G^T . G
+ * in double, rounded once: the bits do not depend on the thread count. */
+#define NPART 16 /* parts: 1, 2, 4, 8 and 16 threads get equal shares */
+
+/* One chunk of the weight gradient: its M[k] (+)= D[k] @ V[k]^T into m [16][cout][cin],
+ * overwriting m when `first`. V[k] is [cin][tiles], D[k] [cout][tiles]: V[k]^T is read
+ * through its strides. (M[k]^T = V[k] @ D[k]^T, with BLIS's 6x16 kernel's 16 along
+ * cout, ran no faster for 3 to 8 input channels and 32 output channels.) */
+static void wgrad_chunk(const plan *p, int64_t chunk, char *scratch, char *m, bool first)
+{
+    int64_t row0 = chunk * p->chunk_rows;
+    int64_t nrows = p->rows - row0 < p->chunk_rows ? p->rows - row0 : p->chunk_rows;
+    int64_t tiles = nrows * p->tw, es = (int64_t)tg_dtype_size(p->dt);
+    int64_t ci = p->cin, co = p->cout;
+    char *v = scratch, *d = v + 16 * ci * tiles * es, *buf = d + 16 * co * tiles * es;
+    if (p->dt == TG_F32) {
+        input_f32(p, row0, nrows, (float *)v, (float *)buf);
+        grad_f32(p, row0, nrows, (float *)d, (float *)buf);
+    } else {
+        input_f64(p, row0, nrows, (double *)v, (double *)buf);
+        grad_f64(p, row0, nrows, (double *)d, (double *)buf);
+    }
+    for (int k = 0; k < 16; k++)
+        tg__gemm(p->dt, co, ci, tiles, 1.0, d + k * co * tiles * es, tiles, 1,
+                 v + k * ci * tiles * es, 1, tiles, first ? 0.0 : 1.0, m + k * co * ci * es, ci,
+                 1);
+}
+
+/* Rows [r0, r1) of sum [16 * cout][cin] (in double) = the parts' m, added in part order. */
+static void add_parts(const plan *p, const char *parts, size_t part_bytes, int64_t nparts,
+                      int64_t r0, int64_t r1, double *sum)
+{
+    int64_t n = (r1 - r0) * p->cin, off = r0 * p->cin;
+    double *restrict s = sum + off;
+    for (int64_t e = 0; e < n; e++)
+        s[e] = 0;
+    for (int64_t q = 0; q < nparts; q++) {
+        const char *src = parts + q * part_bytes;
+        if (p->dt == TG_F32) {
+            const float *restrict f = (const float *)src + off;
+            SIMD for (int64_t e = 0; e < n; e++)
+                s[e] += f[e];
+        } else {
+            const double *restrict d = (const double *)src + off;
+            SIMD for (int64_t e = 0; e < n; e++)
+                s[e] += d[e];
+        }
+    }
+}
+
+/* dw[o][i] for every i = G^T M G in double, rounded once, M[k] = sum[k][o][i]; with
+ *   G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]. */
+static void filter_gradient(const plan *p, const double *sum, int64_t o, char *dw)
+{
+    int64_t sk = p->cout * p->cin;
+    size_t es = tg_dtype_size(p->dt);
+    for (int64_t i = 0; i < p->cin; i++) {
+        double m[4][4], t[3][4];
+        for (int k = 0; k < 16; k++)
+            m[k / 4][k % 4] = sum[k * sk + o * p->cin + i];
+        for (int b = 0; b < 4; b++) { /* t = G^T M */
+            t[0][b] = m[0][b] + (m[1][b] + m[2][b]) * 0.5;
+            t[1][b] = (m[1][b] - m[2][b]) * 0.5;
+            t[2][b] = (m[1][b] + m[2][b]) * 0.5 + m[3][b];
+        }
+        char *out = dw + (size_t)(o * p->cin + i) * 9 * es;
+        for (int a = 0; a < 3; a++) { /* dw = t G */
+            double r[3] = {t[a][0] + (t[a][1] + t[a][2]) * 0.5, (t[a][1] - t[a][2]) * 0.5,
+                           (t[a][1] + t[a][2]) * 0.5 + t[a][3]};
+            for (int b = 0; b < 3; b++)
+                tg__store(p->dt, out + (size_t)(3 * a + b) * es, r[b]);
+        }
+    }
+}
+
+/* Runs the weight gradient of plan p (every field but chunk_rows, u and y set) into
+ * dw [cout, cin, 3, 3], contiguous. Scratch, taken before the parallel region and given
+ * back after it: the parts' m, their sum in double, and each thread's chunk. */
+static tg_status run_wgrad(const char *fn, tg_arena *ar, plan *p, char *dw)
+{
+    int64_t nchunks = plan_chunks(p);
+    int64_t nparts = nchunks < NPART ? nchunks : NPART;
+    int threads = team(p, nparts);
+    int64_t rows = 16 * p->cout; /* of each m and of sum, cin long */
+    size_t part = aligned_bytes(p, 16 * p->cout * p->cin);
+    size_t sum_bytes = ((size_t)(16 * p->cout * p->cin) * sizeof(double) + 63) / 64 * 64;
+    size_t per = aligned_bytes(p, chunk_elems(p, p->chunk_rows * p->tw) + buf_elems(p));
+    size_t shared = (size_t)nparts * part + sum_bytes;
+    char *s = scratch(fn, ar, shared + (size_t)threads * per);
+    if (!s)
+        return tg_last_status();
+    double *sum = (double *)(s + (size_t)nparts * part);
+
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        char *mine = s + shared + (size_t)omp_get_thread_num() * per;
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < nparts; q++) {
+            int64_t c0 = q * nchunks / nparts, c1 = (q + 1) * nchunks / nparts;
+            for (int64_t c = c0; c < c1; c++)
+                wgrad_chunk(p, c, mine, s + (size_t)q * part, c == c0);
+        }
+        /* the sums in blocks of 16 rows, each element's in part order whoever adds it */
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r += 16)
+            add_parts(p, s, part, nparts, r, r + 16 < rows ? r + 16 : rows, sum);
+#pragma omp for schedule(static)
+        for (int64_t o = 0; o < p->cout; o++)
+            filter_gradient(p, sum, o, dw);
+    }
+
+    scratch_free(ar, s);
     return TG_OK;
 }
 
@@ -428,15 +663,15 @@ bool tg__winograd_applies(const tg_tensor *x, const tg_tensor *w, const tg_conv2
  * and g; then that out has the shape want, x's dtype and a contiguous layout. */
 static tg_status check(const char *fn, bool ok, const tg_tensor *out, const char *out_name,
                        const int64_t *want, const tg_tensor *x, const char *x_name,
-                       const tg_tensor *w, const tg_conv2d_geom *g)
+                       const tg_tensor *w, const char *w_name, const tg_conv2d_geom *g)
 {
     char sx[TG__SHAPE_STR], sw[TG__SHAPE_STR], so[TG__SHAPE_STR], sx2[TG__SHAPE_STR], gs[160];
     if (!ok)
         return tg_set_error(
             TG_ERR_ARG,
-            "%s: %s %s (%s), weight %s (%s), %s: not a 3x3 stride-1 convolution with padding at "
-            "most 2 of non-empty f32 or f64 tensors with matching channels",
-            fn, x_name, TG__SHAPE(sx, x), tg_dtype_name(x->dtype), TG__SHAPE(sw, w),
+            "%s: %s %s (%s), %s %s (%s), %s: not a 3x3 stride-1 convolution with padding at most "
+            "2 of non-empty f32 or f64 tensors with matching channels",
+            fn, x_name, TG__SHAPE(sx, x), tg_dtype_name(x->dtype), w_name, TG__SHAPE(sw, w),
             tg_dtype_name(w->dtype), geom_str(gs, sizeof gs, g));
     if (out->ndim != 4 || memcmp(out->shape, want, 4 * sizeof *want) != 0 ||
         out->dtype != x->dtype || !tg_tensor_is_contiguous(out))
@@ -459,13 +694,19 @@ static void plan_input(plan *p, const tg_tensor *x)
         p->xs[d] = x->strides[d];
 }
 
+/* The tiles of n output planes of oh x ow */
+static void plan_tiles(plan *p, int64_t n, int64_t oh, int64_t ow)
+{
+    p->oh = oh;
+    p->ow = ow;
+    p->th = (oh + 1) / 2;
+    p->tw = (ow + 1) / 2;
+    p->rows = n * p->th;
+}
+
 static void plan_output(plan *p, tg_tensor *y, int64_t n)
 {
-    p->oh = y->shape[2];
-    p->ow = y->shape[3];
-    p->th = (p->oh + 1) / 2;
-    p->tw = (p->ow + 1) / 2;
-    p->rows = n * p->th;
+    plan_tiles(p, n, y->shape[2], y->shape[3]);
     p->y = tg__ptr(y);
 }
 
@@ -480,7 +721,8 @@ tg_status tg__winograd_conv2d(tg_arena *ar, tg_tensor *y, const tg_tensor *x, co
         want[2] = tg_conv2d_out_size(x->shape[2], 3, 1, g->pad_h, 1);
         want[3] = tg_conv2d_out_size(x->shape[3], 3, 1, g->pad_w, 1);
     }
-    tg_status st = check(fn, tg__winograd_applies(x, w, g), y, "output", want, x, "input", w, g);
+    tg_status st = check(fn, tg__winograd_applies(x, w, g), y, "output", want, x, "input", w,
+                         "weight", g);
     if (st != TG_OK)
         return st;
     char sb[TG__SHAPE_STR];
@@ -525,7 +767,7 @@ tg_status tg__winograd_conv2d_backward_input(tg_arena *ar, tg_tensor *dx, const 
         want[3] = tg_conv2d_out_size(gy->shape[3], 3, 1, back.pad_w, 1);
     }
     tg_status st = check(fn, tg__winograd_applies(gy, &turned, &back), dx, "input gradient", want,
-                         gy, "output gradient", w, g);
+                         gy, "output gradient", w, "weight", g);
     if (st != TG_OK)
         return st;
     plan p = {.cin = w->shape[0], .cout = w->shape[1], .ph = back.pad_h, .pw = back.pad_w};
@@ -536,4 +778,37 @@ tg_status tg__winograd_conv2d_backward_input(tg_arena *ar, tg_tensor *dx, const 
     filter_view f = {tg__ptr(w) + (2 * w->strides[2] + 2 * w->strides[3]) * es, w->strides[1],
                      w->strides[0], -w->strides[2], -w->strides[3]};
     return run(fn, ar, &p, &f);
+}
+
+tg_status tg__winograd_conv2d_backward_weight(tg_arena *ar, tg_tensor *dw, const tg_tensor *gy,
+                                              const tg_tensor *x, const tg_conv2d_geom *g)
+{
+    const char *fn = "tg__winograd_conv2d_backward_weight";
+    TG__CHECK_STATUS(fn, dw && gy && x);
+    /* dw's own shape when the first check passes: its contiguity is what is checked */
+    int64_t want[4] = {dw->shape[0], x->ndim == 4 ? x->shape[1] : 0, 3, 3};
+    tg_status st = check(fn, tg__winograd_applies(x, dw, g), dw, "weight gradient", want, x,
+                         "input", dw, "weight gradient", g);
+    if (st != TG_OK)
+        return st;
+    int64_t n = x->shape[0], oc = dw->shape[0];
+    int64_t oh = tg_conv2d_out_size(x->shape[2], 3, 1, g->pad_h, 1);
+    int64_t ow = tg_conv2d_out_size(x->shape[3], 3, 1, g->pad_w, 1);
+    const int64_t gwant[4] = {n, oc, oh, ow};
+    if (gy->ndim != 4 || memcmp(gy->shape, gwant, sizeof gwant) != 0 || gy->dtype != x->dtype) {
+        char sg[TG__SHAPE_STR], sw[TG__SHAPE_STR], sx[TG__SHAPE_STR], sd[TG__SHAPE_STR], gs[160];
+        return tg_set_error(TG_ERR_SHAPE,
+                            "%s: output gradient %s (%s) must be %s of %s for input %s, weight "
+                            "gradient %s and %s",
+                            fn, TG__SHAPE(sg, gy), tg_dtype_name(gy->dtype),
+                            tg_shape_str(sw, sizeof sw, 4, gwant), tg_dtype_name(x->dtype),
+                            TG__SHAPE(sx, x), TG__SHAPE(sd, dw), geom_str(gs, sizeof gs, g));
+    }
+    plan p = {.cin = x->shape[1], .cout = oc, .ph = g->pad_h, .pw = g->pad_w};
+    plan_input(&p, x);
+    plan_tiles(&p, n, oh, ow);
+    p.dy = tg__ptr(gy);
+    for (int d = 0; d < 4; d++)
+        p.dys[d] = gy->strides[d];
+    return run_wgrad(fn, ar, &p, tg__ptr(dw));
 }

@@ -30,4 +30,12 @@ tg_status tg__winograd_conv2d(tg_arena *ar, tg_tensor *y, const tg_tensor *x, co
 tg_status tg__winograd_conv2d_backward_input(tg_arena *ar, tg_tensor *dx, const tg_tensor *gy,
                                              const tg_tensor *w, const tg_conv2d_geom *g);
 
+/* dw [OC, C, 3, 3] = the gradient of that convolution with respect to w, from
+ * gy [N, OC, OH, OW] and x [N, C, H, W]: per 2x2 output tile, the output gradient's
+ * transform times the forward's input transform, summed over the tiles as 16 GEMMs.
+ * Applies where tg__winograd_applies(x, dw, g) does. dw is allocated by the caller,
+ * contiguous, and overwritten; gy and x may have any strides. */
+tg_status tg__winograd_conv2d_backward_weight(tg_arena *ar, tg_tensor *dw, const tg_tensor *gy,
+                                              const tg_tensor *x, const tg_conv2d_geom *g);
+
 #endif

@@ -1,6 +1,7 @@
-/* tests/tensor/test_winograd.c — the Winograd F(2x2, 3x3) convolution and input gradient
- * (tensor/winograd.c) against the reference they replace, computed in f64: the forward
- * as im2col + matmul (+ bias), the input gradient as weight^T @ gy then col2im.
+/* tests/tensor/test_winograd.c — the Winograd F(2x2, 3x3) convolution and its input and
+ * weight gradients (tensor/winograd.c) against the reference they replace, computed in
+ * f64: the forward as im2col + matmul (+ bias), the input gradient as weight^T @ gy then
+ * col2im, the weight gradient as the sum over images of gy_n @ im2col(x)_n^T.
  *
  * Errors are measured as max |result - reference| / rms(reference). In f64 the
  * transforms add a few roundings of 1e-16: 1e-13 is the bound. In f32 the bound is
@@ -14,7 +15,20 @@
  * 1.1e-6 against 2.5e-6 and 0.9e-6 against 0.6e-6; it asserts each within 3x the
  * GEMM path's error and under 1e-5 of the RMS (about 80 float32 ulps of a typical
  * output). F(4x4, 3x3), simulated in f32 on [4,32,32,32], has 2.0e-5: more than 5x
- * the GEMM path's, which is why it is not used. */
+ * the GEMM path's, which is why it is not used.
+ *
+ * The weight gradient sums N*OH*OW products per element, so its error was measured at
+ * several sizes (N(0,1) data, x also clipped at 0 as after a relu; max error / RMS,
+ * Winograd against tg_tensor_conv2d_backward_weight): [4,32,16,16] 0.9e-6 / 0.4e-6,
+ * [100,32,8,8] 1.0e-6 / 0.4e-6, [100,32,32,32] 1.05e-6 / 0.6e-6, [400,32,16,16]
+ * 1.1e-6 / 0.75e-6, C = 3 1.0e-6 / 0.6e-6; the RMS errors are 1.3 to 2.3x apart
+ * (2.2e-7 / 1.5e-7 at [100,32,32,32]). Both are float32 sums in BLIS's register
+ * chains of about 250 terms (Winograd's over tiles, the GEMM path's over output
+ * columns), then a few per part; Winograd's M[k] carry about twice dw's magnitude (a
+ * transformed 2x2 gradient tile times a transformed 4x4 input tile), so about twice
+ * the error is its structure, and it does not grow with N (the GEMM path's grows
+ * slowly, by its tiles added per part). On this test's problem, 0.85e-6 against
+ * 0.40e-6; asserted, as above, within 3x the GEMM path's and under 1e-5. */
 #include "check_util.h"
 
 #include "winograd.h"
@@ -51,6 +65,19 @@ static tg_tensor *ref_backward(tg_arena *ar, const tg_tensor *gy, const tg_tenso
     tg_tensor *dx = tg_tensor_col2im(ar, cols, w->shape[1], h, wd, g);
     ck_assert_msg(dx != NULL, "%s", tg_last_error());
     return dx;
+}
+
+/* dw = sum_n gy_n [OC, OH*OW] @ im2col(x)_n^T [OH*OW, C*9], in gy's dtype, into ar */
+static tg_tensor *ref_backward_weight(tg_arena *ar, const tg_tensor *gy, const tg_tensor *x,
+                                      const tg_conv2d_geom *g)
+{
+    int64_t n = gy->shape[0], oc = gy->shape[1];
+    tg_tensor *cols = tg_tensor_transpose(ar, tg_tensor_im2col(ar, x, g), 1, 2);
+    tg_tensor *per = tg_tensor_matmul(ar, tg_tensor_reshape(ar, gy, TG_DIMS(n, oc, -1)), cols);
+    tg_tensor *dw = tg_tensor_sum(ar, per, 1, (int[]){0}, false);
+    dw = tg_tensor_reshape(ar, dw, TG_DIMS(oc, x->shape[1], 3, 3));
+    ck_assert_msg(dw != NULL, "%s", tg_last_error());
+    return dw;
 }
 
 /* max |a - ref| / rms(ref) */
@@ -96,6 +123,14 @@ static tg_tensor *winograd_backward(tg_arena *ar, const tg_tensor *gy, const tg_
     return dx;
 }
 
+static tg_tensor *winograd_weight(tg_arena *ar, const tg_tensor *gy, const tg_tensor *x,
+                                  const tg_conv2d_geom *g)
+{
+    tg_tensor *dw = tg_tensor_full(ar, gy->dtype, TG_DIMS(gy->shape[1], x->shape[1], 3, 3), NAN);
+    ck_assert_int_eq(tg__winograd_conv2d_backward_weight(ar, dw, gy, x, g), TG_OK);
+    return dw;
+}
+
 static bool same_bits(const tg_tensor *a, const tg_tensor *b)
 {
     return tg_tensor_same_shape(a, b) && tg_tensor_is_contiguous(a) && tg_tensor_is_contiguous(b) &&
@@ -105,7 +140,7 @@ static bool same_bits(const tg_tensor *a, const tg_tensor *b)
 
 /* ------------------------------------------------------------------ f64 against the reference */
 
-/* one case: forward with and without bias, and the input gradient, in f64 */
+/* one case: forward with and without bias, the input and the weight gradient, in f64 */
 static void check_f64(int64_t n, int64_t c, int64_t oc, int64_t h, int64_t wd, int ph, int pw)
 {
     tg_arena *ar = tg_arena_new(0);
@@ -122,6 +157,9 @@ static void check_f64(int64_t n, int64_t c, int64_t oc, int64_t h, int64_t wd, i
     tg_tensor *gy = rand_in(ar, TG_F64, n, oc, oh, ow);
     double e = err_rms(winograd_backward(ar, gy, w, h, wd, &g), ref_backward(ar, gy, w, h, wd, &g));
     ck_assert_msg(e < 1e-13, "input gradient [%lld,%lld,%lld,%lld] pad %dx%d: error %g",
+                  (long long)n, (long long)c, (long long)h, (long long)wd, ph, pw, e);
+    e = err_rms(winograd_weight(ar, gy, x, &g), ref_backward_weight(ar, gy, x, &g));
+    ck_assert_msg(e < 1e-13, "weight gradient [%lld,%lld,%lld,%lld] pad %dx%d: error %g",
                   (long long)n, (long long)c, (long long)h, (long long)wd, ph, pw, e);
     tg_arena_free(ar);
 }
@@ -152,6 +190,10 @@ START_TEST(test_chunks)
      * images (30x30: 15 tile rows of 15 tiles per image; 1 MiB of V and M in f64 holds
      * 93 tiles, so 6 tile rows per chunk) */
     check_f64(3, 48, 40, 30, 30, 1, 1);
+    /* the weight gradient's parts: 15x15 images have 8 tile rows of 8 tiles; 1 MiB of
+     * V and the gradient's transform in f64 holds 79 tiles, 9 tile rows, so 160 tile
+     * rows make 18 chunks that straddle images, summed in 16 parts of 1 or 2 chunks */
+    check_f64(20, 3, 100, 15, 15, 1, 1);
 }
 END_TEST
 
@@ -177,6 +219,12 @@ START_TEST(test_f32_error)
     gemm = err_rms(ref_backward(ar, gy, w, 16, 16, &pad1), ref);
     ck_assert_msg(wino < 3 * gemm && wino < 1e-5, "input gradient: Winograd %g, GEMM path %g",
                   wino, gemm);
+
+    ref = ref_backward_weight(ar, gy64, x64, &pad1);
+    wino = err_rms(winograd_weight(ar, gy, x, &pad1), ref);
+    gemm = err_rms(tg_tensor_conv2d_backward_weight(ar, gy, x, &pad1), ref);
+    ck_assert_msg(wino < 3 * gemm && wino < 1e-5, "weight gradient: Winograd %g, GEMM path %g",
+                  wino, gemm);
     tg_arena_free(ar);
 }
 END_TEST
@@ -186,7 +234,8 @@ END_TEST
 START_TEST(test_strided_inputs)
 {
     /* x channels-last (a permuted view), w with its axes permuted and a bias with
-     * stride 2, gy every other column: the same bits as from contiguous copies */
+     * stride 2, gy every other column: the same bits as from contiguous copies, for the
+     * forward and both gradients */
     tg_dtype dt = _i ? TG_F64 : TG_F32;
     tg_arena *ar = tg_arena_new(0);
     tg_tensor *x = tg_tensor_permute(ar, rand_in(ar, dt, 2, 7, 9, 3), 4, (int[]){0, 3, 1, 2});
@@ -201,27 +250,30 @@ START_TEST(test_strided_inputs)
     ck_assert(same_bits(winograd(ar, x, w, b, &pad1), winograd(ar, xc, wc, bc, &pad1)));
     ck_assert(same_bits(winograd_backward(ar, gy, w, 7, 9, &pad1),
                         winograd_backward(ar, gyc, wc, 7, 9, &pad1)));
+    ck_assert(same_bits(winograd_weight(ar, gy, x, &pad1), winograd_weight(ar, gyc, xc, &pad1)));
     tg_arena_free(ar);
 }
 END_TEST
 
 START_TEST(test_threads_bitwise)
 {
-    /* several chunks, the last one short and straddling images: 1 and 2 threads give
-     * the same bits */
+    /* several chunks, the last one short and straddling images (for the weight gradient,
+     * 4 parts of one chunk): 1 and 2 threads give the same bits */
     int saved = tg_get_num_threads();
     tg_arena *ar = tg_arena_new(0);
     tg_tensor *x = rand_in(ar, TG_F32, 3, 32, 30, 30), *w = rand_in(ar, TG_F32, 24, 32, 3, 3);
     tg_tensor *b = tg_tensor_reshape(ar, rand_in(ar, TG_F32, 24, 1, 1, 1), TG_DIMS(24));
     tg_tensor *gy = rand_in(ar, TG_F32, 3, 24, 30, 30);
-    tg_tensor *y[2], *dx[2];
+    tg_tensor *y[2], *dx[2], *dw[2];
     for (int t = 0; t < 2; t++) {
         tg_set_num_threads(t + 1);
         y[t] = winograd(ar, x, w, b, &pad1);
         dx[t] = winograd_backward(ar, gy, w, 30, 30, &pad1);
+        dw[t] = winograd_weight(ar, gy, x, &pad1);
     }
     ck_assert_msg(same_bits(y[0], y[1]), "the forward differs between 1 and 2 threads");
     ck_assert_msg(same_bits(dx[0], dx[1]), "the input gradient differs between 1 and 2 threads");
+    ck_assert_msg(same_bits(dw[0], dw[1]), "the weight gradient differs between 1 and 2 threads");
     tg_set_num_threads(saved);
     tg_arena_free(ar);
 }
@@ -241,6 +293,18 @@ START_TEST(test_scratch)
     ck_assert(same_bits(y, y2));
     ck_assert_int_eq(tg__winograd_conv2d(NULL, y2, x, w, NULL, &pad1), TG_OK);
     ck_assert(same_bits(y, y2));
+
+    /* the weight gradient's parts, sum and chunks likewise */
+    tg_tensor *dw = winograd_weight(ar, y, x, &pad1);
+    tg_tensor *dw2 = tg_tensor_empty(ar, TG_F32, 4, dw->shape);
+    used = tg_arena_used(ar);
+    cap = tg_arena_capacity(ar);
+    ck_assert_int_eq(tg__winograd_conv2d_backward_weight(ar, dw2, y, x, &pad1), TG_OK);
+    ck_assert_uint_eq(tg_arena_capacity(ar), cap);
+    ck_assert_uint_le(tg_arena_used(ar), used);
+    ck_assert(same_bits(dw, dw2));
+    ck_assert_int_eq(tg__winograd_conv2d_backward_weight(NULL, dw2, y, x, &pad1), TG_OK);
+    ck_assert(same_bits(dw, dw2));
     tg_arena_free(ar);
 }
 END_TEST
@@ -324,8 +388,41 @@ START_TEST(test_errors)
                   TG_ERR_SHAPE,
                   "tg__winograd_conv2d_backward_input: input gradient [2,4,8,8] (f32) must be "
                   "contiguous [2,4,10,10] of f32 for output gradient [2,5,8,8]");
+    tg_tensor *dw = tg_tensor_empty(ar, TG_F32, TG_DIMS(5, 4, 3, 3));
+    expect_status(tg__winograd_conv2d_backward_weight(ar, dw, y, x, &s2), TG_ERR_ARG,
+                  "tg__winograd_conv2d_backward_weight: input [2,4,8,8] (f32), weight gradient "
+                  "[5,4,3,3] (f32), kernel 3x3, stride 2x2, padding 1x1, dilation 1x1: not a 3x3 "
+                  "stride-1 convolution with padding at most 2 of non-empty f32 or f64 tensors "
+                  "with matching channels");
+    expect_status(tg__winograd_conv2d_backward_weight(
+                      ar, tg_tensor_empty(ar, TG_F32, TG_DIMS(5, 3, 3, 3)), y, x, &pad1),
+                  TG_ERR_ARG,
+                  "tg__winograd_conv2d_backward_weight: input [2,4,8,8] (f32), weight gradient "
+                  "[5,3,3,3] (f32), kernel 3x3, stride 1x1, padding 1x1, dilation 1x1: not a 3x3 "
+                  "stride-1 convolution with padding at most 2 of non-empty f32 or f64 tensors "
+                  "with matching channels");
+    expect_status(tg__winograd_conv2d_backward_weight(ar, tg_tensor_permute(ar, dw, 4,
+                                                                            (int[]){0, 1, 3, 2}),
+                                                      y, x, &pad1),
+                  TG_ERR_SHAPE,
+                  "tg__winograd_conv2d_backward_weight: weight gradient [5,4,3,3] (f32) must be "
+                  "contiguous [5,4,3,3] of f32 for input [2,4,8,8]");
+    expect_status(tg__winograd_conv2d_backward_weight(
+                      ar, dw, tg_tensor_empty(ar, TG_F32, TG_DIMS(2, 5, 6, 6)), x, &pad1),
+                  TG_ERR_SHAPE,
+                  "tg__winograd_conv2d_backward_weight: output gradient [2,5,6,6] (f32) must be "
+                  "[2,5,8,8] of f32 for input [2,4,8,8], weight gradient [5,4,3,3] and kernel "
+                  "3x3, stride 1x1, padding 1x1, dilation 1x1");
+    expect_status(tg__winograd_conv2d_backward_weight(
+                      ar, dw, tg_tensor_to_dtype(ar, y, TG_F64), x, &pad1),
+                  TG_ERR_SHAPE,
+                  "tg__winograd_conv2d_backward_weight: output gradient [2,5,8,8] (f64) must be "
+                  "[2,5,8,8] of f32 for input [2,4,8,8], weight gradient [5,4,3,3] and kernel "
+                  "3x3, stride 1x1, padding 1x1, dilation 1x1");
     tg_set_error(TG_ERR_NOMEM, "earlier failure");
     expect_status(tg__winograd_conv2d(ar, y, NULL, w, NULL, &pad1), TG_ERR_NOMEM, "earlier failure");
+    expect_status(tg__winograd_conv2d_backward_weight(ar, NULL, y, x, &pad1), TG_ERR_NOMEM,
+                  "earlier failure");
     tg_arena_free(ar);
 }
 END_TEST
