@@ -6,7 +6,7 @@
  *   backward_weight  gy, x -> dw [OC,C,kh,kw]:             dW = sum_n gy_n @ cols_n^T
  *
  * 3x3 stride-1 convolutions with 8 channels or more take Winograd's F(2x2, 3x3) instead
- * (tensor/winograd.c); the rest, and every weight gradient, the path below.
+ * (tensor/winograd.c), all three kernels; the rest the path below.
  *
  * The products of im2col + matmul (tg_tensor_im2col, tg_tensor_matmul, tg_tensor_col2im:
  * the reference the tests compare with) without the batch's columns, which are 118 MB for
@@ -360,6 +360,14 @@ tg_tensor *tg_tensor_conv2d_backward_weight(tg_arena *ar, const tg_tensor *gy, c
     int64_t nparts = n < NPART ? n : NPART;
     if (!dw || tg_tensor_numel(dw) == 0)
         return dw;
+    /* Winograd here needs only the input's channels: the output gradient's transform
+     * is a fixed cost, so few output channels still gain (measured) */
+    if (c >= WINOGRAD_MIN_CHANNELS && tg__winograd_applies(x, dw, g)) {
+        if (tg__winograd_conv2d_backward_weight(ar, dw, gy, x, g) == TG_OK)
+            return dw;
+        give_back(ar, dw);
+        return NULL;
+    }
     if (nparts == 0) {
         tg_tensor_fill_(dw, 0);
         return dw;
