@@ -379,19 +379,35 @@ tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x)
  * infinite g would make NaN), one pass over x and g into a fresh contiguous tensor (which
  * the tape adopts as the gradient), instead of a u8 mask, slope * g and a where. x and g
  * (of one shape) are read in place when contiguous, the usual case; any other layout is
- * copied first. Elementwise, so the same bits for any thread count. */
+ * copied first. Elementwise, so the same bits for any thread count. The loops are
+ * `omp simd` over restrict blocks: without them gcc -O2 kept a branch per element
+ * (the outputs could alias the inputs), 20 ms instead of 2 for 3.3M floats on one
+ * core, where the sign of x is a coin flip for the branch predictor. */
+#define PLG_BLOCK 16384 /* elements a task: the split depends on n only */
 #define PIECEWISE_LINEAR_GRAD(T)                                                              \
+    static void piecewise_linear_block_##T(int64_t n, T *restrict o, const T *restrict x,     \
+                                           const T *restrict g, T s)                          \
+    {                                                                                         \
+        _Pragma("omp simd")                                                                   \
+        for (int64_t i = 0; i < n; i++)                                                       \
+            o[i] = x[i] > 0 ? g[i] : g[i] * s;                                                \
+    }                                                                                         \
     static void piecewise_linear_grad_##T(int64_t n, T *o, const T *x, const T *g, bool relu, \
                                           T s, bool par)                                      \
     {                                                                                         \
-        if (relu) {                                                                           \
-            _Pragma("omp parallel for simd schedule(static) if (par)")                        \
-            for (int64_t i = 0; i < n; i++)                                                   \
-                o[i] = x[i] > 0 ? g[i] : 0;                                                   \
-        } else {                                                                              \
-            _Pragma("omp parallel for simd schedule(static) if (par)")                        \
-            for (int64_t i = 0; i < n; i++)                                                   \
-                o[i] = x[i] > 0 ? g[i] : g[i] * s;                                            \
+        const int64_t blocks = (n + PLG_BLOCK - 1) / PLG_BLOCK;                               \
+        _Pragma("omp parallel for schedule(static) if (par)")                                 \
+        for (int64_t b = 0; b < blocks; b++) {                                                \
+            int64_t lo = b * PLG_BLOCK, len = n - lo < PLG_BLOCK ? n - lo : PLG_BLOCK;         \
+            if (relu) {                                                                       \
+                T *ob = o + lo;                                                               \
+                const T *xb = x + lo, *gb = g + lo;                                           \
+                _Pragma("omp simd")                                                           \
+                for (int64_t i = 0; i < len; i++)                                             \
+                    ob[i] = xb[i] > 0 ? gb[i] : 0;                                            \
+            } else {                                                                          \
+                piecewise_linear_block_##T(len, o + lo, x + lo, g + lo, s);                   \
+            }                                                                                 \
         }                                                                                     \
     }
 PIECEWISE_LINEAR_GRAD(float)
