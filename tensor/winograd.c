@@ -134,16 +134,22 @@ static void filter_transform(const plan *p, const filter_view *f, char *u)
 #define INLINE static inline __attribute__((always_inline))
 
 /* Asks for the lines of a row of w elements of `size` bytes at element stride ws, to be
- * read soon: the input transform reads its planes one after another, and the hardware's
- * prefetcher alone left it waiting on them (the row loads took a third of its time). */
-static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t size)
+ * read (or, `write`, written) soon. The transforms go through their planes one after
+ * another, and the hardware's prefetcher alone left them waiting on memory: the input
+ * rows' loads took a third of the input transform's time, the output rows' stores and
+ * the output gradient's loads as much of theirs. */
+static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t size, bool write)
 {
     const char *a = row;
     int64_t step = ws == 1 ? 64 : ws * (int64_t)size, end = w * ws * (int64_t)size;
-    if (step < 0 || ws == 0)
+    if (step <= 0)
         return; /* a broadcast or a turned row: leave it to the hardware */
-    for (int64_t b = 0; b < end; b += step)
-        __builtin_prefetch(a + b);
+    for (int64_t b = 0; b < end; b += step) {
+        if (write)
+            __builtin_prefetch(a + b, 1);
+        else
+            __builtin_prefetch(a + b);
+    }
 }
 
 /* The input and output transforms, written once for float and double. Both are sums
@@ -251,7 +257,7 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
                     const T *row = plane + (2 * ty - p->ph + i) * p->xs[2];                   \
                     row_split_##S(row, p->xs[3], p, split + i * ss, split + i * ss + tw + 1); \
                     if (c + 1 < p->cin && long_rows) /* the next channel's row */             \
-                        prefetch_row(row + p->xs[1], p->w, p->xs[3], sizeof(T));              \
+                        prefetch_row(row + p->xs[1], p->w, p->xs[3], sizeof(T), false);       \
                 }                                                                             \
                 for (int64_t i = 0; i < 2 * count + 2; i++) {                                 \
                     T *hi = h + (i % 2) * 4 * hs + (i / 2) * tw;                              \
@@ -298,6 +304,7 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
         int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld, ow = p->ow;                   \
         int64_t whole = ow / 2; /* tiles whose two columns are inside */                      \
         T *s = buf, *spare = buf + 8 * ld; /* s[i][j][ld]: row i, column j of A^T M */        \
+        bool long_rows = ow * sizeof(T) >= 64;                                                \
         for (int64_t oc = 0; oc < p->cout; oc++) {                                            \
             T bias = p->bias ? ((const T *)p->bias)[oc * p->bs] : (T)0;                       \
             const T *src = m + oc * ld;                                                       \
@@ -308,6 +315,11 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
                 int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                      \
                 T *y0 = (T *)p->y + ((n * p->cout + oc) * p->oh + 2 * ty) * ow;               \
                 T *y1 = 2 * ty + 1 < p->oh ? y0 + ow : spare;                                 \
+                if (oc + 1 < p->cout && long_rows) { /* the next channel's rows */            \
+                    prefetch_row(y0 + p->oh * ow, ow, 1, sizeof(T), true);                    \
+                    if (y1 != spare)                                                          \
+                        prefetch_row(y1 + p->oh * ow, ow, 1, sizeof(T), true);                \
+                }                                                                             \
                 for (int i = 0; i < 2; i++) {                                                 \
                     const T *si = s + 4 * i * ld + r * tw;                                    \
                     T *yi = i ? y1 : y0;                                                      \
@@ -367,6 +379,7 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
     {                                                                                         \
         int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld;                               \
         T *h = buf; /* h [even, odd output rows][column j][ld] */                             \
+        bool long_rows = p->ow * sizeof(T) >= 64;                                             \
         for (int64_t oc = 0; oc < p->cout; oc++) {                                            \
             for (int64_t r = 0; r < nrows; r++) {                                             \
                 int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                      \
@@ -374,8 +387,11 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
                 for (int i = 0; i < 2; i++) {                                                 \
                     T *hi = h + 4 * i * ld + r * tw;                                          \
                     if (2 * ty + i < p->oh) {                                                 \
-                        row_a_##S(plane + (2 * ty + i) * p->dys[2], p->dys[3], p->ow, hi,     \
-                                  hi + ld, hi + 2 * ld, hi + 3 * ld);                         \
+                        const T *row = plane + (2 * ty + i) * p->dys[2];                      \
+                        row_a_##S(row, p->dys[3], p->ow, hi, hi + ld, hi + 2 * ld,            \
+                                  hi + 3 * ld);                                               \
+                        if (oc + 1 < p->cout && long_rows) /* the next channel's row */       \
+                            prefetch_row(row + p->dys[1], p->ow, p->dys[3], sizeof(T), false);\
                     } else {                                                                  \
                         for (int j = 0; j < 4; j++)                                           \
                             memset(hi + j * ld, 0, (size_t)tw * sizeof(T));                   \
