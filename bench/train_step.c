@@ -4,8 +4,8 @@
  * the batcher (random crop and flip of synthetic uint8 images, normalised, prepared
  * on a background thread), forward through the VGG, cross-entropy, backward, an Adam
  * update, zeroing the gradients and resetting the tape. The tape keeps no record's
- * gradient (a training loop's setting) and times every record, so the step's time can
- * be split by layer type. After warm-up steps it prints the line bench/compare and
+ * gradient (a training loop's setting; --keep-grads keeps them, the tape's default)
+ * and times every record, so the step's time can be split by layer type. After warm-up steps it prints the line bench/compare and
  * bench/torch_train_step.py share, then the shares:
  *
  *   network=VGG_38 bn=none ms_median=... ms_min=... images_per_s=... gflops=... peak_rss_mb=...
@@ -113,11 +113,13 @@ static tg_dataset *synthetic_data(int64_t n, tg_rng *g)
 static int usage(FILE *f, int status)
 {
     fprintf(f, "usage: train_step [--net VGG_08|VGG_38] [--bn none|before|after] [--threads N]\n"
-               "                  [--steps N] [--warmup N] [--batch N]\n"
+               "                  [--steps N] [--warmup N] [--batch N] [--keep-grads]\n"
                "  Times training steps (forward, cross-entropy, backward, Adam) of the study's\n"
                "  network at 3x32x32 input and 100 classes; prints the median.\n"
                "  defaults: --net VGG_08 --bn none --threads (OMP_NUM_THREADS or cores)\n"
-               "            --steps 10 --warmup 2 --batch 100\n");
+               "            --steps 10 --warmup 2 --batch 100\n"
+               "  --keep-grads keeps every record's gradient until the reset (the tape's default,\n"
+               "  for inspection) instead of giving each back once used (a training loop's).\n");
     return status;
 }
 
@@ -139,6 +141,7 @@ int main(int argc, char **argv)
                          .in_channels = 3, .num_classes = 100, .bn = TG_BN_NONE};
     const char *net_name = "VGG_08", *bn_name = "none";
     int threads = 0, steps = 10, warmup = 2, batch = 100;
+    bool keep_grads = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h"))
@@ -177,6 +180,8 @@ int main(int argc, char **argv)
             if (!parse_int(a, v, 0, 1000, &warmup))
                 return 2;
             i++;
+        } else if (!strcmp(a, "--keep-grads")) {
+            keep_grads = true;
         } else if (!strcmp(a, "--batch")) {
             if (!parse_int(a, v, 1, 10000, &batch))
                 return 2;
@@ -205,7 +210,7 @@ int main(int argc, char **argv)
         goto done;
     }
     double *cat_times = times + steps; /* [NCAT][steps] */
-    tg_tape_set_keep_grads(tp, false);
+    tg_tape_set_keep_grads(tp, keep_grads);
     tg_tape_set_profile(tp, true);
     tg_model *m = tg_vgg_model(net);
     tg_model_set_training(m, true);
