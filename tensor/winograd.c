@@ -173,14 +173,46 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
  *   D[k][oc][r * tw + t] = (A dY A^T)[k] for the 2x2 tile dY of output gradient plane
  *   oc (0 where the tile is clipped at the plane's edge): h = dY A^T on each row, then
  *   A h over the chunk, A^T as above. */
+/* Runs CALL(S, tw) with tw a constant where `usual` (padding 1, an even width, unit
+ * stride) and the tile row is 16, 8, 4 or 2 tiles long (VGG's 32x32 to 4x4 planes), so
+ * that the transforms' short row loops are compiled for that count and unrolled: their
+ * set-up and remainder handling had cost as much as their work. Input, output and
+ * gradient transforms of one call, N = 100, C = 32, one zen3 core, min of 9, ms:
+ *   32x32  2.6-2.7 / 2.0 / 2.3   -> 2.3-2.4 / 1.9-1.95 / 2.05
+ *   16x16  0.79-0.81 / 0.53 / 0.7 -> 0.50 / 0.39-0.40 / 0.49
+ *   8x8    0.40 / 0.20 / 0.23     -> 0.19-0.22 / 0.11 / 0.12
+ *   4x4    0.32 / 0.08 / 0.10     -> 0.20 / 0.04 / 0.05
+ * The macros named CALL below are each used once, inside the kernels, and read that
+ * kernel's variables. */
+#define BY_WIDTH(usual, tw, CALL, S)                                                          \
+    do {                                                                                      \
+        if ((usual) && (tw) == 16)                                                            \
+            CALL(S, 16);                                                                      \
+        else if ((usual) && (tw) == 8)                                                        \
+            CALL(S, 8);                                                                       \
+        else if ((usual) && (tw) == 4)                                                        \
+            CALL(S, 4);                                                                       \
+        else if ((usual) && (tw) == 2)                                                        \
+            CALL(S, 2);                                                                       \
+        else                                                                                  \
+            CALL(S, tw);                                                                      \
+    } while (0)
+#define INPUT_ROWS(S, TW)                                                                     \
+    rows_bt_##S(plane, next, ih0, rs, usual ? 1 : p->xs[3], usual ? 2 * (TW) : p->w,          \
+                usual ? 1 : p->pw, TW, i0, i1, nr, split, h, hs)
+#define OUTPUT_ROWS(S, TW) out_rows_##S(p, row0, nrows, oc, s, spare, bias, 2 * (TW), TW, ld)
+#define GRAD_ROWS(S, TW) grad_rows_##S(p, row0, nrows, oc, h, ld, 1, 2 * (TW), TW)
+#define OUTPUT_ROWS_ANY(S, TW) out_rows_##S(p, row0, nrows, oc, s, spare, bias, p->ow, TW, ld)
+#define GRAD_ROWS_ANY(S, TW) grad_rows_##S(p, row0, nrows, oc, h, ld, p->dys[3], p->ow, TW)
+
 #define WINOGRAD_KERNELS(T, S)                                                                \
     /* One input row (src, element stride ws) split into the even and odd columns of the     \
      * padded row, e and o (tw + 1 each, padding already zeroed: the caller zeroes it once):  \
      * row[j] is padded column j + pw. */                                                     \
-    INLINE void row_split_##S(const T *src, int64_t ws, const plan *p, T *restrict e,         \
+    INLINE void row_split_##S(const T *src, int64_t ws, int64_t w, int64_t pw, T *restrict e, \
                               T *restrict o)                                                  \
     {                                                                                         \
-        int64_t w = p->w, pw = p->pw, half = w / 2;                                           \
+        int64_t half = w / 2;                                                                 \
         /* row[2k] and row[2k + 1] land in (de, dodd)[k] */                                   \
         T *restrict de = pw % 2 ? o + (pw - 1) / 2 : e + pw / 2;                              \
         T *restrict dodd = pw % 2 ? e + (pw + 1) / 2 : o + pw / 2;                            \
@@ -234,6 +266,33 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
      * the same values, so the bits are too. With the next channel's rows prefetched, the   \
      * input transforms of one call (N = 100, C = 32, pad 1, one zen3 core, min of 9) took    \
      * 32x32 4.1-4.2 -> 2.5-2.6 ms, 16x16 1.4-1.5 -> 0.76-0.79, 8x8 0.61 -> 0.38. */          \
+    /* h for the plane's rows ih = ih0 + i, i < nr (row stride rs, element stride ws), 0      \
+     * outside the plane (i outside [i0, i1)): the rows split into `split` (2 (tw + 1) apart) \
+     * then summed into h [even, odd rows][column j][hs]. `next`: the plane to prefetch, or   \
+     * NULL. */                                                                               \
+    INLINE void rows_bt_##S(const T *plane, const T *next, int64_t ih0, int64_t rs, int64_t ws,\
+                            int64_t w, int64_t pw, int64_t tw, int64_t i0, int64_t i1,        \
+                            int64_t nr, T *split, T *h, int64_t hs)                           \
+    {                                                                                         \
+        int64_t ss = 2 * (tw + 1);                                                            \
+        for (int64_t i = i0; i < i1; i++) {                                                   \
+            row_split_##S(plane + (ih0 + i) * rs, ws, w, pw, split + i * ss,                  \
+                          split + i * ss + tw + 1);                                           \
+            if (next)                                                                         \
+                prefetch_row(next + (ih0 + i) * rs, w, ws, sizeof(T), false);                 \
+        }                                                                                     \
+        for (int64_t i = 0; i < nr; i++) {                                                    \
+            T *hi = h + (i % 2) * 4 * hs + (i / 2) * tw;                                      \
+            if (i >= i0 && i < i1) {                                                          \
+                row_bt_##S(tw, split + i * ss, split + i * ss + tw + 1, hi, hi + hs,          \
+                           hi + 2 * hs, hi + 3 * hs);                                         \
+            } else {                                                                          \
+                for (int j = 0; j < 4; j++)                                                   \
+                    memset(hi + j * hs, 0, (size_t)tw * sizeof(T));                           \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
     CLONES static void input_##S(const plan *p, int64_t row0, int64_t nrows, T *v, T *buf)    \
     {                                                                                         \
         int64_t tw = p->tw, ld = nrows * tw, ks = p->cin * ld;                                \
@@ -242,6 +301,7 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
         T *h = buf; /* h [even, odd input rows][column j][hs] */                              \
         T *split = h + 8 * hs; /* [2 * chunk_rows + 2][ss] */                                 \
         bool long_rows = p->w * sizeof(T) >= 64; /* shorter: prefetching cost more (8x8) */  \
+        bool usual = p->pw == 1 && p->xs[3] == 1 && p->w == 2 * tw;                           \
         for (int64_t e = 0; e < (2 * p->chunk_rows + 2) * ss; e++)                            \
             split[e] = 0; /* the padding; the rows' own columns are written per row */        \
         for (int64_t c = 0; c < p->cin; c++)                                                  \
@@ -253,22 +313,9 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
                 int64_t i0 = p->ph - 2 * ty > 0 ? p->ph - 2 * ty : 0;                         \
                 int64_t i1 = p->h + p->ph - 2 * ty;                                           \
                 i1 = i1 < 2 * count + 2 ? i1 : 2 * count + 2;                                 \
-                for (int64_t i = i0; i < i1; i++) {                                           \
-                    const T *row = plane + (2 * ty - p->ph + i) * p->xs[2];                   \
-                    row_split_##S(row, p->xs[3], p, split + i * ss, split + i * ss + tw + 1); \
-                    if (c + 1 < p->cin && long_rows) /* the next channel's row */             \
-                        prefetch_row(row + p->xs[1], p->w, p->xs[3], sizeof(T), false);       \
-                }                                                                             \
-                for (int64_t i = 0; i < 2 * count + 2; i++) {                                 \
-                    T *hi = h + (i % 2) * 4 * hs + (i / 2) * tw;                              \
-                    if (i >= i0 && i < i1) {                                                  \
-                        row_bt_##S(tw, split + i * ss, split + i * ss + tw + 1, hi, hi + hs,  \
-                                   hi + 2 * hs, hi + 3 * hs);                                 \
-                    } else {                                                                  \
-                        for (int j = 0; j < 4; j++)                                           \
-                            memset(hi + j * hs, 0, (size_t)tw * sizeof(T));                   \
-                    }                                                                         \
-                }                                                                             \
+                const T *next = c + 1 < p->cin && long_rows ? plane + p->xs[1] : NULL;        \
+                int64_t ih0 = 2 * ty - p->ph, rs = p->xs[2], nr = 2 * count + 2;              \
+                BY_WIDTH(usual, tw, INPUT_ROWS, S);                                           \
                 T *out = v + c * ld + r * tw;                                                 \
                 for (int j = 0; j < 4; j++)                                                   \
                     col_bt_##S(count * tw, tw, h + j * hs, h + (4 + j) * hs, out + j * ks,    \
@@ -298,37 +345,48 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
         }                                                                                     \
     }                                                                                         \
                                                                                               \
+    /* y = s A + bias for output channel oc's tile rows of the chunk, s [i][j][ld] its rows \
+     * of A^T M; ow and tw as p's (constants where BY_WIDTH makes them so) */                 \
+    INLINE void out_rows_##S(const plan *p, int64_t row0, int64_t nrows, int64_t oc,          \
+                             const T *s, T *spare, T bias, int64_t ow, int64_t tw, int64_t ld) \
+    {                                                                                         \
+        int64_t whole = ow / 2; /* tiles whose two columns are inside */                      \
+        bool prefetch = oc + 1 < p->cout && ow * sizeof(T) >= 64;                             \
+        for (int64_t r = 0; r < nrows; r++) {                                                 \
+            int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                          \
+            T *y0 = (T *)p->y + ((n * p->cout + oc) * p->oh + 2 * ty) * ow;                   \
+            T *y1 = 2 * ty + 1 < p->oh ? y0 + ow : spare;                                     \
+            if (prefetch) { /* the next channel's rows */                                     \
+                prefetch_row(y0 + p->oh * ow, ow, 1, sizeof(T), true);                        \
+                if (y1 != spare)                                                              \
+                    prefetch_row(y1 + p->oh * ow, ow, 1, sizeof(T), true);                    \
+            }                                                                                 \
+            for (int i = 0; i < 2; i++) {                                                     \
+                const T *si = s + 4 * i * ld + r * tw;                                        \
+                T *yi = i ? y1 : y0;                                                          \
+                cols_a_##S(whole, si, si + ld, si + 2 * ld, si + 3 * ld, bias, yi);           \
+                const T *sl = si + whole; /* an odd width: the last tile's left column */     \
+                if (whole < tw)                                                               \
+                    yi[2 * whole] = sl[0] + sl[ld] + sl[2 * ld] + bias;                       \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
     CLONES static void output_##S(const plan *p, int64_t row0, int64_t nrows, const T *m,     \
                                   T *buf)                                                     \
     {                                                                                         \
-        int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld, ow = p->ow;                   \
-        int64_t whole = ow / 2; /* tiles whose two columns are inside */                      \
+        int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld;                               \
         T *s = buf, *spare = buf + 8 * ld; /* s[i][j][ld]: row i, column j of A^T M */        \
-        bool long_rows = ow * sizeof(T) >= 64;                                                \
         for (int64_t oc = 0; oc < p->cout; oc++) {                                            \
             T bias = p->bias ? ((const T *)p->bias)[oc * p->bs] : (T)0;                       \
             const T *src = m + oc * ld;                                                       \
             for (int j = 0; j < 4; j++)                                                       \
                 rows_at_##S(ld, src + j * ks, src + (4 + j) * ks, src + (8 + j) * ks,         \
                             src + (12 + j) * ks, s + j * ld, s + (4 + j) * ld);               \
-            for (int64_t r = 0; r < nrows; r++) {                                             \
-                int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                      \
-                T *y0 = (T *)p->y + ((n * p->cout + oc) * p->oh + 2 * ty) * ow;               \
-                T *y1 = 2 * ty + 1 < p->oh ? y0 + ow : spare;                                 \
-                if (oc + 1 < p->cout && long_rows) { /* the next channel's rows */            \
-                    prefetch_row(y0 + p->oh * ow, ow, 1, sizeof(T), true);                    \
-                    if (y1 != spare)                                                          \
-                        prefetch_row(y1 + p->oh * ow, ow, 1, sizeof(T), true);                \
-                }                                                                             \
-                for (int i = 0; i < 2; i++) {                                                 \
-                    const T *si = s + 4 * i * ld + r * tw;                                    \
-                    T *yi = i ? y1 : y0;                                                      \
-                    cols_a_##S(whole, si, si + ld, si + 2 * ld, si + 3 * ld, bias, yi);       \
-                    const T *sl = si + whole; /* an odd width: the last tile's left column */ \
-                    if (whole < tw)                                                           \
-                        yi[2 * whole] = sl[0] + sl[ld] + sl[2 * ld] + bias;                   \
-                }                                                                             \
-            }                                                                                 \
+            if (p->ow == 2 * tw)                                                              \
+                BY_WIDTH(true, tw, OUTPUT_ROWS, S);                                           \
+            else                                                                              \
+                OUTPUT_ROWS_ANY(S, tw);                                                       \
         }                                                                                     \
     }                                                                                         \
                                                                                               \
@@ -375,29 +433,39 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
         }                                                                                     \
     }                                                                                         \
                                                                                               \
+    /* h = dY A^T for output channel oc's tile rows of the chunk into h [even, odd output   \
+     * rows][column j][ld]; ws, ow and tw as p's (constants where BY_WIDTH makes them so) */  \
+    INLINE void grad_rows_##S(const plan *p, int64_t row0, int64_t nrows, int64_t oc, T *h,   \
+                              int64_t ld, int64_t ws, int64_t ow, int64_t tw)                 \
+    {                                                                                         \
+        bool prefetch = oc + 1 < p->cout && ow * sizeof(T) >= 64;                             \
+        for (int64_t r = 0; r < nrows; r++) {                                                 \
+            int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                          \
+            const T *plane = (const T *)p->dy + n * p->dys[0] + oc * p->dys[1];               \
+            for (int i = 0; i < 2; i++) {                                                     \
+                T *hi = h + 4 * i * ld + r * tw;                                              \
+                if (2 * ty + i < p->oh) {                                                     \
+                    const T *row = plane + (2 * ty + i) * p->dys[2];                          \
+                    row_a_##S(row, ws, ow, hi, hi + ld, hi + 2 * ld, hi + 3 * ld);            \
+                    if (prefetch) /* the next channel's row */                                \
+                        prefetch_row(row + p->dys[1], ow, ws, sizeof(T), false);              \
+                } else {                                                                      \
+                    for (int j = 0; j < 4; j++)                                               \
+                        memset(hi + j * ld, 0, (size_t)tw * sizeof(T));                       \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
     CLONES static void grad_##S(const plan *p, int64_t row0, int64_t nrows, T *d, T *buf)     \
     {                                                                                         \
         int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld;                               \
         T *h = buf; /* h [even, odd output rows][column j][ld] */                             \
-        bool long_rows = p->ow * sizeof(T) >= 64;                                             \
         for (int64_t oc = 0; oc < p->cout; oc++) {                                            \
-            for (int64_t r = 0; r < nrows; r++) {                                             \
-                int64_t n = (row0 + r) / p->th, ty = (row0 + r) % p->th;                      \
-                const T *plane = (const T *)p->dy + n * p->dys[0] + oc * p->dys[1];           \
-                for (int i = 0; i < 2; i++) {                                                 \
-                    T *hi = h + 4 * i * ld + r * tw;                                          \
-                    if (2 * ty + i < p->oh) {                                                 \
-                        const T *row = plane + (2 * ty + i) * p->dys[2];                      \
-                        row_a_##S(row, p->dys[3], p->ow, hi, hi + ld, hi + 2 * ld,            \
-                                  hi + 3 * ld);                                               \
-                        if (oc + 1 < p->cout && long_rows) /* the next channel's row */       \
-                            prefetch_row(row + p->dys[1], p->ow, p->dys[3], sizeof(T), false);\
-                    } else {                                                                  \
-                        for (int j = 0; j < 4; j++)                                           \
-                            memset(hi + j * ld, 0, (size_t)tw * sizeof(T));                   \
-                    }                                                                         \
-                }                                                                             \
-            }                                                                                 \
+            if (p->dys[3] == 1 && p->ow == 2 * tw)                                            \
+                BY_WIDTH(true, tw, GRAD_ROWS, S);                                             \
+            else                                                                              \
+                GRAD_ROWS_ANY(S, tw);                                                         \
             T *out = d + oc * ld;                                                             \
             for (int j = 0; j < 4; j++)                                                       \
                 col_a_##S(ld, h + j * ld, h + (4 + j) * ld, out + j * ks, out + (4 + j) * ks, \
