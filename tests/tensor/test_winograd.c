@@ -197,6 +197,18 @@ START_TEST(test_chunks)
 }
 END_TEST
 
+START_TEST(test_usual_widths)
+{
+    /* padding 1 with an even width and unit stride, and 2, 4, 8 or 16 tiles a row (4x4 to
+     * 32x32 planes), takes transforms compiled for that width; 3 tiles a row (width 6)
+     * takes the general ones */
+    check_f64(2, 3, 4, 4, 4, 1, 1);
+    check_f64(2, 3, 4, 6, 8, 1, 1);
+    check_f64(2, 3, 4, 16, 16, 1, 1);
+    check_f64(1, 2, 3, 32, 32, 1, 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ f32 error */
 
 START_TEST(test_f32_error)
@@ -250,6 +262,25 @@ START_TEST(test_strided_inputs)
     ck_assert(same_bits(winograd(ar, x, w, b, &pad1), winograd(ar, xc, wc, bc, &pad1)));
     ck_assert(same_bits(winograd_backward(ar, gy, w, 7, 9, &pad1),
                         winograd_backward(ar, gyc, wc, 7, 9, &pad1)));
+    ck_assert(same_bits(winograd_weight(ar, gy, x, &pad1), winograd_weight(ar, gyc, xc, &pad1)));
+    tg_arena_free(ar);
+}
+END_TEST
+
+START_TEST(test_strided_usual_width)
+{
+    /* a 16x16 input channels-last and an output gradient of every other column take the
+     * general transforms; their contiguous copies the ones compiled for 8 tiles a row:
+     * the same sums, so the same bits */
+    tg_dtype dt = _i ? TG_F64 : TG_F32;
+    tg_arena *ar = tg_arena_new(0);
+    tg_tensor *x = tg_tensor_permute(ar, rand_in(ar, dt, 2, 16, 16, 8), 4, (int[]){0, 3, 1, 2});
+    tg_tensor *w = rand_in(ar, dt, 8, 8, 3, 3);
+    tg_tensor *gy = tg_tensor_slice(ar, rand_in(ar, dt, 2, 8, 16, 32), 3, 0, 32, 2);
+    tg_tensor *xc = tg_tensor_clone(ar, x), *gyc = tg_tensor_clone(ar, gy);
+    ck_assert(same_bits(winograd(ar, x, w, NULL, &pad1), winograd(ar, xc, w, NULL, &pad1)));
+    ck_assert(same_bits(winograd_backward(ar, gy, w, 16, 16, &pad1),
+                        winograd_backward(ar, gyc, w, 16, 16, &pad1)));
     ck_assert(same_bits(winograd_weight(ar, gy, x, &pad1), winograd_weight(ar, gyc, xc, &pad1)));
     tg_arena_free(ar);
 }
@@ -434,8 +465,10 @@ int main(void)
     tcase_add_test(tc, test_small);
     tcase_add_test(tc, test_odd_sizes);
     tcase_add_test(tc, test_chunks);
+    tcase_add_test(tc, test_usual_widths);
     tcase_add_test(tc, test_f32_error);
     tcase_add_loop_test(tc, test_strided_inputs, 0, 2);
+    tcase_add_loop_test(tc, test_strided_usual_width, 0, 2);
     tcase_add_test(tc, test_threads_bitwise);
     tcase_add_test(tc, test_scratch);
     tcase_add_test(tc, test_applies);
