@@ -177,6 +177,7 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
  *   D[k][oc][r * tw + t] = (A dY A^T)[k] for the 2x2 tile dY of output gradient plane
  *   oc (0 where the tile is clipped at the plane's edge): h = dY A^T on each row, then
  *   A h over the chunk, A^T as above. */
+
 /* Runs CALL(S, tw) with tw a constant where `usual` (padding 1, an even width, unit
  * stride) and the tile row is 16, 8, 4 or 2 tiles long (VGG's 32x32 to 4x4 planes), so
  * that the transforms' short row loops are compiled for that count and unrolled: their
@@ -269,8 +270,9 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
      * scalar and the inner ones gathered pairs of columns). The sums are the same ones on   \
      * the same values, so the bits are too. With the next channel's rows prefetched, the   \
      * input transforms of one call (N = 100, C = 32, pad 1, one zen3 core, min of 9) took    \
-     * 32x32 4.1-4.2 -> 2.5-2.6 ms, 16x16 1.4-1.5 -> 0.76-0.79, 8x8 0.61 -> 0.38. */          \
-    /* h for the plane's rows ih = ih0 + i, i < nr (row stride rs, element stride ws), 0      \
+     * 32x32 4.1-4.2 -> 2.5-2.6 ms, 16x16 1.4-1.5 -> 0.76-0.79, 8x8 0.61 -> 0.38.           \
+     *                                                                                        \
+     * h for the plane's rows ih = ih0 + i, i < nr (row stride rs, element stride ws), 0      \
      * outside the plane (i outside [i0, i1)): the rows split into `split` (2 (tw + 1) apart) \
      * then summed into h [even, odd rows][column j][hs]. `next`: the plane to prefetch, or   \
      * NULL. */                                                                               \
