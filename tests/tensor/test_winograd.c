@@ -15,7 +15,12 @@
  * 1.1e-6 against 2.5e-6 and 0.9e-6 against 0.6e-6; it asserts each within 3x the
  * GEMM path's error and under 1e-5 of the RMS (about 80 float32 ulps of a typical
  * output). F(4x4, 3x3), simulated in f32 on [4,32,32,32], has 2.0e-5: more than 5x
- * the GEMM path's, which is why it is not used.
+ * the GEMM path's, which is why it is not used. F(3x3, 3x3) (5x5 tiles), simulated the
+ * same way, is best with the points 0, 1, -1, 2, -2 (no infinity; with infinity and 2,
+ * -2, 1/2 or -1/2 it is 2-3x worse): forward 3.5-4.2e-6 against the GEMM path's
+ * 2.7-3.0e-6, but input gradient 3.4-5.6e-6 against 0.80-0.85e-6, 4-6.5x, over three
+ * seeds; with both transforms in double it is still 3.6e-6 (the f32 GEMM sums, then
+ * A^T's entries up to 4), so it is not used either.
  *
  * The weight gradient sums N*OH*OW products per element, so its error was measured at
  * several sizes (N(0,1) data, x also clipped at 0 as after a relu; max error / RMS,
