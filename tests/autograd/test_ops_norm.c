@@ -363,6 +363,54 @@ START_TEST(test_memory_and_statistics)
 }
 END_TEST
 
+/* The statistics keep f64's accuracy where a one-pass sum of squares loses all of it:
+ * values 1e6 + U[-1, 1) in f64, against a two-pass reference in long double. It holds a
+ * faster forward to that (one that splits rows into cached segments and combines their
+ * moments must combine them about a shift, not about their raw means): planes of 80x80
+ * are 6400 values, and in NHWC every row is strided. */
+START_TEST(test_statistics_f64)
+{
+    const int64_t n = 3, c = 2, h = 80, w = 80, M = n * h * w;
+    for (layout l = PLAIN; l <= NHWC; l++) {
+        int64_t stored[4];
+        stored_shape(l, (int64_t[]){n, c, h, w}, stored);
+        tg_tensor *xs = rand_affine(TG_F64, 4, stored, 1e6, 1);
+        tg_tensor *gamma = tg_tensor_ones(NULL, TG_F64, TG_DIMS(c)), *beta = tg_tensor_zeros(NULL, TG_F64, TG_DIMS(c));
+        tg_tape *tp = tg_tape_new(0);
+        tg_tensor *x = present(tp, xs, l), *mean = NULL, *var = NULL;
+        tg_batch_norm2d(tp, x, gamma, beta, 1e-5, &mean, &var);
+        ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
+        double *v = tt_values(x), ref_mean[2], ref_var[2];
+        for (int64_t ch = 0; ch < c; ch++) {
+            long double s = 0, ss = 0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < h * w; k++)
+                    s += v[(i * c + ch) * h * w + k];
+            long double m = s / M;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < h * w; k++) {
+                    long double d = v[(i * c + ch) * h * w + k] - m;
+                    ss += d * d;
+                }
+            ref_mean[ch] = (double)m;
+            ref_var[ch] = (double)(ss / M);
+        }
+        tt_assert_close(mean, ref_mean, 1e-13); /* a sum of 19200 values near 1e6 */
+        /* relative to the variance (about 1/3), not to max(1, |ref|) */
+        double *got = tt_values(var);
+        for (int64_t ch = 0; ch < c; ch++)
+            ck_assert_msg(fabs(got[ch] - ref_var[ch]) <= 1e-12 * ref_var[ch], "%s: var %.17g, reference %.17g",
+                          layout_name[l], got[ch], ref_var[ch]);
+        free(got);
+        free(v);
+        tg_tape_free(tp);
+        tg_tensor_free(xs);
+        tg_tensor_free(gamma);
+        tg_tensor_free(beta);
+    }
+}
+END_TEST
+
 /* Evaluation mode (grad disabled): the same values, statistics handed back, no record. */
 START_TEST(test_no_grad)
 {
@@ -455,6 +503,7 @@ int main(void)
     tcase_add_test(tc, test_only_needed_gradients);
     tcase_add_test(tc, test_threads_bitwise);
     tcase_add_test(tc, test_memory_and_statistics);
+    tcase_add_test(tc, test_statistics_f64);
     tcase_add_test(tc, test_no_grad);
     tcase_add_test(tc, test_empty_batch);
     tcase_add_test(tc, test_errors);
