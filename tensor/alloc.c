@@ -72,6 +72,7 @@ typedef struct large {
     void *p;
     size_t size;
     uint64_t serial; /* when it was last taken (the arena's counter); 0: free */
+    bool taken_this_round; /* since the last reset */
 } large;
 
 struct tg_arena {
@@ -143,13 +144,30 @@ void tg_arena_reset(tg_arena *ar)
         if (merged) {
             free_chunks(ar->head);
             ar->head = merged;
-            ar->capacity = merged->size;
         }
     }
     for (chunk *c = ar->head; c; c = c->next)
         c->used = 0;
+    /* Blocks the step since the last reset did not take are freed: a repeated step takes
+     * the same blocks and keeps them all, while blocks of sizes a program no longer
+     * uses (a bigger batch once) do not pile up. */
+    int kept = 0;
+    for (int i = 0; i < ar->nlarge; i++) {
+        large b = ar->large[i];
+        if (!b.taken_this_round) {
+            tg__free(b.p);
+            continue;
+        }
+        b.serial = 0;
+        b.taken_this_round = false;
+        ar->large[kept++] = b;
+    }
+    ar->nlarge = kept;
+    ar->capacity = 0;
+    for (chunk *c = ar->head; c; c = c->next)
+        ar->capacity += c->size;
     for (int i = 0; i < ar->nlarge; i++)
-        ar->large[i].serial = 0;
+        ar->capacity += ar->large[i].size;
     ar->used = 0;
     ar->taken = 0;
 }
@@ -198,6 +216,7 @@ static void *large_alloc(tg_arena *ar, size_t size)
         ar->capacity += size;
     }
     ar->large[best].serial = ++ar->serial;
+    ar->large[best].taken_this_round = true;
     count_used(ar, ar->large[best].size);
     return ar->large[best].p;
 }
@@ -276,8 +295,11 @@ void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align)
         }
     }
     size_t want = ar->chunk_bytes;
-    if (ar->capacity > want)
-        want = ar->capacity; /* grow geometrically */
+    size_t chunks = 0; /* the chunks' bytes, without the large blocks */
+    for (chunk *h = ar->head; h; h = h->next)
+        chunks += h->size;
+    if (chunks > want)
+        want = chunks; /* grow geometrically */
     if (size > want)
         want = size;
     chunk *c = chunk_new(want, false);

@@ -130,7 +130,8 @@ size_t tg_arena_peak(const tg_arena *ar);     /* largest tg_arena_used so far */
  * scratch) are held apart from the chunks and can be given back before the reset;
  * the next large request of at most twice its size reuses it, so that a backward pass
  * that gives back each gradient once it is used needs no more memory than the
- * gradients alive at once. Giving back a small block, or NULL, does nothing (it is
+ * gradients alive at once. A reset keeps the large blocks taken since the previous
+ * reset (a repeated step reuses them all) and frees the others. Giving back a small block, or NULL, does nothing (it is
  * freed at the reset); a block must not be used after it is given back. */
 #define TG_ARENA_LARGE ((size_t)256 * 1024)
 void tg_arena_release(tg_arena *ar, const void *block);

@@ -234,6 +234,27 @@ START_TEST(test_steady_state_with_releases)
 }
 END_TEST
 
+/* a large block no step since the last reset took is freed at the reset, so the sizes
+ * a program stopped using do not pile up */
+START_TEST(test_unused_large_blocks_are_freed_at_reset)
+{
+    tg_arena *ar = tg_arena_new(0);
+    ck_assert_ptr_nonnull(tg_arena_alloc(ar, 8 * TG_ARENA_LARGE, 64)); /* a big batch, once */
+    tg_arena_reset(ar);
+    ck_assert_uint_ge(tg_arena_capacity(ar), 8 * TG_ARENA_LARGE); /* kept for a repeat */
+    int64_t freed = n_free;
+    ck_assert_ptr_nonnull(tg_arena_alloc(ar, TG_ARENA_LARGE, 64)); /* smaller batches from now */
+    tg_arena_reset(ar);
+    ck_assert_int_eq(n_free, freed + 1);
+    ck_assert_uint_lt(tg_arena_capacity(ar), 2 * TG_ARENA_LARGE);
+    int64_t before = n_alloc;
+    ck_assert_ptr_nonnull(tg_arena_alloc(ar, TG_ARENA_LARGE, 64)); /* the kept one */
+    ck_assert_int_eq(n_alloc, before);
+    tg_arena_free(ar);
+    ck_assert_int_eq(n_alloc, n_free);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/arena");
@@ -249,6 +270,7 @@ int main(void)
     tcase_add_test(tc, test_large_blocks_are_given_back_and_reused);
     tcase_add_test(tc, test_release_since_a_mark_keeps_what_is_asked);
     tcase_add_test(tc, test_steady_state_with_releases);
+    tcase_add_test(tc, test_unused_large_blocks_are_freed_at_reset);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }
