@@ -312,7 +312,7 @@ static void backward_channel(const tg_record *rec, const tg_tensor *g, const wal
         else
             gsums_double(wk->len, (const double *)gp, gs, (const double *)xp, xs, mean, &sg, &sgx);
     }
-    const double sgxhat = sgx * invstd;
+    const double sgxhat = M ? sgx * invstd : 0; /* M == 0: a sum of nothing, not 0 * NaN */
     sums[c] = sg;
     sums[C + c] = sgxhat;
     if (!dx || M == 0)

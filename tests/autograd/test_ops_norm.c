@@ -451,6 +451,29 @@ START_TEST(test_empty_batch)
 }
 END_TEST
 
+/* An empty batch's gradients: gamma and beta change nothing, so theirs are 0 (as the
+ * composed layer gives), not 0 * NaN from the statistics of nothing; x has none to take. */
+START_TEST(test_empty_batch_gradients)
+{
+    tg_tape *tp = tg_tape_new(0);
+    tg_tensor *x = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(0, 2, 3, 3));
+    tg_tensor *gamma = tg_tensor_ones(NULL, TG_F32, TG_DIMS(2)), *beta = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2));
+    ck_assert_int_eq(tg_requires_grad(x, "x"), TG_OK);
+    ck_assert_int_eq(tg_requires_grad(gamma, "gamma"), TG_OK);
+    ck_assert_int_eq(tg_requires_grad(beta, "beta"), TG_OK);
+    tg_tensor *y = tg_batch_norm2d(tp, x, gamma, beta, 1e-5, NULL, NULL);
+    ck_assert_int_eq(tg_backward(tp, tg_sum(tp, y, 0, NULL, false)), TG_OK);
+    for (int64_t c = 0; c < 2; c++) {
+        ck_assert_double_eq(tg_tensor_get(tg_grad(gamma), (int64_t[]){c}), 0);
+        ck_assert_double_eq(tg_tensor_get(tg_grad(beta), (int64_t[]){c}), 0);
+    }
+    tg_tape_free(tp);
+    tg_tensor_free(x);
+    tg_tensor_free(gamma);
+    tg_tensor_free(beta);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ errors */
 
 static void expect_error(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps, tg_status st,
@@ -506,6 +529,7 @@ int main(void)
     tcase_add_test(tc, test_statistics_f64);
     tcase_add_test(tc, test_no_grad);
     tcase_add_test(tc, test_empty_batch);
+    tcase_add_test(tc, test_empty_batch_gradients);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return tt_run(s);
