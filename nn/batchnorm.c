@@ -17,27 +17,9 @@
  * it is done with tensor kernels on the buffers, from the values of the batch
  * statistics either path hands back, and nothing is recorded for it. Evaluation uses
  * the running statistics as constants (computed into the arena), composed either way. */
-#include "tapegrad/nn.h"
+#include "internal.h"
 
 #include <string.h>
-
-/* "<layer>/<what>": a parameter (grad) or a buffer in dtype dt; NULL + error naming
- * tg_batchnorm2d_init. */
-static tg_tensor *add(tg_model *m, bool param, const char *layer, const char *what, tg_dtype dt,
-                      int ndim, const int64_t *shape)
-{
-    char full[160];
-    snprintf(full, sizeof full, "%s/%s", layer, what);
-    tg_tensor *t = param ? tg_model_add_param(m, full, dt, ndim, shape)
-                         : tg_model_add_buffer(m, full, dt, ndim, shape);
-    if (!t) {
-        char why[256];
-        const char *msg = tg_last_error(), *colon = strstr(msg, ": ");
-        snprintf(why, sizeof why, "%s", colon ? colon + 2 : msg);
-        tg_set_error(tg_last_status(), "tg_batchnorm2d_init: %s", why);
-    }
-    return t;
-}
 
 static const char *const state_names[5] = {"weight", "bias", "running_mean", "running_var",
                                            "num_batches_tracked"};
@@ -48,30 +30,26 @@ tg_status tg_batchnorm2d_init(tg_batchnorm2d *bn, tg_model *m, const char *name,
     if (!bn || !m || !name)
         return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn, !bn ? "layer" : !m ? "model" : "name");
     memset(bn, 0, sizeof *bn);
-    size_t len = strlen(name);
-    if (len == 0 || len >= sizeof bn->name)
-        return tg_set_error(TG_ERR_ARG, "%s: a layer name must have 1 to %zu bytes, '%s' has %zu", fn,
-                            sizeof bn->name - 1, name, len);
-    memcpy(bn->name, name, len + 1);
+    tg_status st = tg__layer_name(bn->name, sizeof bn->name, fn, name);
+    if (st != TG_OK)
+        return st;
     if (channels < 1)
         return tg_set_error(TG_ERR_ARG, "%s: '%s': channels must be >= 1, got %lld", fn, name,
                             (long long)channels);
-    for (int i = 0; i < 5; i++) { /* all names free before anything is made */
-        char full[160];
-        snprintf(full, sizeof full, "%s/%s", name, state_names[i]);
-        if (tg_model_find(m, full))
-            return tg_set_error(TG_ERR_ARG, "%s: '%s' already exists", fn, full);
-    }
+    for (int i = 0; i < 5; i++) /* all names free before anything is made */
+        if ((st = tg__layer_check_new(fn, m, name, state_names[i])) != TG_OK)
+            return st;
     tg_dtype dt = tg_model_dtype(m);
     const int64_t c[1] = {channels};
     bn->model = m;
     bn->eps = 1e-5;
     bn->momentum = 0.1;
-    if (!(bn->weight = add(m, true, name, "weight", dt, 1, c)) ||
-        !(bn->bias = add(m, true, name, "bias", dt, 1, c)) ||
-        !(bn->running_mean = add(m, false, name, "running_mean", dt, 1, c)) ||
-        !(bn->running_var = add(m, false, name, "running_var", dt, 1, c)) ||
-        !(bn->num_batches_tracked = add(m, false, name, "num_batches_tracked", TG_I32, 0, NULL)))
+    if (!(bn->weight = tg__layer_add(fn, m, true, name, "weight", dt, 1, c)) ||
+        !(bn->bias = tg__layer_add(fn, m, true, name, "bias", dt, 1, c)) ||
+        !(bn->running_mean = tg__layer_add(fn, m, false, name, "running_mean", dt, 1, c)) ||
+        !(bn->running_var = tg__layer_add(fn, m, false, name, "running_var", dt, 1, c)) ||
+        !(bn->num_batches_tracked = tg__layer_add(fn, m, false, name, "num_batches_tracked",
+                                                  TG_I32, 0, NULL)))
         return tg_last_status();
     tg_tensor_fill_(bn->weight, 1);
     tg_tensor_fill_(bn->running_var, 1);

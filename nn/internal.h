@@ -7,6 +7,20 @@
 #include "tapegrad/nn.h"
 #include "tapegrad/tensor.h"
 
+/* -------------------------------------------------------- layers (nn/layers.c) */
+
+/* The layer's name into dst (size bytes); an error naming fn when it is empty or does
+ * not fit. */
+tg_status tg__layer_name(char *dst, size_t size, const char *fn, const char *name);
+
+/* An error naming fn when "<layer>/<what>" is already in m (layers check all their
+ * names before making anything, so a failed init adds nothing). */
+tg_status tg__layer_check_new(const char *fn, const tg_model *m, const char *layer, const char *what);
+
+/* A parameter (param) or buffer "<layer>/<what>" of m; NULL + the model's error, naming fn. */
+tg_tensor *tg__layer_add(const char *fn, tg_model *m, bool param, const char *layer,
+                         const char *what, tg_dtype dt, int ndim, const int64_t *shape);
+
 /* -------------------------------------------------------- safetensors (nn/safetensors.c) */
 
 /* The safetensors reference implementation's cap on the JSON header. */

@@ -14,15 +14,15 @@
  * summed over the batch for the weight, the sum of g over (N,OH,OW) for the bias; the
  * fused op computes the same per image. Each forward runs inside the scope named after
  * its layer ("block_0_0/conv_0"), and allocates only from the tape's arena. */
-#include "tapegrad/nn.h"
+#include "internal.h"
 
 #include <math.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------ shared pieces */
+/* ------------------------------------------------------------------ shared pieces
+ * (declared in nn/internal.h; batchnorm.c uses them too) */
 
-/* The layer's name into dst (char[96]); an error naming fn when it does not fit. */
-static tg_status set_layer_name(char *dst, size_t size, const char *fn, const char *name)
+tg_status tg__layer_name(char *dst, size_t size, const char *fn, const char *name)
 {
     size_t len = strlen(name);
     if (len == 0 || len >= size)
@@ -32,9 +32,7 @@ static tg_status set_layer_name(char *dst, size_t size, const char *fn, const ch
     return TG_OK;
 }
 
-/* "<layer>/<what>" must be new in m (checked for all of a layer's parameters before any
- * is made, so a failed init adds nothing). */
-static tg_status check_new(const char *fn, const tg_model *m, const char *layer, const char *what)
+tg_status tg__layer_check_new(const char *fn, const tg_model *m, const char *layer, const char *what)
 {
     char full[160];
     snprintf(full, sizeof full, "%s/%s", layer, what);
@@ -43,20 +41,28 @@ static tg_status check_new(const char *fn, const tg_model *m, const char *layer,
     return TG_OK;
 }
 
-/* A parameter "<layer>/<what>" in the model's dtype; NULL + error naming fn. */
-static tg_tensor *add_param(const char *fn, tg_model *m, const char *layer, const char *what,
-                            int ndim, const int64_t *shape)
+tg_tensor *tg__layer_add(const char *fn, tg_model *m, bool param, const char *layer,
+                         const char *what, tg_dtype dt, int ndim, const int64_t *shape)
 {
     char full[160];
     snprintf(full, sizeof full, "%s/%s", layer, what);
-    tg_tensor *t = tg_model_add_param(m, full, tg_model_dtype(m), ndim, shape);
+    tg_tensor *t = param ? tg_model_add_param(m, full, dt, ndim, shape)
+                         : tg_model_add_buffer(m, full, dt, ndim, shape);
     if (!t) {
+        /* the model's reason, under the name of the function the user called */
         char why[256];
         const char *msg = tg_last_error(), *colon = strstr(msg, ": ");
         snprintf(why, sizeof why, "%s", colon ? colon + 2 : msg);
         tg_set_error(tg_last_status(), "%s: %s", fn, why);
     }
     return t;
+}
+
+/* A parameter "<layer>/<what>" in the model's dtype; NULL + error naming fn. */
+static tg_tensor *add_param(const char *fn, tg_model *m, const char *layer, const char *what,
+                            int ndim, const int64_t *shape)
+{
+    return tg__layer_add(fn, m, true, layer, what, tg_model_dtype(m), ndim, shape);
 }
 
 /* ------------------------------------------------------------------ linear */
@@ -69,14 +75,14 @@ tg_status tg_linear_init(tg_linear *l, tg_model *m, const char *name, int64_t in
         return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn,
                             !l ? "layer" : !m ? "model" : !name ? "name" : "generator");
     memset(l, 0, sizeof *l);
-    tg_status st = set_layer_name(l->name, sizeof l->name, fn, name);
+    tg_status st = tg__layer_name(l->name, sizeof l->name, fn, name);
     if (st != TG_OK)
         return st;
     if (in < 1 || out < 1)
         return tg_set_error(TG_ERR_ARG, "%s: '%s': in and out must be >= 1, got %lld and %lld", fn,
                             name, (long long)in, (long long)out);
-    if ((st = check_new(fn, m, name, "weight")) != TG_OK ||
-        (bias && (st = check_new(fn, m, name, "bias")) != TG_OK))
+    if ((st = tg__layer_check_new(fn, m, name, "weight")) != TG_OK ||
+        (bias && (st = tg__layer_check_new(fn, m, name, "bias")) != TG_OK))
         return st;
     /* PyTorch's nn.Linear.reset_parameters: kaiming_uniform_(a = sqrt(5)), then the bias */
     if (!(l->weight = add_param(fn, m, name, "weight", 2, (int64_t[]){out, in})))
@@ -129,7 +135,7 @@ tg_status tg_conv2d_init(tg_conv2d *c, tg_model *m, const char *name, int64_t in
         return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn,
                             !c ? "layer" : !m ? "model" : !name ? "name" : "generator");
     memset(c, 0, sizeof *c);
-    tg_status st = set_layer_name(c->name, sizeof c->name, fn, name);
+    tg_status st = tg__layer_name(c->name, sizeof c->name, fn, name);
     if (st != TG_OK)
         return st;
     if (in < 1 || out < 1)
@@ -139,8 +145,8 @@ tg_status tg_conv2d_init(tg_conv2d *c, tg_model *m, const char *name, int64_t in
         return tg_set_error(TG_ERR_ARG, "%s: '%s': kernel, stride and dilation must be >= 1 and "
                             "padding >= 0, got %d, %d, %d and %d", fn, name, kernel, stride,
                             dilation, padding);
-    if ((st = check_new(fn, m, name, "weight")) != TG_OK ||
-        (bias && (st = check_new(fn, m, name, "bias")) != TG_OK))
+    if ((st = tg__layer_check_new(fn, m, name, "weight")) != TG_OK ||
+        (bias && (st = tg__layer_check_new(fn, m, name, "bias")) != TG_OK))
         return st;
     c->geom = (tg_conv2d_geom){.kh = kernel, .kw = kernel, .stride_h = stride, .stride_w = stride,
                                .pad_h = padding, .pad_w = padding, .dil_h = dilation, .dil_w = dilation};
