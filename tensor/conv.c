@@ -131,6 +131,15 @@ bool tg__conv_check_image(const char *fn, const char *what, const tg_tensor *x, 
     return true;
 }
 
+/* The columns of one image must stay far from int64 overflow (tg__new checks the rest). */
+bool tg__conv_check_size(const char *fn, int64_t channels, const dims *d, const char *what)
+{
+    if ((double)channels * d->g.kh * d->g.kw <= 1e15 && (double)d->oh * (double)d->ow <= 1e15)
+        return true;
+    tg_set_error(TG_ERR_SHAPE, "%s: the columns of %s are too large", fn, what);
+    return false;
+}
+
 /* The gradient gout must have exactly `want`'s shape. */
 bool tg__conv_check_grad_shape(const char *fn, const tg_tensor *gout, const int64_t *want,
                                const char *against)
@@ -218,12 +227,10 @@ tg_tensor *tg_tensor_im2col(tg_arena *ar, const tg_tensor *x, const tg_conv2d_ge
     char input[TG__SHAPE_STR + 16];
     dims d;
     if (!tg__conv_check_image(fn, "input", x, input, sizeof input) ||
-        !tg__conv_check_geom(fn, g, false, input, x->shape[2], x->shape[3], &d))
+        !tg__conv_check_geom(fn, g, false, input, x->shape[2], x->shape[3], &d) ||
+        !tg__conv_check_size(fn, x->shape[1], &d, input))
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1], kk = (int64_t)d.g.kh * d.g.kw;
-    /* keeps c*kk and oh*ow from overflowing; tg__new checks the whole size */
-    if ((double)c * (double)kk > 1e15 || (double)d.oh * (double)d.ow > 1e15)
-        return TG__FAIL(TG_ERR_SHAPE, "%s: the columns of %s are too large", fn, input);
     int64_t plane = d.oh * d.ow;
     tg_tensor *cols = tg__new(ar, x->dtype, 3, (int64_t[]){n, c * kk, plane});
     if (!cols)
@@ -319,11 +326,10 @@ tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channel
     if (channels < 0)
         return TG__FAIL(TG_ERR_ARG, "%s: %lld channels", fn, (long long)channels);
     dims d;
-    if (!tg__conv_check_geom(fn, g, false, image, height, width, &d))
+    if (!tg__conv_check_geom(fn, g, false, image, height, width, &d) ||
+        !tg__conv_check_size(fn, channels, &d, image))
         return NULL;
     int64_t n = cols->shape[0], kk = (int64_t)d.g.kh * d.g.kw;
-    if ((double)channels * (double)kk > 1e15 || (double)d.oh * (double)d.ow > 1e15)
-        return TG__FAIL(TG_ERR_SHAPE, "%s: the columns of %s are too large", fn, image);
     int64_t want[3] = {n, channels * kk, d.oh * d.ow};
     if (memcmp(cols->shape, want, sizeof want) != 0) {
         char gs[160];

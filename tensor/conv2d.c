@@ -181,15 +181,6 @@ static bool check_weight(const char *fn, const tg_tensor *w, tg_dtype dt, const 
     return true;
 }
 
-/* The columns of one image must stay far from int64 overflow (tg__new checks the rest). */
-static bool check_size(const char *fn, int64_t channels, const tg__conv_dims *d, const char *what)
-{
-    if ((double)channels * d->g.kh * d->g.kw <= 1e15 && (double)d->oh * (double)d->ow <= 1e15)
-        return true;
-    tg_set_error(TG_ERR_SHAPE, "%s: the columns of %s are too large", fn, what);
-    return false;
-}
-
 /* ------------------------------------------------------------------ forward */
 
 /* Rows [0, rows) of y (contiguous, len each) = b[row] */
@@ -219,7 +210,8 @@ tg_tensor *tg_tensor_conv2d(tg_arena *ar, const tg_tensor *x, const tg_tensor *w
     tg__conv_dims d;
     if (!tg__conv_check_image(fn, "input", x, input, sizeof input) ||
         !tg__conv_check_geom(fn, g, false, input, x->shape[2], x->shape[3], &d) ||
-        !check_weight(fn, w, x->dtype, &d.g, input) || !check_size(fn, x->shape[1], &d, input))
+        !check_weight(fn, w, x->dtype, &d.g, input) ||
+        !tg__conv_check_size(fn, x->shape[1], &d, input))
         return NULL;
     if (w->shape[1] != x->shape[1])
         return TG__FAIL(TG_ERR_SHAPE, "%s: weight %s takes %lld channels, %s has %lld", fn,
@@ -286,7 +278,8 @@ tg_tensor *tg_tensor_conv2d_backward_input(tg_arena *ar, const tg_tensor *gy, co
     tg__conv_dims d;
     if (!tg__conv_check_image(fn, "gradient", gy, grad, sizeof grad) ||
         !tg__conv_check_geom(fn, g, false, input, height, width, &d) ||
-        !check_weight(fn, w, gy->dtype, &d.g, grad) || !check_size(fn, w->shape[1], &d, input))
+        !check_weight(fn, w, gy->dtype, &d.g, grad) ||
+        !tg__conv_check_size(fn, w->shape[1], &d, input))
         return NULL;
     int64_t n = gy->shape[0], oc = w->shape[0], c = w->shape[1];
     snprintf(against, sizeof against, "%s with %s and weight %s", input,
@@ -346,7 +339,7 @@ tg_tensor *tg_tensor_conv2d_backward_weight(tg_arena *ar, const tg_tensor *gy, c
     if (!tg__conv_check_image(fn, "input", x, input, sizeof input) ||
         !tg__conv_check_image(fn, "gradient", gy, grad, sizeof grad) ||
         !tg__conv_check_geom(fn, g, false, input, x->shape[2], x->shape[3], &d) ||
-        !check_size(fn, x->shape[1], &d, input))
+        !tg__conv_check_size(fn, x->shape[1], &d, input))
         return NULL;
     if (gy->dtype != x->dtype)
         return TG__FAIL(TG_ERR_DTYPE, "%s: %s is %s, %s is %s", fn, grad, tg_dtype_name(gy->dtype),

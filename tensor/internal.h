@@ -156,6 +156,10 @@ bool tg__conv_check_image(const char *fn, const char *what, const tg_tensor *x, 
  * ignores dilation and wants padding at most half the kernel. */
 bool tg__conv_check_geom(const char *fn, const tg_conv2d_geom *g, bool pool, const char *input,
                          int64_t h, int64_t w, tg__conv_dims *d);
+/* The columns of one image (channels * kh * kw rows of oh * ow) must stay far from int64
+ * overflow; `what` names the image in the message (tg__new checks the whole size). */
+bool tg__conv_check_size(const char *fn, int64_t channels, const tg__conv_dims *d,
+                         const char *what);
 /* The gradient gout must have exactly the 4-D shape `want` (`against` says whose). */
 bool tg__conv_check_grad_shape(const char *fn, const tg_tensor *gout, const int64_t *want,
                                const char *against);
