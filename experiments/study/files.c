@@ -331,3 +331,34 @@ double study_csv_num(const study_csv *c, int row, const char *name)
     double v = strtod(s, &end);
     return *end ? NAN : v;
 }
+
+bool study_read_grad_ends(const char *dir, study_grad_ends *out)
+{
+    char path[4400];
+    *out = (study_grad_ends){.first_grad = NAN, .last_grad = NAN};
+    study_csv *c = study_path(path, sizeof path, dir, STUDY_GRADFLOW_CSV) ? study_read_csv(path) : NULL;
+    int cl = study_csv_col(c, "layer"), ck = study_csv_col(c, "kind");
+    if (!c || study_csv_col(c, "epoch") < 0 || cl < 0 || ck < 0 || study_csv_col(c, "mean_abs") < 0) {
+        study_csv_free(c);
+        return false;
+    }
+    double last_epoch = -INFINITY;
+    for (int row = 0; row < c->nrows; row++)
+        last_epoch = fmax(last_epoch, study_csv_num(c, row, "epoch"));
+    for (int row = 0; row < c->nrows; row++) {
+        const char *layer = study_csv_cell(c, row, cl);
+        if (study_csv_num(c, row, "epoch") != last_epoch || strcmp(study_csv_cell(c, row, ck), "weight") ||
+            !strstr(layer, "conv"))
+            continue;
+        if (out->nconv++ == 0) {
+            snprintf(out->first, sizeof out->first, "%s", layer);
+            out->first_grad = study_csv_num(c, row, "mean_abs");
+        }
+        snprintf(out->last, sizeof out->last, "%s", layer);
+        out->last_grad = study_csv_num(c, row, "mean_abs");
+    }
+    if (out->nconv > 0)
+        out->epoch = (int)last_epoch;
+    study_csv_free(c);
+    return out->nconv > 0;
+}

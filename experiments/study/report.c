@@ -76,10 +76,8 @@ typedef struct run_result {
     int epochs;       /* rows of summary.csv */
     double m[NMETRIC];
     /* gradient flow at the last epoch of gradflow.csv */
-    bool have_grad;
-    int grad_epoch;
-    char first[96], last[96];
-    double first_grad, last_grad;
+    bool have_grad; /* two conv rows or more */
+    study_grad_ends grad;
     char problem[300]; /* why it is not in the table */
 } run_result;
 
@@ -116,32 +114,7 @@ static void read_run(run_result *r)
         }
     }
     /* gradient flow: the first and the last convolution's weight row of the last epoch */
-    c = study_path(path, sizeof path, r->dir, STUDY_GRADFLOW_CSV) ? study_read_csv(path) : NULL;
-    int ce = study_csv_col(c, "epoch"), cl = study_csv_col(c, "layer"), ck = study_csv_col(c, "kind");
-    if (c && ce >= 0 && cl >= 0 && ck >= 0 && study_csv_col(c, "mean_abs") >= 0 && c->nrows > 0) {
-        double last_epoch = -INFINITY;
-        for (int row = 0; row < c->nrows; row++)
-            if (study_csv_num(c, row, "epoch") > last_epoch)
-                last_epoch = study_csv_num(c, row, "epoch");
-        int first = -1, lastc = -1;
-        for (int row = 0; row < c->nrows; row++) {
-            if (study_csv_num(c, row, "epoch") != last_epoch || strcmp(study_csv_cell(c, row, ck), "weight") ||
-                !strstr(study_csv_cell(c, row, cl), "conv"))
-                continue;
-            if (first < 0)
-                first = row;
-            lastc = row;
-        }
-        if (first >= 0 && lastc != first) {
-            r->have_grad = true;
-            r->grad_epoch = (int)last_epoch;
-            snprintf(r->first, sizeof r->first, "%s", study_csv_cell(c, first, cl));
-            snprintf(r->last, sizeof r->last, "%s", study_csv_cell(c, lastc, cl));
-            r->first_grad = study_csv_num(c, first, "mean_abs");
-            r->last_grad = study_csv_num(c, lastc, "mean_abs");
-        }
-    }
-    study_csv_free(c);
+    r->have_grad = study_read_grad_ends(r->dir, &r->grad) && r->grad.nconv > 1;
 }
 
 /* ------------------------------------------------------------------ formatting */
@@ -493,14 +466,15 @@ static void write_plan(study_buf *b, const char *root, const study_plan *p, plan
             const run_result *r = &pr->runs[i];
             if (pr->group[i] != order[k] || !r->have_grad)
                 continue;
-            double ratio = r->first_grad / r->last_grad;
-            const char *verdict = !isfinite(r->first_grad) || !isfinite(r->last_grad) ? "non-finite gradients"
-                                  : r->last_grad == 0                                   ? "no gradient at the last conv"
+            const study_grad_ends *g = &r->grad;
+            double ratio = g->first_grad / g->last_grad;
+            const char *verdict = !isfinite(g->first_grad) || !isfinite(g->last_grad) ? "non-finite gradients"
+                                  : g->last_grad == 0                                   ? "no gradient at the last conv"
                                   : ratio < VANISHING_RATIO                              ? "vanishing"
                                                                                          : "flowing";
             nvan += ratio < VANISHING_RATIO;
             study_buf_printf(b, "%s seed %d, epoch %d: %s %.3g / %s %.3g = %.3g: %s", nr ? ";" : "", r->seed,
-                             r->grad_epoch, r->first, r->first_grad, r->last, r->last_grad, ratio, verdict);
+                             g->epoch, g->first, g->first_grad, g->last, g->last_grad, ratio, verdict);
             nr++;
         }
         if (nr == 0)

@@ -104,6 +104,17 @@ const char *study_csv_cell(const study_csv *c, int row, int col);   /* NULL out 
  * cell not a number */
 double study_csv_num(const study_csv *c, int row, const char *name);
 
+/* The last epoch of dir/gradflow.csv: the mean |dL/dW| of its first and its last conv
+ * layer's weight row (kind "weight", "conv" in the layer's name), which `study train`
+ * prints and `study report` tabulates. False if the file, a column or such a row is
+ * missing; nconv counts the conv rows (first and last are one row when it is 1). */
+typedef struct study_grad_ends {
+    int epoch, nconv;
+    char first[96], last[96];
+    double first_grad, last_grad;
+} study_grad_ends;
+bool study_read_grad_ends(const char *dir, study_grad_ends *out);
+
 /* ------------------------------------------------------------------ plots (plots.c) */
 
 /* Plots are drawn by gnuplot (pngcairo) from a .gp script written next to the PNG;

@@ -772,36 +772,6 @@ static bool keep_rows(const char *path, const char *header, int epochs, study_bu
 static const char summary_header[] = "epoch,train_acc,train_loss,val_acc,val_loss,lr,seconds";
 static const char gradflow_header[] = "epoch,layer,kind,mean_abs,rms,max_abs,zero_frac";
 
-/* The last epoch's mean |dL/dW| of the first and the last conv layer, from gradflow.csv. */
-static bool gradflow_ratio(const char *dir, char *first, char *last, size_t size, double *gf, double *gl)
-{
-    char path[4096];
-    study_path(path, sizeof path, dir, STUDY_GRADFLOW_CSV);
-    study_csv *c = study_read_csv(path);
-    if (!c)
-        return false;
-    int ce = study_csv_col(c, "epoch"), cl = study_csv_col(c, "layer"), ck = study_csv_col(c, "kind");
-    double emax = -1;
-    for (int i = 0; i < c->nrows; i++)
-        emax = fmax(emax, study_csv_num(c, i, "epoch"));
-    bool have = false;
-    for (int i = 0; ce >= 0 && cl >= 0 && ck >= 0 && i < c->nrows; i++) {
-        const char *layer = study_csv_cell(c, i, cl);
-        if (study_csv_num(c, i, "epoch") != emax || strcmp(study_csv_cell(c, i, ck), "weight") ||
-            !strstr(layer, "conv"))
-            continue;
-        if (!have) {
-            snprintf(first, size, "%s", layer);
-            *gf = study_csv_num(c, i, "mean_abs");
-            have = true;
-        }
-        snprintf(last, size, "%s", layer);
-        *gl = study_csv_num(c, i, "mean_abs");
-    }
-    study_csv_free(c);
-    return have;
-}
-
 int study_train_main(int argc, char **argv)
 {
     options o = default_options();
@@ -1013,12 +983,11 @@ int study_train_main(int argc, char **argv)
     /* the summary */
     printf("%s: best validation accuracy %.4f at epoch %d of %d; test accuracy %.4f, loss %.4f (%.0fs)\n",
            r.dir, best_acc, best_epoch, o.epochs, test_acc, test_loss, now() - t_start);
-    char first[128], last[128];
-    double gf = NAN, gl = NAN;
-    if (gradflow_ratio(r.dir, first, last, sizeof first, &gf, &gl)) {
-        double ratio = gf / gl;
-        printf("gradient flow at the last epoch: mean |dL/dW| %s %.3g / %s %.3g = %.3g: %s\n", first, gf, last,
-               gl, ratio,
+    study_grad_ends g;
+    if (study_read_grad_ends(r.dir, &g)) {
+        double ratio = g.first_grad / g.last_grad;
+        printf("gradient flow at the last epoch: mean |dL/dW| %s %.3g / %s %.3g = %.3g: %s\n", g.first,
+               g.first_grad, g.last, g.last_grad, ratio,
                ratio < 1e-2 ? "VANISHING (below 1e-2)" : !isfinite(ratio) ? "undefined" : "flows (not below 1e-2)");
     }
     status = 0;
