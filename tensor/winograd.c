@@ -748,13 +748,10 @@ static tg_status run_wgrad(const char *fn, tg_arena *ar, plan *p, char *dw)
 
 /* ------------------------------------------------------------------ checks */
 
+/* conv.c's description of g, which may be NULL here */
 static const char *geom_str(char *buf, size_t size, const tg_conv2d_geom *g)
 {
-    if (!g)
-        return "no geometry";
-    snprintf(buf, size, "kernel %dx%d, stride %dx%d, padding %dx%d, dilation %dx%d", g->kh, g->kw,
-             g->stride_h, g->stride_w, g->pad_h, g->pad_w, g->dil_h, g->dil_w);
-    return buf;
+    return g ? tg__conv_geom_str(buf, size, g, false) : "no geometry";
 }
 
 static bool geometry_applies(const tg_conv2d_geom *g)
