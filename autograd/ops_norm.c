@@ -61,6 +61,13 @@ static int64_t row_stride(const tg_tensor *t, const walk *wk)
     return wk->by_row ? t->strides[3] : 1;
 }
 
+/* Element offset of row r of channel c in a contiguous [N,C,H,W] output (y, dx) with C
+ * channels of `plane` elements: (n*C + c) * plane + h*W. */
+static int64_t out_offset(const walk *wk, int64_t C, int64_t plane, int64_t c, int64_t r)
+{
+    return (r / wk->per_plane * C + c) * plane + r % wk->per_plane * wk->len;
+}
+
 /* The row kernels, one set per dtype T. Sums run in double; `omp simd reduction` lets
  * gcc vectorise them in an order fixed at compile time (not by the thread count). */
 #define DEFINE_ROWS(T)                                                                     \
@@ -176,7 +183,7 @@ typedef struct batch_norm_params {
                        * variance and invstd */
 } batch_norm_params;
 
-/* NULL + error naming tg_batch_norm2d unless the inputs fit together. */
+/* false + error naming tg_batch_norm2d unless the inputs fit together. */
 static bool check_inputs(const tg_tensor *x, const tg_tensor *gamma, const tg_tensor *beta, double eps)
 {
     char xs[160], ps[160];
@@ -238,8 +245,7 @@ static void forward_channel(const tg_tensor *x, const tg_tensor *gamma, const tg
     const double k = invstd * at(gamma, c), b = at(beta, c);
     char *out = tg_tensor_data(y);
     for (int64_t r = 0; r < wk->rows; r++) {
-        /* y is contiguous: row r of channel c starts at (n*C + c) * plane + h*W */
-        int64_t yoff = (r / wk->per_plane * C + c) * plane + r % wk->per_plane * wk->len;
+        int64_t yoff = out_offset(wk, C, plane, c, r);
         const char *p = row_ptr(x, wk, c, r, es);
         if (f32)
             affine_float(wk->len, (float *)out + yoff, (const float *)p, xs, (float)mean, (float)k,
@@ -320,7 +326,7 @@ static void backward_channel(const tg_record *rec, const tg_tensor *g, const wal
     const double gm = sg / (double)M, a = at(gamma, c) * invstd, b = -a * invstd * sgxhat / (double)M;
     char *out = tg_tensor_data(dx);
     for (int64_t r = 0; r < wk->rows; r++) {
-        int64_t off = (r / wk->per_plane * C + c) * plane + r % wk->per_plane * wk->len;
+        int64_t off = out_offset(wk, C, plane, c, r);
         const char *gp = row_ptr(g, wk, c, r, es), *xp = row_ptr(x, wk, c, r, es);
         if (f32)
             dx_float(wk->len, (float *)out + off, (const float *)gp, gs, (const float *)xp, xs,
