@@ -152,6 +152,23 @@ bool tg__conv_check_grad_shape(const char *fn, const tg_tensor *gout, const int6
     return false;
 }
 
+void *tg__conv_scratch(const char *fn, tg_arena *ar, size_t size)
+{
+    size = size ? size : 1;
+    void *s = ar ? tg_arena_alloc(ar, size, 64) : tg_mem_alloc(size, 64);
+    if (!s)
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %zu bytes of scratch", fn, size);
+    return s;
+}
+
+void tg__conv_scratch_free(tg_arena *ar, void *s)
+{
+    if (ar)
+        tg_arena_release(ar, s);
+    else
+        tg_mem_free(s);
+}
+
 static char *plane_ptr(const tg_tensor *t, int64_t n, int64_t c)
 {
     return tg__ptr(t) + (n * t->strides[0] + c * t->strides[1]) * (int64_t)tg_dtype_size(t->dtype);

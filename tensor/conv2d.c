@@ -99,20 +99,6 @@ static int64_t tile_end(const plan *p, int64_t r0)
 
 /* ------------------------------------------------------------------ memory */
 
-static void *scratch(tg_arena *ar, size_t size)
-{
-    size = size ? size : 1;
-    return ar ? tg_arena_alloc(ar, size, 64) : tg_mem_alloc(size, 64);
-}
-
-static void scratch_free(tg_arena *ar, void *p)
-{
-    if (ar)
-        tg_arena_release(ar, p);
-    else
-        tg_mem_free(p);
-}
-
 /* Gives back a tensor made here (a copy, or a result abandoned after a failure). */
 static void give_back(tg_arena *ar, tg_tensor *t)
 {
@@ -236,7 +222,7 @@ tg_tensor *tg_tensor_conv2d(tg_arena *ar, const tg_tensor *x, const tg_tensor *w
     make_plan(&p, x->dtype, n, x->shape[1], oc, &d, n);
     tg_tensor *wcopy;
     const tg_tensor *wd = dense(ar, w, tg_tensor_is_contiguous(w), &wcopy);
-    char *buf = wd ? scratch(ar, (size_t)p.threads * p.tile) : NULL;
+    char *buf = wd ? tg__conv_scratch(fn, ar, (size_t)p.threads * p.tile) : NULL;
     if (!buf) {
         give_back(ar, wcopy);
         give_back(ar, y);
@@ -261,7 +247,7 @@ tg_tensor *tg_tensor_conv2d(tg_arena *ar, const tg_tensor *x, const tg_tensor *w
                      yi + (size_t)(r0 * d.ow) * p.es, p.ohw, 1);
         }
     }
-    scratch_free(ar, buf);
+    tg__conv_scratch_free(ar, buf);
     give_back(ar, wcopy);
     return y;
 }
@@ -300,7 +286,7 @@ tg_tensor *tg_tensor_conv2d_backward_input(tg_arena *ar, const tg_tensor *gy, co
     tg_tensor *wcopy;
     const tg_tensor *wd = dense(ar, w, tg_tensor_is_contiguous(w), &wcopy);
     size_t per_thread = p.tile + p.gtile;
-    char *buf = wd ? scratch(ar, (size_t)p.threads * per_thread) : NULL;
+    char *buf = wd ? tg__conv_scratch(fn, ar, (size_t)p.threads * per_thread) : NULL;
     if (!buf) {
         give_back(ar, wcopy);
         give_back(ar, dx);
@@ -324,7 +310,7 @@ tg_tensor *tg_tensor_conv2d_backward_input(tg_arena *ar, const tg_tensor *gy, co
             tg__col2im_tile(p.dt, dxi, cols, c, &d, r0, r1);
         }
     }
-    scratch_free(ar, buf);
+    tg__conv_scratch_free(ar, buf);
     give_back(ar, wcopy);
     return dx;
 }
@@ -368,12 +354,12 @@ tg_tensor *tg_tensor_conv2d_backward_weight(tg_arena *ar, const tg_tensor *gy, c
     plan p;
     make_plan(&p, x->dtype, n, c, oc, &d, nparts);
     size_t part = (size_t)(oc * p.ck) * p.es, per_thread = p.tile + p.gtile;
-    char *buf = scratch(ar, (size_t)p.threads * per_thread);
+    char *buf = tg__conv_scratch(fn, ar, (size_t)p.threads * per_thread);
     /* one partial straight into dw */
-    char *parts = buf && nparts > 1 ? scratch(ar, (size_t)nparts * part) : NULL;
+    char *parts = buf && nparts > 1 ? tg__conv_scratch(fn, ar, (size_t)nparts * part) : NULL;
     if (!buf || (nparts > 1 && !parts)) {
         if (buf)
-            scratch_free(ar, buf);
+            tg__conv_scratch_free(ar, buf);
         give_back(ar, dw);
         return NULL;
     }
@@ -401,8 +387,8 @@ tg_tensor *tg_tensor_conv2d_backward_weight(tg_arena *ar, const tg_tensor *gy, c
                 s += tg__load(p.dt, parts + (size_t)q * part + (size_t)k * p.es);
             tg__store(p.dt, out + (size_t)k * p.es, s);
         }
-        scratch_free(ar, parts);
+        tg__conv_scratch_free(ar, parts);
     }
-    scratch_free(ar, buf);
+    tg__conv_scratch_free(ar, buf);
     return dw;
 }

@@ -163,6 +163,11 @@ bool tg__conv_check_size(const char *fn, int64_t channels, const tg__conv_dims *
 /* The gradient gout must have exactly the 4-D shape `want` (`against` says whose). */
 bool tg__conv_check_grad_shape(const char *fn, const tg_tensor *gout, const int64_t *want,
                                const char *against);
+/* A convolution kernel's scratch, 64-byte aligned: a block from ar (a large one, given
+ * back by tg__conv_scratch_free before the kernel returns) or, with ar NULL, from the
+ * allocator hook. NULL, with an error naming fn, when memory runs out. */
+void *tg__conv_scratch(const char *fn, tg_arena *ar, size_t size);
+void tg__conv_scratch_free(tg_arena *ar, void *s);
 /* A tile of image n's columns: output rows [r0, r1) of x ([N, C, H, W], f32/f64, any
  * strides) into dst, contiguous [C*kh*kw, (r1 - r0) * OW]. */
 void tg__im2col_tile(char *dst, const tg_tensor *x, int64_t n, const tg__conv_dims *d, int64_t r0,

@@ -577,23 +577,6 @@ static size_t aligned_bytes(const plan *p, int64_t n)
     return ((size_t)n * tg_dtype_size(p->dt) + 63) / 64 * 64;
 }
 
-/* Scratch from ar (a large block, given back by scratch_free) or, with ar NULL, the heap. */
-static char *scratch(const char *fn, tg_arena *ar, size_t total)
-{
-    char *s = ar ? tg_arena_alloc(ar, total, 64) : tg_mem_alloc(total, 64);
-    if (!s)
-        tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %zu bytes of scratch", fn, total);
-    return s;
-}
-
-static void scratch_free(tg_arena *ar, char *s)
-{
-    if (ar)
-        tg_arena_release(ar, s);
-    else
-        tg_mem_free(s);
-}
-
 /* Runs plan p (every field but chunk_rows and u set) with filter f: scratch for U and
  * for each thread's chunk, taken before the parallel loop and given back after it. */
 static tg_status run(const char *fn, tg_arena *ar, plan *p, const filter_view *f)
@@ -604,7 +587,7 @@ static tg_status run(const char *fn, tg_arena *ar, plan *p, const filter_view *f
     int threads = team(p, nchunks);
     size_t ubytes = aligned_bytes(p, 16 * p->cout * p->cin);
     size_t per = aligned_bytes(p, chunk_elems(p, p->chunk_rows * p->tw) + buf_elems(p));
-    char *s = scratch(fn, ar, ubytes + (size_t)threads * per);
+    char *s = tg__conv_scratch(fn, ar, ubytes + (size_t)threads * per);
     if (!s)
         return tg_last_status();
     filter_transform(p, f, s);
@@ -618,7 +601,7 @@ static tg_status run(const char *fn, tg_arena *ar, plan *p, const filter_view *f
             run_chunk(p, c, mine);
     }
 
-    scratch_free(ar, s);
+    tg__conv_scratch_free(ar, s);
     return TG_OK;
 }
 
@@ -719,7 +702,7 @@ static tg_status run_wgrad(const char *fn, tg_arena *ar, plan *p, char *dw)
     size_t sum_bytes = ((size_t)(16 * p->cout * p->cin) * sizeof(double) + 63) / 64 * 64;
     size_t per = aligned_bytes(p, chunk_elems(p, p->chunk_rows * p->tw) + buf_elems(p));
     size_t shared = (size_t)nparts * part + sum_bytes;
-    char *s = scratch(fn, ar, shared + (size_t)threads * per);
+    char *s = tg__conv_scratch(fn, ar, shared + (size_t)threads * per);
     if (!s)
         return tg_last_status();
     double *sum = (double *)(s + (size_t)nparts * part);
@@ -742,7 +725,7 @@ static tg_status run_wgrad(const char *fn, tg_arena *ar, plan *p, char *dw)
             filter_gradient(p, sum, o, dw);
     }
 
-    scratch_free(ar, s);
+    tg__conv_scratch_free(ar, s);
     return TG_OK;
 }
 
