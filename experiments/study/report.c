@@ -265,8 +265,7 @@ static int parse_args(int argc, char **argv, report_opts *o)
             int found = 0;
             for (int k = 0; k < study_num_plans(); k++) {
                 char pd[4400];
-                snprintf(pd, sizeof pd, "%s/%s", dir, study_plan_at(k)->name);
-                if (has_plan_csv(pd)) {
+                if (study_path(pd, sizeof pd, dir, study_plan_at(k)->name) && has_plan_csv(pd)) {
                     add_plan(o, study_plan_at(k));
                     found++;
                 }
@@ -498,7 +497,7 @@ static void write_plan(study_buf *b, const char *root, const study_plan *p, plan
             }
     char png[4400], name[300];
     snprintf(name, sizeof name, "%s_compare.png", p->name);
-    snprintf(png, sizeof png, "%s/%s", root, name);
+    study_path(png, sizeof png, root, name);
     study_buf_printf(b, "\n");
     if (nd > 0 && gnuplot) {
         char title[300];

@@ -460,10 +460,8 @@ static bool inspect_run(run *r)
 static bool write_plan_dir(const study_plan *p, const sweep_opts *o)
 {
     char dir[4200], path[4400];
-    if (snprintf(dir, sizeof dir, "%s/%s", o->runs_dir, p->name) >= (int)sizeof dir) {
-        fprintf(stderr, "study sweep: path too long: %s/%s\n", o->runs_dir, p->name);
+    if (!path_in(dir, sizeof dir, o->runs_dir, p->name))
         return false;
-    }
     if (study_mkdirs(dir) != TG_OK) {
         fprintf(stderr, "study sweep: %s\n", tg_last_error());
         return false;
