@@ -184,6 +184,15 @@ static bool has_scope(const tg_tape *tp, const char *scope, const char *op)
     return false;
 }
 
+/* the number of records of op `op` on the tape */
+static int count_op(const tg_tape *tp, const char *op)
+{
+    int n = 0;
+    for (int i = 0; i < tg_tape_size(tp); i++)
+        n += strcmp(tg_tape_record(tp, i)->op->name, op) == 0;
+    return n;
+}
+
 START_TEST(test_forward_shapes_of_every_variant)
 {
     static const struct {
@@ -268,10 +277,7 @@ START_TEST(test_vgg38_scopes_and_errors)
     ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     tt_assert_shape(y, 2, 100);
     /* fused: one conv2d record per convolution, 37 of them */
-    int convs = 0;
-    for (int i = 0; i < tg_tape_size(tp); i++)
-        convs += strcmp(tg_tape_record(tp, i)->op->name, "conv2d") == 0;
-    ck_assert_int_eq(convs, 37);
+    ck_assert_int_eq(count_op(tp, "conv2d"), 37);
     ck_assert(has_scope(tp, "block_2_4/conv_1", "conv2d"));
     /* composed: the primitives, in the layers' scopes */
     tg_tape_reset(tp);
@@ -285,10 +291,7 @@ START_TEST(test_vgg38_scopes_and_errors)
     ck_assert(has_scope(tp, "reduction_block_2/conv_1", "add"));
     ck_assert(!has_scope(tp, "block_3_0/conv_0", NULL));
     /* 37 convolutions, each one matmul; 1 more for the linear layer */
-    int matmuls = 0;
-    for (int i = 0; i < tg_tape_size(tp); i++)
-        matmuls += strcmp(tg_tape_record(tp, i)->op->name, "matmul") == 0;
-    ck_assert_int_eq(matmuls, 38);
+    ck_assert_int_eq(count_op(tp, "matmul"), 38);
     tg_tape_reset(tp);
     /* wrong channels: the entry conv says so */
     tg_tensor *gray = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 1, 32, 32));
