@@ -180,13 +180,11 @@ void tg__col2im_tile(tg_dtype dt, char *img, const char *cols, int64_t channels,
 
 /* c [m, n] = alpha * a [m, k] @ b [k, n] + beta * c on the calling thread alone, for a
  * kernel that runs its own OpenMP loop around it (matmul.c). Strides are in elements and
- * must follow BLIS's rule (tg__gemm_strides_ok); the result does not depend on the thread
- * count. */
+ * must follow BLIS's rule (blis_strides in matmul.c; a size-1 axis's stride is fixed up
+ * there); the result does not depend on the thread count. */
 void tg__gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, double alpha, const void *a,
               int64_t rsa, int64_t csa, const void *b, int64_t rsb, int64_t csb, double beta,
               void *c, int64_t rsc, int64_t csc);
-/* Whether an m x n matrix with these strides can go to tg__gemm as it is. */
-bool tg__gemm_strides_ok(int64_t m, int64_t n, int64_t rs, int64_t cs);
 
 /* ------------------------------------------------------------------ random */
 

@@ -173,11 +173,6 @@ static void run_batch(const gemm_args *g, int64_t count)
  * packing above. */
 #define ONE_THREAD_SUP (INT64_C(1) << 23)
 
-bool tg__gemm_strides_ok(int64_t m, int64_t n, int64_t rs, int64_t cs)
-{
-    return blis_strides(m, n, &rs, &cs);
-}
-
 void tg__gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, double alpha, const void *a,
               int64_t rsa, int64_t csa, const void *b, int64_t rsb, int64_t csb, double beta,
               void *c, int64_t rsc, int64_t csc)
