@@ -307,6 +307,16 @@ study_csv *study_read_csv(const char *path)
     return c;
 }
 
+study_csv *study_read_csv_in(const char *dir, const char *name)
+{
+    char path[4400];
+    if (!study_path(path, sizeof path, dir, name)) {
+        tg_set_error(TG_ERR_ARG, "study: path too long: %s/%s", dir, name);
+        return NULL;
+    }
+    return study_read_csv(path);
+}
+
 int study_csv_col(const study_csv *c, const char *name)
 {
     for (int i = 0; c && i < c->ncols; i++)
@@ -334,9 +344,8 @@ double study_csv_num(const study_csv *c, int row, const char *name)
 
 bool study_read_grad_ends(const char *dir, study_grad_ends *out)
 {
-    char path[4400];
     *out = (study_grad_ends){.first_grad = NAN, .last_grad = NAN};
-    study_csv *c = study_path(path, sizeof path, dir, STUDY_GRADFLOW_CSV) ? study_read_csv(path) : NULL;
+    study_csv *c = study_read_csv_in(dir, STUDY_GRADFLOW_CSV);
     int cl = study_csv_col(c, "layer"), ck = study_csv_col(c, "kind");
     if (!c || study_csv_col(c, "epoch") < 0 || cl < 0 || ck < 0 || study_csv_col(c, "mean_abs") < 0) {
         study_csv_free(c);

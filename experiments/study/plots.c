@@ -292,8 +292,7 @@ tg_status study_plot_compare(const char *out_png, const char *title, int n,
     int nacc = 0, ngrad = 0, max_rows = 0;
     for (int i = 0; i < n; i++) {
         const char *label = labels && labels[i] ? labels[i] : base_name(run_dirs[i]);
-        char path[4096];
-        study_csv *c = study_path(path, sizeof path, run_dirs[i], STUDY_SUMMARY_CSV) ? study_read_csv(path) : NULL;
+        study_csv *c = study_read_csv_in(run_dirs[i], STUDY_SUMMARY_CSV);
         if (c && c->nrows > 0 && study_csv_col(c, "epoch") >= 0 && study_csv_col(c, "val_acc") >= 0) {
             study_buf_printf(&acc, "%s# %s\n", nacc ? "\n\n" : "", label);
             for (int r = 0; r < c->nrows; r++)
@@ -306,7 +305,7 @@ tg_status study_plot_compare(const char *out_png, const char *title, int n,
             nacc++;
         }
         study_csv_free(c);
-        c = study_path(path, sizeof path, run_dirs[i], STUDY_GRADFLOW_CSV) ? study_read_csv(path) : NULL;
+        c = study_read_csv_in(run_dirs[i], STUDY_GRADFLOW_CSV);
         int ce = study_csv_col(c, "epoch"), cl = study_csv_col(c, "layer"), ck = study_csv_col(c, "kind"),
             cm = study_csv_col(c, "mean_abs");
         int rows = 0;

@@ -83,10 +83,9 @@ typedef struct run_result {
 
 static void read_run(run_result *r)
 {
-    char path[4400];
     for (int i = 0; i < NMETRIC; i++)
         r->m[i] = NAN;
-    study_csv *c = study_path(path, sizeof path, r->dir, STUDY_SUMMARY_CSV) ? study_read_csv(path) : NULL;
+    study_csv *c = study_read_csv_in(r->dir, STUDY_SUMMARY_CSV);
     if (!c) {
         snprintf(r->problem, sizeof r->problem, "not started (no %s)", STUDY_SUMMARY_CSV);
     } else {
@@ -97,7 +96,7 @@ static void read_run(run_result *r)
         r->m[3] = study_csv_num(c, last, "train_loss");
         r->m[4] = study_csv_num(c, last, "val_loss");
         study_csv_free(c);
-        c = study_path(path, sizeof path, r->dir, STUDY_TEST_SUMMARY_CSV) ? study_read_csv(path) : NULL;
+        c = study_read_csv_in(r->dir, STUDY_TEST_SUMMARY_CSV);
         if (!c) {
             snprintf(r->problem, sizeof r->problem, "incomplete (%d epoch%s, no %s)", r->epochs,
                      r->epochs == 1 ? "" : "s", STUDY_TEST_SUMMARY_CSV);

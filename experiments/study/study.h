@@ -97,6 +97,7 @@ typedef struct study_csv {
     char *text;   /* owns the strings */
 } study_csv;
 study_csv *study_read_csv(const char *path); /* NULL + tg_last_error */
+study_csv *study_read_csv_in(const char *dir, const char *name); /* dir/name, as study_read_csv */
 void study_csv_free(study_csv *c);
 int study_csv_col(const study_csv *c, const char *name); /* -1 if there is no such column */
 const char *study_csv_cell(const study_csv *c, int row, int col);   /* NULL out of range */
