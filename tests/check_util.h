@@ -140,6 +140,45 @@ static inline uint8_t *tt_read_file(const char *path, size_t *n)
     return p;
 }
 
+/* ------------------------------------------------------------------ counting allocations
+ * For tests that prove what the library allocates and frees: the hook counts every
+ * allocation made (tt_n_alloc) and block freed (tt_n_free), and with tt_fail_in = k > 0
+ * the k-th allocation from now fails (and is not counted). */
+static int64_t tt_n_alloc, tt_n_free, tt_fail_in;
+
+static inline void *tt_counting_alloc(size_t size, size_t align, void *user)
+{
+    (void)user;
+    if (tt_fail_in > 0 && --tt_fail_in == 0)
+        return NULL;
+    tt_n_alloc++;
+    if (align < sizeof(void *))
+        align = sizeof(void *);
+    size = (size + align - 1) / align * align;
+    return aligned_alloc(align, size ? size : align);
+}
+
+static inline void tt_counting_free(void *p, void *user)
+{
+    (void)user;
+    tt_n_free += p != NULL;
+    free(p);
+}
+
+/* The hook, to install again without touching the counts. */
+static inline const tg_allocator *tt_counting_allocator(void)
+{
+    static const tg_allocator counting = {tt_counting_alloc, tt_counting_free, NULL};
+    return &counting;
+}
+
+/* Installs the hook with the counts at zero; tg_set_allocator(NULL) restores the default. */
+static inline void tt_count_allocations(void)
+{
+    tt_n_alloc = tt_n_free = tt_fail_in = 0;
+    tg_set_allocator(tt_counting_allocator());
+}
+
 /* Runs one suite; the exit status is the number of failures (0: all passed). */
 static inline int tt_run(Suite *s)
 {

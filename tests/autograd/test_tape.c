@@ -399,26 +399,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ steady state */
 
-static int64_t n_alloc, n_free;
-
-static void *counting_alloc(size_t size, size_t align, void *user)
-{
-    (void)user;
-    n_alloc++;
-    size = (size + align - 1) / align * align;
-    return aligned_alloc(align, size ? size : align);
-}
-
-static void counting_free(void *p, void *user)
-{
-    (void)user;
-    if (p)
-        n_free++;
-    free(p);
-}
-
-static const tg_allocator counting = {counting_alloc, counting_free, NULL};
-
 /* a training-like step: forward on leaves, backward, SGD, zero_grad, reset */
 static void train_step(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b)
 {
@@ -436,22 +416,21 @@ static void train_step(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b)
 
 START_TEST(test_steady_state_step_allocates_nothing)
 {
-    n_alloc = n_free = 0;
-    tg_set_allocator(&counting);
+    tt_count_allocations();
     tg_tape *tp = tg_tape_new(0);
     tg_tensor *x = tt_rand_tensor(TG_F32, TG_DIMS(8, 5));
     tg_tensor *w = leaf(TG_F32, TG_DIMS(5, 4), "fc/weight");
     tg_tensor *b = leaf(TG_F32, TG_DIMS(4), "fc/bias");
     train_step(tp, x, w, b);
     train_step(tp, x, w, b);
-    int64_t before = n_alloc;
+    int64_t before = tt_n_alloc;
     train_step(tp, x, w, b);
-    ck_assert_int_eq(n_alloc, before); /* the third step took nothing */
+    ck_assert_int_eq(tt_n_alloc, before); /* the third step took nothing */
     tg_tape_free(tp);
     tg_tensor_free(x);
     tg_tensor_free(w);
     tg_tensor_free(b);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
     tg_set_allocator(NULL);
 }
 END_TEST
@@ -459,8 +438,7 @@ END_TEST
 /* the same with large tensors (blocks the tape gives back during backward) */
 START_TEST(test_steady_state_without_kept_grads_allocates_nothing)
 {
-    n_alloc = n_free = 0;
-    tg_set_allocator(&counting);
+    tt_count_allocations();
     tg_tape *tp = tg_tape_new(0);
     tg_tape_set_keep_grads(tp, false);
     tg_tensor *x = tt_rand_tensor(TG_F32, TG_DIMS(512, 300));
@@ -468,14 +446,14 @@ START_TEST(test_steady_state_without_kept_grads_allocates_nothing)
     tg_tensor *b = leaf(TG_F32, TG_DIMS(400), "fc/bias");
     train_step(tp, x, w, b);
     train_step(tp, x, w, b);
-    int64_t before = n_alloc;
+    int64_t before = tt_n_alloc;
     train_step(tp, x, w, b);
-    ck_assert_int_eq(n_alloc, before);
+    ck_assert_int_eq(tt_n_alloc, before);
     tg_tape_free(tp);
     tg_tensor_free(x);
     tg_tensor_free(w);
     tg_tensor_free(b);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
     tg_set_allocator(NULL);
 }
 END_TEST

@@ -341,32 +341,14 @@ END_TEST
 
 /* ------------------------------------------------------------------ no allocation per batch */
 
-static int64_t n_alloc, n_free;
-
-static void *counting_alloc(size_t size, size_t align, void *user)
-{
-    (void)user;
-    n_alloc++;
-    size = (size + align - 1) / align * align;
-    return aligned_alloc(align, size ? size : align);
-}
-
-static void counting_free(void *p, void *user)
-{
-    (void)user;
-    n_free += p != NULL;
-    free(p);
-}
-
 START_TEST(test_no_allocation_per_batch)
 {
-    const tg_allocator counting = {counting_alloc, counting_free, NULL};
-    tg_set_allocator(&counting);
+    tt_count_allocations();
     tg_dataset *d = make(250, 3, 32, 32, px_hash);
     for (int prefetch = 0; prefetch < 2; prefetch++) {
         tg_batcher *b = batcher(d, (tg_batcher_config){.batch_size = 100, .shuffle = true, .crop_padding = 4,
                                                        .flip = true, .prefetch = prefetch});
-        int64_t before = n_alloc;
+        int64_t before = tt_n_alloc;
         tg_tensor *x, *y;
         for (int e = 0; e < 3; e++) {
             ck_assert_int_eq(tg_batcher_start_epoch(b, e), TG_OK);
@@ -379,11 +361,11 @@ START_TEST(test_no_allocation_per_batch)
         /* starting an epoch and abandoning it halfway is fine too */
         ck_assert_int_eq(tg_batcher_start_epoch(b, 9), TG_OK);
         ck_assert(tg_batcher_next(b, &x, &y));
-        ck_assert_int_eq(n_alloc, before);
+        ck_assert_int_eq(tt_n_alloc, before);
         tg_batcher_free(b);
     }
     tg_dataset_free(d);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
     tg_set_allocator(NULL);
 }
 END_TEST

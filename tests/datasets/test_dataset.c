@@ -160,25 +160,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ failing allocations */
 
-static int64_t n_alloc, n_free, fail_at;
-
-static void *counting_alloc(size_t size, size_t align, void *user)
-{
-    (void)user;
-    if (n_alloc++ == fail_at)
-        return NULL;
-    size = (size + align - 1) / align * align;
-    return aligned_alloc(align, size ? size : align);
-}
-
-static void counting_free(void *p, void *user)
-{
-    (void)user;
-    if (p)
-        n_free++;
-    free(p);
-}
-
 START_TEST(test_loaders_fail_cleanly_on_any_allocation)
 {
     /* write a CIFAR-100 file with names and a gzip IDX pair, then fail the k-th
@@ -195,12 +176,12 @@ START_TEST(test_loaders_fail_cleanly_on_any_allocation)
     uint8_t lb[8 + 2] = {0, 0, 8, 1, 0, 0, 0, 2, 3, 4};
     ds_write_gz(dir, "t10k-images-idx3-ubyte.gz", im, sizeof im);
     ds_write_gz(dir, "t10k-labels-idx1-ubyte.gz", lb, sizeof lb);
-    const tg_allocator counting = {counting_alloc, counting_free, NULL};
-    tg_set_allocator(&counting);
     for (int which = 0; which < 3; which++) {
         bool done = false;
+        int64_t fail_at;
         for (fail_at = 0; !done; fail_at++) {
-            n_alloc = n_free = 0;
+            tt_count_allocations();
+            tt_fail_in = fail_at + 1; /* allocation number fail_at, from 0 */
             tg_clear_error();
             tg_dataset *d = which == 0   ? tg_dataset_load_cifar100(dir, TG_DATASET_TEST, false)
                             : which == 1 ? tg_dataset_load_fashion_mnist(dir, TG_DATASET_TEST)
@@ -208,30 +189,28 @@ START_TEST(test_loaders_fail_cleanly_on_any_allocation)
             if (which == 2) { /* split and select */
                 tg_set_allocator(NULL);
                 tg_dataset *full = indexed(20);
-                tg_set_allocator(&counting);
-                n_alloc = n_free = 0;
+                tt_count_allocations();
+                tt_fail_in = fail_at + 1;
                 tg_dataset *va = NULL;
                 if (tg_dataset_split(full, 0.25, 0, &d, &va) == TG_OK)
                     tg_dataset_free(va);
                 else
                     ck_assert_ptr_null(va);
                 tg_dataset_free(d);
-                int64_t a = n_alloc, f = n_free;
                 tg_set_allocator(NULL);
                 tg_dataset_free(full);
-                tg_set_allocator(&counting);
-                n_alloc = a, n_free = f;
+                tg_set_allocator(tt_counting_allocator());
                 d = NULL;
-                done = fail_at >= a;
+                done = tt_fail_in > 0; /* the failure never came: past the last allocation */
             } else if (d) {
                 done = true; /* fail_at is past the last allocation */
                 tg_dataset_free(d);
             } else {
                 ck_assert_int_eq(tg_last_status(), TG_ERR_NOMEM);
             }
-            ck_assert_msg(n_alloc - (fail_at < n_alloc) == n_free,
+            ck_assert_msg(tt_n_alloc == tt_n_free,
                           "load %d failing allocation %lld: %lld allocations, %lld frees", which,
-                          (long long)fail_at, (long long)n_alloc, (long long)n_free);
+                          (long long)fail_at, (long long)tt_n_alloc, (long long)tt_n_free);
         }
         ck_assert_int_gt(fail_at, 2);
     }

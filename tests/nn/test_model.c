@@ -170,30 +170,9 @@ END_TEST
 
 /* ------------------------------------------------------------------ no leaks */
 
-static long live_blocks;
-static void *counting_alloc(size_t size, size_t align, void *user)
-{
-    (void)user;
-    void *p = NULL;
-    if (align < sizeof(void *))
-        align = sizeof(void *);
-    if (posix_memalign(&p, align, size ? size : 1) != 0)
-        return NULL;
-    live_blocks++;
-    return p;
-}
-static void counting_free(void *p, void *user)
-{
-    (void)user;
-    if (p)
-        live_blocks--;
-    free(p);
-}
-
 START_TEST(test_free_releases_everything)
 {
-    tg_set_allocator(&(tg_allocator){counting_alloc, counting_free, NULL});
-    live_blocks = 0;
+    tt_count_allocations();
     tg_model *m = tg_model_new();
     char name[32];
     for (int i = 0; i < 40; i++) {
@@ -208,9 +187,9 @@ START_TEST(test_free_releases_everything)
     ck_assert_int_eq(tg_backward(tp, y), TG_OK);
     ck_assert_ptr_nonnull(tg_grad(tg_model_param(m, 3)));
     tg_tape_free(tp);
-    ck_assert_int_gt(live_blocks, 80);
+    ck_assert_int_gt((tt_n_alloc - tt_n_free), 80);
     tg_model_free(m);
-    ck_assert_int_eq(live_blocks, 0);
+    ck_assert_int_eq((tt_n_alloc - tt_n_free), 0);
     tg_model_free(NULL);
     tg_set_allocator(NULL);
 }

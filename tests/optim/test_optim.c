@@ -450,27 +450,8 @@ END_TEST
 
 /* ------------------------------------------------------------------ no allocation, threads */
 
-static int64_t n_alloc;
-
-static void *counting_alloc(size_t size, size_t align, void *user)
-{
-    (void)user;
-    n_alloc++;
-    if (align < sizeof(void *))
-        align = sizeof(void *);
-    size = (size + align - 1) / align * align;
-    return aligned_alloc(align, size ? size : align);
-}
-
-static void counting_free(void *p, void *user)
-{
-    (void)user;
-    free(p);
-}
-
 START_TEST(test_step_allocates_nothing)
 {
-    const tg_allocator counting = {counting_alloc, counting_free, NULL};
     const char *ids[] = {"sgd_nesterov", "adam_wd_amsgrad", "adamw_wd"};
     for (int k = 0; k < 3; k++) {
         const fx_config *c = fx_find(ids[k]);
@@ -478,11 +459,10 @@ START_TEST(test_step_allocates_nothing)
         run_init(&r, &c->cfg, TG_F32);
         for (int i = 0; i < NPARAMS; i++)
             set_grad(&r, r.p[i], fx.grad[0][i]);
-        tg_set_allocator(&counting); /* the same malloc underneath as the default */
-        n_alloc = 0;
+        tt_count_allocations(); /* the same malloc underneath as the default */
         for (int step = 0; step < 3; step++)
             ck_assert_int_eq(tg_optim_step(r.o), TG_OK);
-        ck_assert_int_eq(n_alloc, 0);
+        ck_assert_int_eq(tt_n_alloc, 0);
         tg_set_allocator(NULL);
         run_free(&r);
     }
@@ -633,28 +613,17 @@ END_TEST
 
 /* Every allocation of tg_optim_new failing in turn: NULL with an out-of-memory status,
  * and (under ASan) nothing leaked on the way out. */
-static int64_t fail_at;
-
-static void *failing_alloc(size_t size, size_t align, void *user)
-{
-    if (n_alloc + 1 == fail_at) {
-        n_alloc++;
-        return NULL;
-    }
-    return counting_alloc(size, align, user);
-}
-
 START_TEST(test_new_out_of_memory)
 {
-    const tg_allocator failing = {failing_alloc, counting_free, NULL};
     tg_model *m = tg_model_new();
     ck_assert_ptr_nonnull(tg_model_add_param(m, "a", TG_F32, TG_DIMS(3, 4)));
     ck_assert_ptr_nonnull(tg_model_add_param(m, "b", TG_F64, TG_DIMS(5)));
     tg_optim *o = NULL;
+    int64_t fail_at;
     for (fail_at = 1; !o; fail_at++) {
         ck_assert(fail_at < 100);
-        n_alloc = 0;
-        tg_set_allocator(&failing);
+        tt_count_allocations();
+        tt_fail_in = fail_at;
         o = tg_optim_new(m, &(tg_optim_config){.kind = TG_ADAM, .lr = 1e-3, .amsgrad = true});
         tg_set_allocator(NULL);
         if (!o)

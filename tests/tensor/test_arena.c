@@ -4,36 +4,7 @@
 
 #include <stdint.h>
 
-static int64_t n_alloc, n_free;
-static bool fail_next;
-
-static void *counting_alloc(size_t size, size_t align, void *user)
-{
-    (void)user;
-    if (fail_next) {
-        fail_next = false;
-        return NULL;
-    }
-    n_alloc++;
-    size = (size + align - 1) / align * align;
-    return aligned_alloc(align, size ? size : align);
-}
-
-static void counting_free(void *p, void *user)
-{
-    (void)user;
-    n_free++;
-    free(p);
-}
-
-static const tg_allocator counting = {counting_alloc, counting_free, NULL};
-
-static void setup(void)
-{
-    n_alloc = n_free = 0;
-    fail_next = false;
-    tg_set_allocator(&counting);
-}
+static void setup(void) { tt_count_allocations(); }
 
 static void teardown(void) { tg_set_allocator(NULL); }
 
@@ -55,14 +26,14 @@ START_TEST(test_steady_state_allocates_nothing)
     tg_arena_reset(ar);
     step(ar);
     tg_arena_reset(ar);
-    int64_t before = n_alloc;
+    int64_t before = tt_n_alloc;
     step(ar);
     tg_arena_reset(ar);
     step(ar);
-    ck_assert_int_eq(n_alloc, before); /* the third and fourth steps took nothing */
+    ck_assert_int_eq(tt_n_alloc, before); /* the third and fourth steps took nothing */
     ck_assert_uint_ge(tg_arena_capacity(ar), tg_arena_peak(ar));
     tg_arena_free(ar);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
 }
 END_TEST
 
@@ -70,10 +41,10 @@ START_TEST(test_heap_tensors_balance)
 {
     tg_tensor *t = tg_tensor_zeros(NULL, TG_F64, TG_DIMS(10, 10));
     tg_tensor *v = tg_tensor_slice(NULL, t, 0, 0, 10, 2);
-    ck_assert_int_gt(n_alloc, 0);
+    ck_assert_int_gt(tt_n_alloc, 0);
     tg_tensor_free(t);
     tg_tensor_free(v);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
 }
 END_TEST
 
@@ -99,19 +70,19 @@ END_TEST
 
 START_TEST(test_allocation_failure_is_reported)
 {
-    fail_next = true; /* the header allocation fails */
+    tt_fail_in = 1; /* the header allocation fails */
     tg_clear_error();
     ck_assert_ptr_null(tg_tensor_zeros(NULL, TG_F32, TG_DIMS(4, 4)));
     ck_assert_int_eq(tg_last_status(), TG_ERR_NOMEM);
     ck_assert_ptr_nonnull(strstr(tg_last_error(), "out of memory"));
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
     tg_arena *ar = tg_arena_new(1024);
-    fail_next = true; /* the arena's first chunk */
+    tt_fail_in = 1; /* the arena's first chunk */
     ck_assert_ptr_null(tg_tensor_ones(ar, TG_F32, TG_DIMS(4)));
     ck_assert_int_eq(tg_last_status(), TG_ERR_NOMEM);
     ck_assert_ptr_nonnull(tg_tensor_ones(ar, TG_F32, TG_DIMS(4))); /* and it recovers */
     tg_arena_free(ar);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
 }
 END_TEST
 
@@ -121,15 +92,15 @@ START_TEST(test_steady_state_with_padding)
 {
     tg_arena *ar = tg_arena_new(64 * 1024);
     for (int s = 0; s < 3; s++) {
-        int64_t before = n_alloc;
+        int64_t before = tt_n_alloc;
         for (int i = 0; i < 20000; i++)
             ck_assert_ptr_nonnull(tg_arena_alloc(ar, 8, 64)); /* 8 bytes handed out, 64 taken */
         if (s > 0)
-            ck_assert_int_eq(n_alloc, before);
+            ck_assert_int_eq(tt_n_alloc, before);
         tg_arena_reset(ar);
     }
     tg_arena_free(ar);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
 }
 END_TEST
 
@@ -150,13 +121,13 @@ START_TEST(test_reset_keeps_the_callers_error)
     tg_arena *ar = tg_arena_new(1024);
     ck_assert_ptr_nonnull(tg_tensor_zeros(ar, TG_F32, TG_DIMS(1000))); /* a second chunk */
     tg_set_error(TG_ERR_SHAPE, "earlier failure");
-    fail_next = true; /* the merge in reset fails: the arena keeps its chunks */
+    tt_fail_in = 1; /* the merge in reset fails: the arena keeps its chunks */
     tg_arena_reset(ar);
     ck_assert_int_eq(tg_last_status(), TG_ERR_SHAPE);
     ck_assert_str_eq(tg_last_error(), "earlier failure");
     ck_assert_ptr_nonnull(tg_tensor_zeros(ar, TG_F32, TG_DIMS(1000)));
     tg_arena_free(ar);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
 }
 END_TEST
 
@@ -171,9 +142,9 @@ START_TEST(test_large_blocks_are_given_back_and_reused)
     ck_assert_uint_eq(tg_arena_used(ar), big);
     tg_arena_release(ar, a);
     ck_assert_uint_eq(tg_arena_used(ar), 0);
-    int64_t before = n_alloc;
+    int64_t before = tt_n_alloc;
     ck_assert_ptr_eq(tg_arena_alloc(ar, big - 100, 64), a); /* reused: no allocation */
-    ck_assert_int_eq(n_alloc, before);
+    ck_assert_int_eq(tt_n_alloc, before);
     /* not a block more than twice the request: a small request does not pin a big one */
     void *c = tg_arena_alloc(ar, TG_ARENA_LARGE, 64);
     ck_assert_ptr_ne(c, a);
@@ -186,7 +157,7 @@ START_TEST(test_large_blocks_are_given_back_and_reused)
     tg_arena_release(ar, NULL);
     ck_assert_uint_eq(tg_arena_used(ar), used);
     tg_arena_free(ar);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
 }
 END_TEST
 
@@ -218,7 +189,7 @@ START_TEST(test_steady_state_with_releases)
 {
     tg_arena *ar = tg_arena_new(0);
     for (int s = 0; s < 3; s++) {
-        int64_t before = n_alloc;
+        int64_t before = tt_n_alloc;
         for (int i = 0; i < 10; i++) {
             tg_tensor *t = tg_tensor_zeros(ar, TG_F32, TG_DIMS(100 + i, 1024));
             ck_assert_ptr_nonnull(t);
@@ -226,11 +197,11 @@ START_TEST(test_steady_state_with_releases)
                 tg_arena_release_tensor(ar, t);
         }
         if (s > 0)
-            ck_assert_int_eq(n_alloc, before);
+            ck_assert_int_eq(tt_n_alloc, before);
         tg_arena_reset(ar);
     }
     tg_arena_free(ar);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
 }
 END_TEST
 
@@ -242,16 +213,16 @@ START_TEST(test_unused_large_blocks_are_freed_at_reset)
     ck_assert_ptr_nonnull(tg_arena_alloc(ar, 8 * TG_ARENA_LARGE, 64)); /* a big batch, once */
     tg_arena_reset(ar);
     ck_assert_uint_ge(tg_arena_capacity(ar), 8 * TG_ARENA_LARGE); /* kept for a repeat */
-    int64_t freed = n_free;
+    int64_t freed = tt_n_free;
     ck_assert_ptr_nonnull(tg_arena_alloc(ar, TG_ARENA_LARGE, 64)); /* smaller batches from now */
     tg_arena_reset(ar);
-    ck_assert_int_eq(n_free, freed + 1);
+    ck_assert_int_eq(tt_n_free, freed + 1);
     ck_assert_uint_lt(tg_arena_capacity(ar), 2 * TG_ARENA_LARGE);
-    int64_t before = n_alloc;
+    int64_t before = tt_n_alloc;
     ck_assert_ptr_nonnull(tg_arena_alloc(ar, TG_ARENA_LARGE, 64)); /* the kept one */
-    ck_assert_int_eq(n_alloc, before);
+    ck_assert_int_eq(tt_n_alloc, before);
     tg_arena_free(ar);
-    ck_assert_int_eq(n_alloc, n_free);
+    ck_assert_int_eq(tt_n_alloc, tt_n_free);
 }
 END_TEST
 
