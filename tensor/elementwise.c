@@ -30,15 +30,6 @@
 
 static bool is_float(tg_dtype dt) { return dt == TG_F32 || dt == TG_F64; }
 
-/* An output must not have a broadcast axis: several elements would be one address. */
-static bool has_broadcast_axis(const tg_tensor *t)
-{
-    for (int i = 0; i < t->ndim; i++)
-        if (t->strides[i] == 0 && t->shape[i] > 1)
-            return true;
-    return false;
-}
-
 /* Checks that `out` can receive a result of dtype dt and shape (ndim, shape). */
 static tg_status check_out(const char *fn, const tg_tensor *out, tg_dtype dt, int ndim,
                            const int64_t *shape)
@@ -53,7 +44,7 @@ static tg_status check_out(const char *fn, const tg_tensor *out, tg_dtype dt, in
     if (out->dtype != dt)
         return tg_set_error(TG_ERR_DTYPE, "%s: out has dtype %s, expected %s", fn,
                             tg_dtype_name(out->dtype), tg_dtype_name(dt));
-    if (has_broadcast_axis(out))
+    if (tg__broadcast_axis(out) >= 0)
         return tg_set_error(TG_ERR_ARG, "%s: out of shape %s has a broadcast (stride 0) axis and "
                             "cannot be written", fn, TG__SHAPE(b1, out));
     return TG_OK;
@@ -447,7 +438,7 @@ tg_status tg_tensor_axpy_(tg_tensor *dst, double alpha, const tg_tensor *src)
     TG__CHECK_STATUS(fn, dst && src);
     if (!same_dtype(fn, dst, src) || check_float(fn, dst->dtype) != TG_OK)
         return tg_last_status();
-    if (has_broadcast_axis(dst)) {
+    if (tg__broadcast_axis(dst) >= 0) {
         char b[TG__SHAPE_STR];
         return tg_set_error(TG_ERR_ARG, "%s: dst of shape %s has a broadcast (stride 0) axis and "
                             "cannot be written", fn, TG__SHAPE(b, dst));

@@ -68,6 +68,16 @@ static inline int tg__axis(int axis, int ndim)
     return (axis >= 0 && axis < ndim) ? axis : -1;
 }
 
+/* The first axis along which several elements of t are one address (size > 1, stride
+ * 0: a broadcast view, which cannot be written), or -1. */
+static inline int tg__broadcast_axis(const tg_tensor *t)
+{
+    for (int i = 0; i < t->ndim; i++)
+        if (t->strides[i] == 0 && t->shape[i] > 1)
+            return i;
+    return -1;
+}
+
 /* ------------------------------------------------------------------ elements */
 
 static inline double tg__load(tg_dtype dt, const char *p)

@@ -283,9 +283,9 @@ tg_status tg_tensor_matmul_out(tg_tensor *out, const tg_tensor *a, const tg_tens
     if (out->dtype != a->dtype)
         return tg_set_error(TG_ERR_DTYPE, "%s: out is %s, a and b are %s", fn,
                             tg_dtype_name(out->dtype), tg_dtype_name(a->dtype));
-    for (int d = 0; d < nd; d++)
-        if (out->strides[d] == 0 && out->shape[d] > 1)
-            return tg_set_error(TG_ERR_ARG, "%s: out (shape %s) has a broadcast axis %d (stride 0), "
-                                            "so its elements overlap", fn, TG__SHAPE(so, out), d);
+    int d = tg__broadcast_axis(out);
+    if (d >= 0)
+        return tg_set_error(TG_ERR_ARG, "%s: out (shape %s) has a broadcast axis %d (stride 0), "
+                                        "so its elements overlap", fn, TG__SHAPE(so, out), d);
     return matmul_into(fn, out, a, b, alpha, beta);
 }

@@ -325,12 +325,12 @@ static void fill_contiguous(const fill_job *job)
 static tg_status fill(const char *fn, tg_tensor *t, tg_rng *g, fill_job job)
 {
     /* an empty tensor's strides may be 0 on any axis (nothing to share): nothing to fill */
-    for (int i = 0; i < t->ndim && tg_tensor_numel(t) > 0; i++)
-        if (t->shape[i] > 1 && t->strides[i] == 0) {
-            char b[TG__SHAPE_STR];
-            return tg_set_error(TG_ERR_ARG, "%s: axis %d of the target %s is broadcast (stride 0), "
-                                "so its elements share memory", fn, i, TG__SHAPE(b, t));
-        }
+    int i = tg_tensor_numel(t) > 0 ? tg__broadcast_axis(t) : -1;
+    if (i >= 0) {
+        char b[TG__SHAPE_STR];
+        return tg_set_error(TG_ERR_ARG, "%s: axis %d of the target %s is broadcast (stride 0), "
+                            "so its elements share memory", fn, i, TG__SHAPE(b, t));
+    }
     job.dt = t->dtype;
     job.per_block = t->dtype == TG_F64 ? 2 : 4;
     job.n = tg_tensor_numel(t);
