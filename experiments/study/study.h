@@ -64,6 +64,9 @@ tg_status study_mkdirs(const char *dir);
 
 /* ------------------------------------------------------------------ files (files.c) */
 
+/* Seconds on the monotonic clock, for durations (train's epochs, sweep's runs). */
+double study_now(void);
+
 /* Replaces path with len bytes of text, atomically: path.tmp is written, fsynced and
  * renamed over path (then the directory is fsynced). On failure path is untouched. */
 tg_status study_write_file_atomic(const char *path, const char *text, size_t len);

@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ the plans
@@ -301,13 +300,6 @@ typedef struct run {
     double started;
     int status; /* exit status; -1 not run yet */
 } run;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void add_arg(run *r, const char *flag, const char *value)
 {
@@ -664,7 +656,7 @@ static bool start_child(run *r, long threads, bool log)
     if (logfd >= 0)
         close(logfd);
     r->pid = pid;
-    r->started = now();
+    r->started = study_now();
     return true;
 }
 
@@ -672,7 +664,7 @@ static bool start_child(run *r, long threads, bool log)
 static void report_child(const run *r, int wstatus, int total, bool log)
 {
     int k = r->index;
-    double secs = now() - r->started;
+    double secs = study_now() - r->started;
     if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
         fprintf(stderr, "study sweep: [%d/%d] %s: done in %.1f s\n", k, total, r->name, secs);
     else if (WIFEXITED(wstatus))

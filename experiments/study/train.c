@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PROG "study train"
@@ -390,13 +389,6 @@ static int parse_config_file(char *text, const char *path, options *o, bool *set
 
 /* ------------------------------------------------------------------ helpers */
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void fmt_duration(char *buf, size_t size, double s)
 {
     if (!(s >= 0) || s > 1e8)
@@ -681,7 +673,7 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
             return fail("the optimiser step");
         tg_model_zero_grad(r->model);
         tg_tape_reset(r->tp);
-        double t = now();
+        double t = study_now();
         if (r->tty && (t - p->last_draw > 0.2 || p->done == p->batches)) {
             draw_bar(p, t);
             p->last_draw = t;
@@ -787,7 +779,7 @@ int study_train_main(int argc, char **argv)
     run r = {0};
     int status = 1;
     char *config_file_text = NULL;
-    double t_start = now();
+    double t_start = study_now();
     r.tty = isatty(2);
 
     /* the experiment directory */
@@ -914,15 +906,15 @@ int study_train_main(int argc, char **argv)
     for (int e = start; e < o.epochs; e++) {
         double lr = tg_lr_at(&sched, e);
         tg_optim_set_lr(r.optim, lr);
-        epoch_progress p = {.epoch = e, .epochs = o.epochs, .t0 = now(),
+        epoch_progress p = {.epoch = e, .epochs = o.epochs, .t0 = study_now(),
                             .avg_epoch_s = epochs_run ? epochs_time / epochs_run : 0};
         double tl, ta, vl, va;
         if (train_epoch(&r, &p, &tl, &ta))
             goto out;
-        double train_secs = now() - p.t0;
+        double train_secs = study_now() - p.t0;
         if (evaluate(&r, r.val_b, &vl, &va))
             goto out;
-        double secs = now() - p.t0;
+        double secs = study_now() - p.t0;
         epochs_time += secs;
         epochs_run++;
         study_buf_printf(&r.summary, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f\n", e + 1, ta, tl, va, vl, lr, secs);
@@ -982,7 +974,7 @@ int study_train_main(int argc, char **argv)
 
     /* the summary */
     printf("%s: best validation accuracy %.4f at epoch %d of %d; test accuracy %.4f, loss %.4f (%.0fs)\n",
-           r.dir, best_acc, best_epoch, o.epochs, test_acc, test_loss, now() - t_start);
+           r.dir, best_acc, best_epoch, o.epochs, test_acc, test_loss, study_now() - t_start);
     study_grad_ends g;
     if (study_read_grad_ends(r.dir, &g)) {
         double ratio = g.first_grad / g.last_grad;
