@@ -8,7 +8,6 @@
 #include "internal.h"
 
 #include <math.h>
-#include <omp.h>
 
 /* x OP s as a u8 mask, s a scalar of x's dtype */
 static tg_tensor *compare_scalar(tg_arena *ar, tg_binary_op op, const tg_tensor *x, double s)
@@ -421,7 +420,7 @@ static tg_tensor *piecewise_linear_grad(tg_arena *ar, const tg_tensor *x, const 
     if (!xc || !gc || !dx)
         return NULL;
     const int64_t n = tg_tensor_numel(dx);
-    const bool par = n >= 32768 && !omp_in_parallel() && tg_get_num_threads() > 1; /* as tensor/'s loops */
+    const bool par = tg_parallel_worth(n);
     if (g->dtype == TG_F32)
         piecewise_linear_grad_float(n, tg_tensor_data(dx), tg_tensor_data(xc), tg_tensor_data(gc), relu,
                                     (float)slope, par);

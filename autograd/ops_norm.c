@@ -15,15 +15,8 @@
 #include "internal.h"
 
 #include <math.h>
-#include <omp.h>
 
-/* as the tensor module's loops: parallel above this many elements, never nested */
-#define PAR_MIN 32768
 
-static bool go_parallel(int64_t work)
-{
-    return work >= PAR_MIN && !omp_in_parallel() && tg_get_num_threads() > 1;
-}
 
 /* ------------------------------------------------------------------ channel walks
  * A channel of an [N,C,H,W] view is walked as `rows` rows of `len` elements: one row a
@@ -280,7 +273,7 @@ static tg_tensor *batch_norm2d_forward(tg_tape *tp, tg_record *r)
         return NULL;
     double *st = tg_tensor_data(p->stats);
     const walk wk = walk_of(x, NULL);
-#pragma omp parallel for schedule(static) if (go_parallel(C * M))
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(C * M))
     for (int64_t c = 0; c < C; c++)
         forward_channel(x, gamma, beta, p->eps, &wk, c, st, y);
     /* constants in x's dtype, for a layer's running averages */
@@ -351,7 +344,7 @@ static tg_status batch_norm2d_backward(tg_tape *tp, const tg_record *r, const tg
     double *sv = tg_tensor_data(sums);
     const walk wk = walk_of(x, g);
     const bool want_gx = need_x || need_gamma;
-#pragma omp parallel for schedule(static) if (go_parallel(C * M))
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(C * M))
     for (int64_t c = 0; c < C; c++)
         backward_channel(r, g, &wk, c, want_gx, sv, dx);
     if (need_x)

@@ -26,8 +26,8 @@
 #include <omp.h>
 #include <string.h>
 
-/* A parameter's update is shared among threads from this many elements (the tensor
- * module's threshold). The study's parameters are all smaller (VGG_38's largest tensor
+/* A parameter's update is shared among threads when tg_parallel_worth says so (32768
+ * elements, the tensor module's threshold). The study's parameters are all smaller (VGG_38's largest tensor
  * has 9,216 elements), so there the update runs on one thread, and that is right: an
  * Adam step over all 336,196 f32 parameters of VGG_38 took 1.3-1.9 ms on one core of
  * the (busy, 2-core) build machine, limited by the divider, against seconds for one
@@ -35,7 +35,6 @@
  * more than it saved (2.2 ms against 1.3 ms for 47 tensors on one thread), hence the
  * plain loop below the threshold; what threads gain above it could not be measured on
  * that machine (two threads on two busy cores were slower than one). */
-#define PAR_MIN 32768
 
 typedef struct slot {
     tg_tensor *param;
@@ -368,7 +367,7 @@ static void update(const slot *s, const tg_tensor *grad, hyper *h)
     h->step_size = h->lr / (1 - pow(h->beta1, t));
     h->bc2_sqrt = sqrt(1 - pow(h->beta2, t));
     int64_t n = tg_tensor_numel(s->param);
-    if (n >= PAR_MIN && !omp_in_parallel() && omp_get_max_threads() > 1) {
+    if (tg_parallel_worth(n)) {
 #pragma omp parallel
         {
             /* one contiguous piece a thread; elementwise, so any split gives the same bits */

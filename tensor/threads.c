@@ -36,6 +36,11 @@ void tg_set_num_threads(int n)
     applied_generation = atomic_fetch_add(&generation, 1) + 1;
 }
 
+bool tg_parallel_worth(int64_t work)
+{
+    return work >= TG__PAR_MIN && !omp_in_parallel() && tg_get_num_threads() > 1;
+}
+
 int tg_get_num_threads(void)
 {
     tg__threads_init();

@@ -426,6 +426,11 @@ tg_tensor *tg_tensor_randn(tg_arena *ar, tg_rng *g, tg_dtype dt, int ndim, const
  * OMP_NUM_THREADS if set, else the number of cores. */
 void tg_set_num_threads(int n);
 int tg_get_num_threads(void);
+/* Whether a loop over `work` elements should be shared among the threads, by the rule
+ * the library's own kernels follow: enough work to pay for waking the team (32768
+ * elements), more than one thread, and not already inside a parallel region. For
+ * kernels written outside tensor/ (ops, optimisers, data preparation). */
+bool tg_parallel_worth(int64_t work);
 
 /* ------------------------------------------------------------------ printing */
 

@@ -242,6 +242,22 @@ START_TEST(test_large_strided_copy_threads)
 }
 END_TEST
 
+START_TEST(test_parallel_worth)
+{
+    tg_set_num_threads(2);
+    ck_assert(tg_parallel_worth(32768));
+    ck_assert(!tg_parallel_worth(32767)); /* too little work */
+    bool nested = true;
+#pragma omp parallel num_threads(2)
+#pragma omp single
+    nested = tg_parallel_worth(1 << 20); /* already in a parallel region */
+    ck_assert(!nested);
+    tg_set_num_threads(1);
+    ck_assert(!tg_parallel_worth(1 << 20)); /* one thread */
+    tg_set_num_threads(2);
+}
+END_TEST
+
 START_TEST(test_arena_views)
 {
     tg_arena *ar = tg_arena_new(0);
@@ -302,6 +318,7 @@ int main(void)
     tcase_add_test(tc, test_arena_views);
     tcase_add_test(tc, test_arena_view_of_heap_tensor);
     tcase_add_test(tc, test_extreme_sizes);
+    tcase_add_test(tc, test_parallel_worth);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }
