@@ -576,6 +576,8 @@ START_TEST(test_sticky_errors)
     ck_assert_str_eq(tg_tape_error(tp), msg);
     ck_assert_int_eq(tg_tape_fail(tp, TG_ERR_IO, "something else"), TG_ERR_SHAPE); /* the first stays */
     ck_assert_str_eq(tg_tape_error(tp), msg);
+    ck_assert_ptr_eq(tg_tape_fail_tensor(tp, TG_ERR_IO, "nor this"), bad); /* the placeholder */
+    ck_assert_str_eq(tg_tape_error(tp), msg);
 
     /* backward refuses with the same status */
     ck_assert_int_eq(tg_backward(tp, c), TG_ERR_SHAPE);

@@ -37,6 +37,25 @@ START_TEST(test_steady_state_allocates_nothing)
 }
 END_TEST
 
+/* memory for layers above and user code goes through the same hook */
+START_TEST(test_mem_alloc_uses_the_hook)
+{
+    void *p = tg_mem_alloc(1000, 64);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq((uintptr_t)p % 64, 0);
+    ck_assert_int_eq(tt_n_alloc, 1);
+    tg_mem_free(p);
+    ck_assert_int_eq(tt_n_free, 1);
+    tt_fail_in = 1;
+    tg_clear_error();
+    ck_assert_ptr_null(tg_mem_alloc(1000, 16));
+    ck_assert_int_eq(tg_last_status(), TG_ERR_NOMEM);
+    ck_assert_str_eq(tg_last_error(), "tapegrad: out of memory allocating 1000 bytes");
+    tg_mem_free(NULL);
+    ck_assert_int_eq(tt_n_free, 1);
+}
+END_TEST
+
 START_TEST(test_heap_tensors_balance)
 {
     tg_tensor *t = tg_tensor_zeros(NULL, TG_F64, TG_DIMS(10, 10));
@@ -233,6 +252,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_steady_state_allocates_nothing);
     tcase_add_test(tc, test_heap_tensors_balance);
+    tcase_add_test(tc, test_mem_alloc_uses_the_hook);
     tcase_add_test(tc, test_arena_alignment_and_accounting);
     tcase_add_test(tc, test_allocation_failure_is_reported);
     tcase_add_test(tc, test_steady_state_with_padding);
