@@ -84,6 +84,7 @@ static void add_tape_times(const tg_tape *tp, double *t)
     }
 }
 
+/* sorts v */
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
@@ -245,7 +246,7 @@ int main(int argc, char **argv)
                 cat_times[c * steps + step - warmup] = t[c];
         }
     }
-    double med = median(times, steps), fastest = times[0];
+    double med = median(times, steps), fastest = times[0]; /* sorted by median */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("network=%s bn=%s ms_median=%.1f ms_min=%.1f images_per_s=%.1f gflops=%.1f peak_rss_mb=%.1f\n",

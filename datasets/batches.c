@@ -25,12 +25,9 @@
 #include "internal.h"
 
 #include <math.h>
-#include <omp.h>
 #include <pthread.h>
 #include <string.h>
 
-/* The tensor module's threshold for going parallel, in elements written. */
-#define PARALLEL_MIN_ELEMENTS 32768
 #define MAX_CROP_PADDING 1024
 
 typedef struct slot {
@@ -145,10 +142,8 @@ static void prepare(const tg_batcher *b, int64_t epoch, int64_t k, slot *s, bool
     const int64_t count = k == b->num_batches - 1 ? b->last : b->batch;
     const tg_rng e = tg_rng_split(&b->cfg.rng, (uint64_t)epoch);
     const tg_rng aug = tg_rng_split(&e, 1);
-    const int threads = parallel ? tg_get_num_threads() : 1;
-    if (threads > 1 && count > 1 && count * b->c * b->oh * b->ow >= PARALLEL_MIN_ELEMENTS &&
-        !omp_in_parallel()) {
-#pragma omp parallel for schedule(static) num_threads(threads)
+    if (parallel && count > 1 && tg_parallel_worth(count * b->c * b->oh * b->ow)) {
+#pragma omp parallel for schedule(static) num_threads(tg_get_num_threads())
         for (int64_t i = 0; i < count; i++)
             prepare_one(b, &aug, start, i, s);
     } else {
