@@ -13,7 +13,6 @@
 #include "internal.h"
 
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 /* A kernel body written once over `tg_dtype dt` and called with a constant dt, so the
@@ -31,12 +30,6 @@ SPECIALISED void st(tg_dtype dt, char *p, int64_t i, double v)
         ((float *)p)[i] = (float)v;
     else
         ((double *)p)[i] = v;
-}
-
-static bool go_parallel(int64_t work)
-{
-    tg__threads_init();
-    return work >= TG__PAR_MIN && !omp_in_parallel() && omp_get_max_threads() > 1;
 }
 
 /* ------------------------------------------------------------------ geometry */
@@ -256,7 +249,7 @@ tg_tensor *tg_tensor_im2col(tg_arena *ar, const tg_tensor *x, const tg_conv2d_ge
     size_t es = tg_dtype_size(dt);
     int64_t rows = n * c * kk; /* row r = (n*C + c)*kk + i*kw + j: one task each */
     char *out = tg__ptr(cols);
-#pragma omp parallel for schedule(static) if (go_parallel(rows * plane))
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(rows * plane))
     for (int64_t r = 0; r < rows; r++) {
         int64_t p = r / kk, ij = r % kk;
         im2col_row(dt, out + (size_t)(r * plane) * es, plane_ptr(x, p / c, p % c), x->strides[2],
@@ -360,7 +353,7 @@ tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channel
     tg_dtype dt = cols->dtype;
     int64_t es = (int64_t)tg_dtype_size(dt), planes = n * channels;
     char *out = tg__ptr(img);
-#pragma omp parallel for schedule(static) if (go_parallel(planes * kk * want[2]))
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(planes * kk * want[2]))
     for (int64_t p = 0; p < planes; p++) {
         const char *col = tg__ptr(cols) + ((p / channels) * cols->strides[0] +
                                            (p % channels) * kk * cols->strides[1]) * es;
@@ -480,7 +473,7 @@ tg_tensor *tg_tensor_avg_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2
         return NULL;
     int64_t es = (int64_t)tg_dtype_size(x->dtype), size = d.oh * d.ow;
     bool f32 = x->dtype == TG_F32, fast = pool2x2_fast(&d, x);
-#pragma omp parallel for schedule(static) if (go_parallel(planes * size * d.g.kh * d.g.kw))
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(planes * size * d.g.kh * d.g.kw))
     for (int64_t p = 0; p < planes; p++) {
         char *out = tg__ptr(y) + p * size * es;
         const char *src = plane_ptr(x, p / c, p % c);
@@ -517,7 +510,8 @@ tg_tensor *tg_tensor_avg_pool2d_backward(tg_arena *ar, const tg_tensor *gout, in
         return NULL;
     int64_t es = (int64_t)tg_dtype_size(gout->dtype), size = height * width;
     bool f32 = gout->dtype == TG_F32, fast = pool2x2_fast(&d, gout);
-#pragma omp parallel for schedule(static) if (go_parallel(planes * d.oh * d.ow * d.g.kh * d.g.kw))
+#pragma omp parallel for schedule(static) \
+    if (tg_parallel_worth(planes * d.oh * d.ow * d.g.kh * d.g.kw))
     for (int64_t p = 0; p < planes; p++) {
         char *out = tg__ptr(gin) + p * size * es;
         const char *src = plane_ptr(gout, p / c, p % c);
@@ -586,7 +580,7 @@ tg_tensor *tg_tensor_max_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2
     }
     int64_t es = (int64_t)tg_dtype_size(x->dtype), size = d.oh * d.ow;
     bool f32 = x->dtype == TG_F32;
-#pragma omp parallel for schedule(static) if (go_parallel(planes * size * d.g.kh * d.g.kw))
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(planes * size * d.g.kh * d.g.kw))
     for (int64_t p = 0; p < planes; p++) {
         char *out = tg__ptr(y) + p * size * es;
         int32_t *idx = ix ? (int32_t *)tg__ptr(ix) + p * size : NULL;
@@ -645,7 +639,8 @@ tg_tensor *tg_tensor_max_pool2d_backward(tg_arena *ar, const tg_tensor *gout,
     int64_t es = (int64_t)tg_dtype_size(gout->dtype), bad = 0;
     int64_t oh = gout->shape[2], ow = gout->shape[3];
     bool f32 = gout->dtype == TG_F32;
-#pragma omp parallel for schedule(static) reduction(+ : bad) if (go_parallel(planes * (size + oh * ow)))
+#pragma omp parallel for schedule(static) reduction(+ : bad) \
+    if (tg_parallel_worth(planes * (size + oh * ow)))
     for (int64_t p = 0; p < planes; p++) {
         char *out = tg__ptr(gin) + p * size * es;
         const char *gp = plane_ptr(gout, p / c, p % c), *ip = plane_ptr(indices, p / c, p % c);

@@ -89,9 +89,7 @@ void tg__iter_run(const tg__iter *it, tg__row_fn fn, void *ctx)
         rows *= it->shape[d];
     if (rows == 0 || inner == 0)
         return;
-    tg__threads_init();
-    bool par = rows * inner >= TG__PAR_MIN && !omp_in_parallel() && omp_get_max_threads() > 1;
-    if (!par) {
+    if (!tg_parallel_worth(rows * inner)) {
         run_rows(it, 0, rows, fn, ctx);
         return;
     }

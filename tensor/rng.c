@@ -310,8 +310,7 @@ static void fill_contiguous(const fill_job *job)
 {
     const int64_t chunk = (int64_t)PER_CHUNK_BATCHES * BATCH * job->per_block;
     const int64_t nchunks = (job->n + chunk - 1) / chunk;
-    tg__threads_init();
-    if (job->n < TG__PAR_MIN || omp_in_parallel() || omp_get_max_threads() < 2) {
+    if (!tg_parallel_worth(job->n)) {
         fill_range(job, 0, job->n);
         return;
     }
