@@ -140,6 +140,16 @@ static inline uint8_t *tt_read_file(const char *path, size_t *n)
     return p;
 }
 
+/* Same dtype, shape and bytes: a and b (contiguous) hold bitwise the same values, for
+ * tests that results do not depend on the thread count or the layout. */
+static inline bool tt_same_bits(const tg_tensor *a, const tg_tensor *b)
+{
+    return a && b && a->dtype == b->dtype && tg_tensor_same_shape(a, b) &&
+           tg_tensor_is_contiguous(a) && tg_tensor_is_contiguous(b) &&
+           memcmp(tg_tensor_data(a), tg_tensor_data(b),
+                  (size_t)tg_tensor_numel(a) * tg_dtype_size(a->dtype)) == 0;
+}
+
 /* ------------------------------------------------------------------ counting allocations
  * For tests that prove what the library allocates and frees: the hook counts every
  * allocation made (tt_n_alloc) and block freed (tt_n_free), and with tt_fail_in = k > 0

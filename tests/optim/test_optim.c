@@ -355,13 +355,6 @@ START_TEST(test_state_names_shapes_dtypes)
 }
 END_TEST
 
-static bool same_bits(const tg_tensor *x, const tg_tensor *y)
-{
-    return x->dtype == y->dtype && tg_tensor_same_shape(x, y) &&
-           memcmp(tg_tensor_data(x), tg_tensor_data(y),
-                  (size_t)tg_tensor_numel(x) * tg_dtype_size(x->dtype)) == 0;
-}
-
 /* 3 steps; the parameters and the state copied out (as a checkpoint saves them) and into
  * a fresh model and optimiser; 2 more steps on both: the same bits everywhere. */
 static void check_resume(const char *id, tg_dtype dt)
@@ -398,10 +391,10 @@ static void check_resume(const char *id, tg_dtype dt)
         run_step(&b, c, step);
     }
     for (int i = 0; i < NPARAMS; i++)
-        ck_assert_msg(same_bits(a.p[i], b.p[i]), "%s (%s): '%s' differs after resuming", id,
+        ck_assert_msg(tt_same_bits(a.p[i], b.p[i]), "%s (%s): '%s' differs after resuming", id,
                       tg_dtype_name(dt), pname[i]);
     for (int i = 0; i < ns; i++)
-        ck_assert_msg(same_bits(tg_optim_state(a.o, i), tg_optim_state(b.o, i)),
+        ck_assert_msg(tt_same_bits(tg_optim_state(a.o, i), tg_optim_state(b.o, i)),
                       "%s (%s): state '%s' differs after resuming", id, tg_dtype_name(dt),
                       tg_optim_state_name(a.o, i));
     /* and the resumed run is the reference's too */
@@ -442,7 +435,7 @@ START_TEST(test_resume_without_state_differs)
         ck_assert_int_eq(tg_tensor_copy_(b.p[i], a.p[i]), TG_OK);
     run_step(&a, c, 3);
     run_step(&b, c, 3);
-    ck_assert(!same_bits(a.p[0], b.p[0]));
+    ck_assert(!tt_same_bits(a.p[0], b.p[0]));
     run_free(&a);
     run_free(&b);
 }
@@ -496,7 +489,7 @@ START_TEST(test_threads_bitwise)
         tg_optim_free(o);
         tg_model_free(m);
     }
-    ck_assert(same_bits(out[0], out[1]));
+    ck_assert(tt_same_bits(out[0], out[1]));
     tg_tensor_free(out[0]);
     tg_tensor_free(out[1]);
 }

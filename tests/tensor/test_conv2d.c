@@ -315,13 +315,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ threads, memory */
 
-static bool same_bits(const tg_tensor *a, const tg_tensor *b)
-{
-    return a && b && tg_tensor_same_shape(a, b) && a->dtype == b->dtype &&
-           memcmp(tg_tensor_data(a), tg_tensor_data(b),
-                  (size_t)tg_tensor_numel(a) * tg_dtype_size(a->dtype)) == 0;
-}
-
 START_TEST(test_conv2d_thread_count_independent)
 {
     /* 17 images: 16 weight-gradient partials of 1 or 2 images, shared unevenly by 3 */
@@ -343,7 +336,7 @@ START_TEST(test_conv2d_thread_count_independent)
             }
             for (int t = 1; t < 3; t++)
                 for (int k = 0; k < 3; k++)
-                    ck_assert_msg(same_bits(r[0][k], r[t][k]),
+                    ck_assert_msg(tt_same_bits(r[0][k], r[t][k]),
                                   "%s, %s: kernel %d differs between 1 and %d threads", cc->what,
                                   tg_dtype_name(dt), k, t + 1);
             for (int t = 0; t < 3; t++)
@@ -380,7 +373,7 @@ START_TEST(test_conv2d_gives_scratch_back)
     ck_assert_uint_le(tg_arena_used(ar) - before, 2 * (size_t)tg_tensor_numel(dw) * 4 + 1024);
     /* the same values as on the heap */
     tg_tensor *y2 = tg_tensor_conv2d(NULL, o.x, o.w, o.b, &cc.g);
-    ck_assert(same_bits(y, y2));
+    ck_assert(tt_same_bits(y, y2));
     tg_tensor_free(y2);
     tg_arena_free(ar);
     free_operands(&o);

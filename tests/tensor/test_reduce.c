@@ -150,13 +150,6 @@ static void check_reduction(const char *what, rkind k, const tg_tensor *x, int n
     tg_tensor_free(y);
 }
 
-static bool same_bits(const tg_tensor *a, const tg_tensor *b)
-{
-    return a && b && a->dtype == b->dtype && tg_tensor_same_shape(a, b) &&
-           memcmp(tg_tensor_data(a), tg_tensor_data(b),
-                  (size_t)tg_tensor_numel(a) * tg_dtype_size(a->dtype)) == 0;
-}
-
 /* ------------------------------------------------------------------ every axis, every layout */
 
 /* A [4,5,6] view in one of several layouts; *base is what to free with it. */
@@ -600,7 +593,7 @@ static void check_threads(const char *what, const tg_tensor *x, rkind k, int nax
     }
     tg_set_num_threads(2);
     ck_assert_msg(y[0] != NULL, "%s: %s", what, tg_last_error());
-    ck_assert_msg(same_bits(y[0], y[1]) && same_bits(y[0], y[2]),
+    ck_assert_msg(tt_same_bits(y[0], y[1]) && tt_same_bits(y[0], y[2]),
                   "%s %s: results depend on threads", what, KIND_NAMES[k]);
     for (int i = 0; i < 3; i++)
         tg_tensor_free(y[i]);

@@ -136,13 +136,6 @@ static tg_tensor *winograd_weight(tg_arena *ar, const tg_tensor *gy, const tg_te
     return dw;
 }
 
-static bool same_bits(const tg_tensor *a, const tg_tensor *b)
-{
-    return tg_tensor_same_shape(a, b) && tg_tensor_is_contiguous(a) && tg_tensor_is_contiguous(b) &&
-           memcmp(tg_tensor_data(a), tg_tensor_data(b),
-                  (size_t)tg_tensor_numel(a) * tg_dtype_size(a->dtype)) == 0;
-}
-
 /* ------------------------------------------------------------------ f64 against the reference */
 
 /* one case: forward with and without bias, the input and the weight gradient, in f64 */
@@ -264,10 +257,10 @@ START_TEST(test_strided_inputs)
               !tg_tensor_is_contiguous(b) && !tg_tensor_is_contiguous(gy));
     tg_tensor *xc = tg_tensor_clone(ar, x), *wc = tg_tensor_clone(ar, w);
     tg_tensor *bc = tg_tensor_clone(ar, b), *gyc = tg_tensor_clone(ar, gy);
-    ck_assert(same_bits(winograd(ar, x, w, b, &pad1), winograd(ar, xc, wc, bc, &pad1)));
-    ck_assert(same_bits(winograd_backward(ar, gy, w, 7, 9, &pad1),
+    ck_assert(tt_same_bits(winograd(ar, x, w, b, &pad1), winograd(ar, xc, wc, bc, &pad1)));
+    ck_assert(tt_same_bits(winograd_backward(ar, gy, w, 7, 9, &pad1),
                         winograd_backward(ar, gyc, wc, 7, 9, &pad1)));
-    ck_assert(same_bits(winograd_weight(ar, gy, x, &pad1), winograd_weight(ar, gyc, xc, &pad1)));
+    ck_assert(tt_same_bits(winograd_weight(ar, gy, x, &pad1), winograd_weight(ar, gyc, xc, &pad1)));
     tg_arena_free(ar);
 }
 END_TEST
@@ -283,10 +276,10 @@ START_TEST(test_strided_usual_width)
     tg_tensor *w = rand_in(ar, dt, 8, 8, 3, 3);
     tg_tensor *gy = tg_tensor_slice(ar, rand_in(ar, dt, 2, 8, 16, 32), 3, 0, 32, 2);
     tg_tensor *xc = tg_tensor_clone(ar, x), *gyc = tg_tensor_clone(ar, gy);
-    ck_assert(same_bits(winograd(ar, x, w, NULL, &pad1), winograd(ar, xc, w, NULL, &pad1)));
-    ck_assert(same_bits(winograd_backward(ar, gy, w, 16, 16, &pad1),
+    ck_assert(tt_same_bits(winograd(ar, x, w, NULL, &pad1), winograd(ar, xc, w, NULL, &pad1)));
+    ck_assert(tt_same_bits(winograd_backward(ar, gy, w, 16, 16, &pad1),
                         winograd_backward(ar, gyc, w, 16, 16, &pad1)));
-    ck_assert(same_bits(winograd_weight(ar, gy, x, &pad1), winograd_weight(ar, gyc, xc, &pad1)));
+    ck_assert(tt_same_bits(winograd_weight(ar, gy, x, &pad1), winograd_weight(ar, gyc, xc, &pad1)));
     tg_arena_free(ar);
 }
 END_TEST
@@ -307,9 +300,9 @@ START_TEST(test_threads_bitwise)
         dx[t] = winograd_backward(ar, gy, w, 30, 30, &pad1);
         dw[t] = winograd_weight(ar, gy, x, &pad1);
     }
-    ck_assert_msg(same_bits(y[0], y[1]), "the forward differs between 1 and 2 threads");
-    ck_assert_msg(same_bits(dx[0], dx[1]), "the input gradient differs between 1 and 2 threads");
-    ck_assert_msg(same_bits(dw[0], dw[1]), "the weight gradient differs between 1 and 2 threads");
+    ck_assert_msg(tt_same_bits(y[0], y[1]), "the forward differs between 1 and 2 threads");
+    ck_assert_msg(tt_same_bits(dx[0], dx[1]), "the input gradient differs between 1 and 2 threads");
+    ck_assert_msg(tt_same_bits(dw[0], dw[1]), "the weight gradient differs between 1 and 2 threads");
     tg_set_num_threads(saved);
     tg_arena_free(ar);
 }
@@ -326,9 +319,9 @@ START_TEST(test_scratch)
     ck_assert_int_eq(tg__winograd_conv2d(ar, y2, x, w, NULL, &pad1), TG_OK);
     ck_assert_uint_eq(tg_arena_capacity(ar), cap);
     ck_assert_uint_le(tg_arena_used(ar), used);
-    ck_assert(same_bits(y, y2));
+    ck_assert(tt_same_bits(y, y2));
     ck_assert_int_eq(tg__winograd_conv2d(NULL, y2, x, w, NULL, &pad1), TG_OK);
-    ck_assert(same_bits(y, y2));
+    ck_assert(tt_same_bits(y, y2));
 
     /* the weight gradient's parts, sum and chunks likewise */
     tg_tensor *dw = winograd_weight(ar, y, x, &pad1);
@@ -338,9 +331,9 @@ START_TEST(test_scratch)
     ck_assert_int_eq(tg__winograd_conv2d_backward_weight(ar, dw2, y, x, &pad1), TG_OK);
     ck_assert_uint_eq(tg_arena_capacity(ar), cap);
     ck_assert_uint_le(tg_arena_used(ar), used);
-    ck_assert(same_bits(dw, dw2));
+    ck_assert(tt_same_bits(dw, dw2));
     ck_assert_int_eq(tg__winograd_conv2d_backward_weight(NULL, dw2, y, x, &pad1), TG_OK);
-    ck_assert(same_bits(dw, dw2));
+    ck_assert(tt_same_bits(dw, dw2));
     tg_arena_free(ar);
 }
 END_TEST
