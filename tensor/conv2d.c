@@ -18,7 +18,7 @@
  * loop runs over images; scratch for every thread is taken once, before it.
  *
  * Determinism: each output element is computed by one thread in an order fixed by the
- * shapes. The weight gradient sums over images: the images are cut into at most NPART
+ * shapes. The weight gradient sums over images: the images are cut into at most TG__CONV_PARTS
  * ranges fixed by N alone, each range sums into its own partial in image order, and the
  * partials are added in range order (in f64), so the bits do not depend on the thread
  * count.
@@ -37,8 +37,6 @@
 #define TILE_BYTES ((size_t)256 * 1024) /* a tile of columns; zen3's L2 is 512 KiB */
 #define TILE_MIN 128                    /* columns of a tile, whatever C*kh*kw is */
 #define TILE_MAX 512                    /* beyond this BLIS's sup path slows (matmul.c) */
-#define NPART 16                        /* weight-gradient partials: 1, 2, 4, 8, 16 threads
-                                           get equal shares */
 #define GRAD_PAD 16                     /* elements after each row of a gradient tile */
 
 /* 3x3 stride-1 convolutions (every one of the study's but the entry layer) go to
@@ -336,7 +334,7 @@ tg_tensor *tg_tensor_conv2d_backward_weight(tg_arena *ar, const tg_tensor *gy, c
     if (!tg__conv_check_grad_shape(fn, gy, (int64_t[]){n, oc, d.oh, d.ow}, against))
         return NULL;
     tg_tensor *dw = tg__new(ar, x->dtype, 4, (int64_t[]){oc, c, d.g.kh, d.g.kw});
-    int64_t nparts = n < NPART ? n : NPART;
+    int64_t nparts = n < TG__CONV_PARTS ? n : TG__CONV_PARTS;
     if (!dw || tg_tensor_numel(dw) == 0)
         return dw;
     /* Winograd here needs only the input's channels: the output gradient's transform

@@ -173,6 +173,12 @@ bool tg__conv_check_size(const char *fn, int64_t channels, const tg__conv_dims *
 /* The gradient gout must have exactly the 4-D shape `want` (`against` says whose). */
 bool tg__conv_check_grad_shape(const char *fn, const tg_tensor *gout, const int64_t *want,
                                const char *against);
+/* The most partial sums a weight gradient is cut into (ranges of images, or of
+ * Winograd chunks, fixed by the shapes alone): 1, 2, 4, 8 and 16 threads get equal
+ * shares, and the partials are added in order, so the bits do not depend on the
+ * thread count. */
+#define TG__CONV_PARTS 16
+
 /* A convolution kernel's scratch, 64-byte aligned: a block from ar (a large one, given
  * back by tg__conv_scratch_free before the kernel returns) or, with ar NULL, from the
  * allocator hook. NULL, with an error naming fn, when memory runs out. */

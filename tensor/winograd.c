@@ -612,11 +612,10 @@ static tg_status run(const char *fn, tg_arena *ar, plan *p, const filter_view *f
  * and the sum, for each of the 16 positions k, is a GEMM over the tiles:
  *   M[k] [cout, cin] += D[k] [cout, tiles] @ V[k]^T [tiles, cin]
  * (D the output gradient's transform, grad_S). The tiles are the forward's chunks;
- * the chunks are cut into at most NPART parts, ranges of consecutive chunks fixed by the
+ * the chunks are cut into at most TG__CONV_PARTS parts, ranges of consecutive chunks fixed by the
  * shapes alone, and each part sums its chunks, in order and in the dtype, into its own
  * M. The parts' Ms are then added in part order in double and turned into dw by G^T . G
  * in double, rounded once: the bits do not depend on the thread count. */
-#define NPART 16 /* parts: 1, 2, 4, 8 and 16 threads get equal shares */
 
 /* One chunk of the weight gradient: its M[k] (+)= D[k] @ V[k]^T into m [16][cout][cin],
  * overwriting m when `first`. V[k] is [cin][tiles], D[k] [cout][tiles]: V[k]^T is read
@@ -695,7 +694,7 @@ static void filter_gradient(const plan *p, const double *sum, int64_t o, char *d
 static tg_status run_wgrad(const char *fn, tg_arena *ar, plan *p, char *dw)
 {
     int64_t nchunks = plan_chunks(p);
-    int64_t nparts = nchunks < NPART ? nchunks : NPART;
+    int64_t nparts = nchunks < TG__CONV_PARTS ? nchunks : TG__CONV_PARTS;
     int threads = team(p, nparts);
     int64_t rows = 16 * p->cout; /* of each m and of sum, cin long */
     size_t part = aligned_bytes(p, 16 * p->cout * p->cin);
