@@ -252,6 +252,7 @@ int main(int argc, char **argv)
     printf("network=%s bn=%s ms_median=%.1f ms_min=%.1f images_per_s=%.1f gflops=%.1f peak_rss_mb=%.1f\n",
            net_name, bn_name, 1e3 * med, 1e3 * fastest, batch / med, gflop_per_step(&cfg, batch) / med,
            (double)ru.ru_maxrss / 1024);
+    printf("kernels %s\n", tg_gemm_kernels());
     printf("shares");
     for (int c = 0; c < NCAT; c++)
         printf(" %s=%.1f", cat_name[c], 100 * median(cat_times + c * steps, steps) / med);

@@ -182,6 +182,7 @@ void tg__gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, double alpha, const 
     const int64_t mat[3][2] = {{m, n}, {m, k}, {k, n}};
     for (int o = 0; o < 3; o++)
         blis_strides(mat[o][0], mat[o][1], &g.rs[o], &g.cs[o]); /* the size-1 axes' strides */
+    tg__blis_setup();
     rntm_t one = BLIS_RNTM_INITIALIZER;
     bli_rntm_set_num_threads(1, &one);
     if ((double)m * (double)n * (double)k >= (double)ONE_THREAD_SUP)

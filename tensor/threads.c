@@ -29,6 +29,7 @@ void tg_set_num_threads(int n)
 {
     if (n < 1)
         n = 1;
+    tg__blis_setup();
     omp_set_num_threads(n);
     bli_thread_set_num_threads(n);
     atomic_store(&current, n);
@@ -49,6 +50,7 @@ int tg_get_num_threads(void)
 
 void tg__threads_init(void)
 {
+    tg__blis_setup();
     if (!atomic_load(&configured))
         tg_set_num_threads(default_threads());
     int g = atomic_load(&generation);

@@ -490,6 +490,7 @@ WINOGRAD_KERNELS(double, f64)
  * zen3, BLIS 0.9.0). One thread, so the bits do not depend on the thread count. */
 static void gemms(const plan *p, int64_t tiles, const char *v, char *m)
 {
+    tg__blis_setup();
     rntm_t one = BLIS_RNTM_INITIALIZER;
     bli_rntm_set_num_threads(1, &one);
     int64_t es = (int64_t)tg_dtype_size(p->dt), mo = p->cout, ki = p->cin;

@@ -894,10 +894,10 @@ int study_train_main(int argc, char **argv)
     }
     if (start == 0)
         fprintf(stderr, PROG ": %s, %d conv layers + 1 linear, %" PRId64 " parameters; %" PRId64 " train / %" PRId64
-                " validation / %" PRId64 " test images; %d threads -> %s\n",
+                " validation / %" PRId64 " test images; %d threads, %s -> %s\n",
                 o.dataset, 1 + o.num_stages * (2 * o.blocks + 2), tg_model_param_count(r.model),
                 tg_dataset_size(r.train), tg_dataset_size(r.val), tg_dataset_size(r.test), tg_get_num_threads(),
-                r.dir);
+                tg_gemm_kernels(), r.dir);
 
     /* the epochs */
     tg_lr_schedule sched = {.kind = TG_LR_COSINE, .lr0 = o.lr, .eta_min = o.lr_min, .t_max = o.epochs};

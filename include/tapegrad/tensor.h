@@ -426,6 +426,11 @@ tg_tensor *tg_tensor_randn(tg_arena *ar, tg_rng *g, tg_dtype dt, int ndim, const
  * OMP_NUM_THREADS if set, else the number of cores. */
 void tg_set_num_threads(int n);
 int tg_get_num_threads(void);
+/* The GEMM kernels in use, for logs and benchmark reports:
+ * "BLIS 0.9.0, haswell kernels (chosen by tapegrad)". tapegrad picks BLIS's AVX2
+ * kernels on x86-64 CPUs that BLIS itself does not know (it would run plain C loops
+ * there) unless BLIS_ARCH_TYPE is set (BLIS's numeric arch id), which is respected. */
+const char *tg_gemm_kernels(void);
 /* Whether a loop over `work` elements should be shared among the threads, by the rule
  * the library's own kernels follow: enough work to pay for waking the team (32768
  * elements), more than one thread, and not already inside a parallel region. For
