@@ -185,4 +185,40 @@ const char *study_bn_name(tg_bn_placement bn);   /* "none", "before", "after" */
 /* The canonical run name of c at this batch size and seed; false if it did not fit. */
 bool study_config_name(char *buf, size_t size, const study_config *c, int batch_size, int seed);
 
+/* ------------------------------------------------------------------ statistics (stats.c) */
+
+/* Mean and sample standard deviation (n - 1); the std is NAN for n < 2. */
+void study_mean_std(const double *v, int n, double *mean, double *sd);
+/* I_x(a, b), the regularised incomplete beta function; NAN for a or b <= 0. */
+double study_incomplete_beta(double a, double b, double x);
+/* P(|T| >= |t|) for Student's t with df > 0 degrees of freedom (df need not be whole). */
+double study_t_two_sided_p(double t, double df);
+
+/* Welch's t-test of mean(other) - mean(base). */
+typedef struct study_welch {
+    double diff; /* mean(other) - mean(base) */
+    double se;   /* its standard error, sqrt(s0^2/n0 + s1^2/n1) */
+    double t;    /* diff / se: +-inf when neither side has any spread and the means differ */
+    double df;   /* Welch–Satterthwaite degrees of freedom */
+    double p;    /* two-sided */
+} study_welch;
+/* False (diff set, the rest NAN) when a side has fewer than 2 values or a value is not
+ * finite. */
+bool study_welch_test(const double *base, int nbase, const double *other, int nother, study_welch *out);
+/* Seeds per side for a two-sided test at STUDY_ALPHA to find a difference delta with
+ * 80% power when the sides' standard deviations are sd0 and sd1 (normal approximation);
+ * at least 2; -1 when it cannot be said (delta 0, a NAN, or more than a million). */
+int study_seeds_needed(double sd0, double sd1, double delta);
+
+#define STUDY_ALPHA 0.05
+typedef enum study_verdict {
+    STUDY_UNTESTED,            /* a side has fewer than 2 seeds, or the report gives no direction */
+    STUDY_REPRODUCED,          /* p < STUDY_ALPHA, the report's direction */
+    STUDY_CONTRADICTED,        /* p < STUDY_ALPHA, the opposite direction */
+    STUDY_NOT_DISTINGUISHABLE, /* p >= STUDY_ALPHA */
+} study_verdict;
+/* The verdict on a test against the report's direction (+1 other above base, -1 below). */
+study_verdict study_judge(const study_welch *w, int expected_sign);
+const char *study_verdict_name(study_verdict v);
+
 #endif
