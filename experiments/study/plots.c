@@ -266,24 +266,26 @@ tg_status study_plot_gradflow(const char *dir)
 
 /* ------------------------------------------------------------------ comparison of runs */
 
+/* out_png's directory and file name; the script is out_png with .gp for .png */
+static void split_out_png(const char *out_png, char dir[4096], char png[1024], char script[1100])
+{
+    const char *slash = strrchr(out_png, '/');
+    if (slash)
+        snprintf(dir, 4096, "%.*s", slash == out_png ? 1 : (int)(slash - out_png), out_png);
+    else
+        snprintf(dir, 4096, ".");
+    snprintf(png, 1024, "%s", slash ? slash + 1 : out_png);
+    size_t pl = strlen(png);
+    snprintf(script, 1100, "%.*s.gp", pl > 4 && !strcmp(png + pl - 4, ".png") ? (int)(pl - 4) : (int)pl, png);
+}
+
 tg_status study_plot_compare(const char *out_png, const char *title, int n,
                              const char *const *run_dirs, const char *const *labels)
 {
     if (!out_png || n < 1 || !run_dirs)
         return tg_set_error(TG_ERR_ARG, "study_plot_compare: needs an output and at least one run");
-    /* out_png's directory and file name; the script is out_png with .gp for .png */
     char dir[4096], png[1024], script[1100];
-    const char *slash = strrchr(out_png, '/');
-    if (slash)
-        snprintf(dir, sizeof dir, "%.*s", slash == out_png ? 1 : (int)(slash - out_png), out_png);
-    else
-        snprintf(dir, sizeof dir, ".");
-    snprintf(png, sizeof png, "%s", slash ? slash + 1 : out_png);
-    size_t pl = strlen(png);
-    if (pl > 4 && !strcmp(png + pl - 4, ".png"))
-        snprintf(script, sizeof script, "%.*s.gp", (int)(pl - 4), png);
-    else
-        snprintf(script, sizeof script, "%s.gp", png);
+    split_out_png(out_png, dir, png, script);
 
     tg_status st = study_mkdirs(dir);
     if (st != TG_OK)
@@ -353,5 +355,107 @@ out:
     study_buf_free(&grad);
     study_buf_free(&plot_acc);
     study_buf_free(&plot_grad);
+    return st;
+}
+
+/* ------------------------------------------------------------------ gradient flow of runs side by side */
+
+/* The rows of the last epoch's weight tensors (kind "weight": convolutions and the
+ * linear layer, the same layers with or without batch norm) in c, a gradflow.csv, into
+ * rows[]; their number (0 if c is not a gradient-flow file). */
+static int last_epoch_weights(const study_csv *c, int *rows, int max)
+{
+    int ce = study_csv_col(c, "epoch"), ck = study_csv_col(c, "kind");
+    if (!c || ce < 0 || ck < 0 || study_csv_col(c, "layer") < 0 || study_csv_col(c, "mean_abs") < 0 ||
+        c->nrows == 0)
+        return 0;
+    const char *last = study_csv_cell(c, c->nrows - 1, ce);
+    int n = 0;
+    for (int r = 0; r < c->nrows && n < max; r++)
+        if (!strcmp(study_csv_cell(c, r, ce), last) && !strcmp(study_csv_cell(c, r, ck), "weight"))
+            rows[n++] = r;
+    return n;
+}
+
+tg_status study_plot_gradflow_layers(const char *out_png, const char *title, int n, const char *const *run_dirs,
+                                     const char *const *labels, const int *colors)
+{
+    if (!out_png || n < 1 || !run_dirs)
+        return tg_set_error(TG_ERR_ARG, "study_plot_gradflow_layers: needs an output and at least one run");
+    char dir[4096], png[1024], script[1100];
+    split_out_png(out_png, dir, png, script);
+
+    /* The x axis is the deepest run's layers; a shallower network's layers sit at the
+     * positions of the same names (VGG_08's reduction blocks are VGG_38's too). */
+    enum { MAX_LAYERS = 1024 };
+    study_csv **csv = calloc((size_t)n, sizeof *csv);
+    int *rows = malloc(sizeof(int) * MAX_LAYERS * (size_t)n), *nrows = calloc((size_t)n, sizeof(int));
+    study_buf data = {0}, tics = {0}, plot = {0};
+    tg_status st = TG_OK;
+    if (!csv || !rows || !nrows) {
+        st = tg_set_error(TG_ERR_NOMEM, "study_plot_gradflow_layers: out of memory");
+        goto out;
+    }
+    int ref = -1;
+    for (int i = 0; i < n; i++) {
+        csv[i] = study_read_csv_in(run_dirs[i], STUDY_GRADFLOW_CSV);
+        nrows[i] = last_epoch_weights(csv[i], rows + (size_t)i * MAX_LAYERS, MAX_LAYERS);
+        if (nrows[i] > 0 && (ref < 0 || nrows[i] > nrows[ref]))
+            ref = i;
+    }
+    if (ref < 0) {
+        st = tg_set_error(TG_ERR_FORMAT, "study_plot_gradflow_layers: none of the %d runs has weight rows in %s "
+                          "(first: %s)", n, STUDY_GRADFLOW_CSV, run_dirs[0]);
+        goto out;
+    }
+    const int *ref_rows = rows + (size_t)ref * MAX_LAYERS, cl_ref = study_csv_col(csv[ref], "layer");
+    int nlayers = nrows[ref], nruns = 0;
+    for (int x = 0; x < nlayers; x++) {
+        study_buf_printf(&tics, "%s", x ? ", " : "");
+        put_quoted(&tics, study_csv_cell(csv[ref], ref_rows[x], cl_ref));
+        study_buf_printf(&tics, " %d", x);
+    }
+    for (int i = 0; i < n; i++) {
+        if (nrows[i] == 0)
+            continue;
+        int cl = study_csv_col(csv[i], "layer"), cm = study_csv_col(csv[i], "mean_abs");
+        study_buf_printf(&data, "%s# %s\n", nruns ? "\n\n" : "", run_dirs[i]);
+        for (int k = 0; k < nrows[i]; k++) {
+            int r = rows[(size_t)i * MAX_LAYERS + k];
+            for (int x = 0; x < nlayers; x++)
+                if (!strcmp(study_csv_cell(csv[i], r, cl), study_csv_cell(csv[ref], ref_rows[x], cl_ref))) {
+                    study_buf_printf(&data, "%d %s\n", x, study_csv_cell(csv[i], r, cm));
+                    break;
+                }
+        }
+        study_buf_printf(&plot, "%s$grad index %d using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 "
+                                "ps 0.5 lc %d title ",
+                         nruns ? ", \\\n     " : "", nruns, colors ? colors[i] : i + 1);
+        put_quoted(&plot, labels && labels[i] ? labels[i] : base_name(run_dirs[i]));
+        nruns++;
+    }
+    if ((st = study_mkdirs(dir)) != TG_OK)
+        goto out;
+    study_buf b = {0};
+    int width = 500 + 18 * nlayers;
+    preamble(&b, width < 1000 ? 1000 : width, 600, script, png);
+    study_buf_printf(&b, "$grad << EOD\n%sEOD\n", data.data);
+    study_buf_printf(&b, "set xtics rotate by 90 right (%s)\nset xrange [-0.5:%d.5]\nset grid\n"
+                         "set key outside right top\nset ylabel 'mean |dL/dW|'\nset logscale y\n"
+                         "set format y '%%.0e'\nset title ",
+                     tics.data, nlayers - 1);
+    put_quoted(&b, title ? title : "");
+    study_buf_printf(&b, "\nplot %s\n", plot.data);
+    st = run_script(dir, script, png, &b);
+    study_buf_free(&b);
+out:
+    for (int i = 0; csv && i < n; i++)
+        study_csv_free(csv[i]);
+    free(csv);
+    free(rows);
+    free(nrows);
+    study_buf_free(&data);
+    study_buf_free(&tics);
+    study_buf_free(&plot);
     return st;
 }

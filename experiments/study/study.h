@@ -136,6 +136,12 @@ tg_status study_plot_gradflow(const char *dir);
  * line a run, labelled labels[i] (NULL: the run's directory). */
 tg_status study_plot_compare(const char *out_png, const char *title, int n,
                              const char *const *run_dirs, const char *const *labels);
+/* out_png (script beside it, .gp): the report's gradient-flow figure for n runs side by
+ * side: mean |dL/dW| of each weight tensor (convolutions and the linear layer, in
+ * order; batch norm's left out so that every configuration has the same x axis) at
+ * each run's last epoch, log y, one line a run in colour colors[i] (NULL: i + 1). */
+tg_status study_plot_gradflow_layers(const char *out_png, const char *title, int n, const char *const *run_dirs,
+                                     const char *const *labels, const int *colors);
 
 /* ================================================================== helper B: sweep, report
  * Declarations for sweep.c and report.c go below this line. */
