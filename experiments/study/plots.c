@@ -279,8 +279,8 @@ static void split_out_png(const char *out_png, char dir[4096], char png[1024], c
     snprintf(script, 1100, "%.*s.gp", pl > 4 && !strcmp(png + pl - 4, ".png") ? (int)(pl - 4) : (int)pl, png);
 }
 
-tg_status study_plot_compare(const char *out_png, const char *title, int n,
-                             const char *const *run_dirs, const char *const *labels)
+tg_status study_plot_compare(const char *out_png, const char *title, int n, const char *const *run_dirs,
+                             const char *const *labels, const int *colors)
 {
     if (!out_png || n < 1 || !run_dirs)
         return tg_set_error(TG_ERR_ARG, "study_plot_compare: needs an output and at least one run");
@@ -290,21 +290,34 @@ tg_status study_plot_compare(const char *out_png, const char *title, int n,
     tg_status st = study_mkdirs(dir);
     if (st != TG_OK)
         return st;
-    study_buf acc = {0}, grad = {0}, plot_acc = {0}, plot_grad = {0};
-    int nacc = 0, ngrad = 0, max_rows = 0;
+    /* $sum index k: epoch train_loss val_loss train_acc val_acc of the k-th run with a
+     * summary; $grad index k: epoch and the first conv's mean |dL/dW| */
+    study_buf sum = {0}, grad = {0}, plot_loss = {0}, plot_acc = {0}, plot_grad = {0};
+    int nsum = 0, ngrad = 0, max_rows = 0;
     for (int i = 0; i < n; i++) {
         const char *label = labels && labels[i] ? labels[i] : base_name(run_dirs[i]);
+        int color = colors ? colors[i] : i + 1;
         study_csv *c = study_read_csv_in(run_dirs[i], STUDY_SUMMARY_CSV);
-        if (c && c->nrows > 0 && study_csv_col(c, "epoch") >= 0 && study_csv_col(c, "val_acc") >= 0) {
-            study_buf_printf(&acc, "%s# %s\n", nacc ? "\n\n" : "", label);
+        if (c && c->nrows > 0 && study_csv_col(c, "epoch") >= 0 && study_csv_col(c, "val_acc") >= 0 &&
+            study_csv_col(c, "train_acc") >= 0 && study_csv_col(c, "train_loss") >= 0 &&
+            study_csv_col(c, "val_loss") >= 0) {
+            study_buf_printf(&sum, "%s# %s\n", nsum ? "\n\n" : "", label);
             for (int r = 0; r < c->nrows; r++)
-                study_buf_printf(&acc, "%.10g %.10g\n", study_csv_num(c, r, "epoch"), study_csv_num(c, r, "val_acc"));
+                study_buf_printf(&sum, "%.10g %.10g %.10g %.10g %.10g\n", study_csv_num(c, r, "epoch"),
+                                 study_csv_num(c, r, "train_loss"), study_csv_num(c, r, "val_loss"),
+                                 study_csv_num(c, r, "train_acc"), study_csv_num(c, r, "val_acc"));
             if (c->nrows > max_rows)
                 max_rows = c->nrows;
-            study_buf_printf(&plot_acc, "%s$acc index %d using 1:2 with lines lw 2 lc %d title ",
-                             nacc ? ", \\\n     " : "", nacc, i + 1);
-            put_quoted(&plot_acc, label);
-            nacc++;
+            /* validation solid and titled, training dashed in the same colour */
+            for (int f = 0; f < 2; f++) {
+                study_buf *pl = f ? &plot_acc : &plot_loss;
+                study_buf_printf(pl, "%s$sum index %d using 1:%d with linespoints lw 2 pt 7 ps 0.5 lc %d title ", nsum ? ", \\\n     " : "",
+                                 nsum, f ? 5 : 3, color);
+                put_quoted(pl, label);
+                study_buf_printf(pl, ", \\\n     $sum index %d using 1:%d with linespoints lw 1 dt 2 pt 6 ps 0.4 lc %d notitle", nsum,
+                                 f ? 4 : 2, color);
+            }
+            nsum++;
         }
         study_csv_free(c);
         c = study_read_csv_in(run_dirs[i], STUDY_GRADFLOW_CSV);
@@ -322,27 +335,30 @@ tg_status study_plot_compare(const char *out_png, const char *title, int n,
             }
         }
         if (rows > 0) {
-            study_buf_printf(&plot_grad, "%s$grad index %d using 1:($2 > 0 ? $2 : NaN) with lines lw 2 lc %d title ",
-                             ngrad ? ", \\\n     " : "", ngrad, i + 1);
-            put_quoted(&plot_grad, label);
+            study_buf_printf(&plot_grad, "%s$grad index %d using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc %d notitle",
+                             ngrad ? ", \\\n     " : "", ngrad, color);
             ngrad++;
         }
         study_csv_free(c);
     }
-    if (nacc == 0) {
+    if (nsum == 0) {
         st = tg_set_error(TG_ERR_FORMAT, "study_plot_compare: none of the %d runs has a summary.csv with epochs "
                           "(first: %s)", n, run_dirs[0]);
         goto out;
     }
     study_buf b = {0};
-    preamble(&b, 1300, 500, script, png);
-    study_buf_printf(&b, "$acc << EOD\n%sEOD\n", acc.data);
+    preamble(&b, ngrad ? 1700 : 1300, 520, script, png);
+    study_buf_printf(&b, "$sum << EOD\n%sEOD\n", sum.data);
     if (ngrad)
         study_buf_printf(&b, "$grad << EOD\n%sEOD\n", grad.data);
-    study_buf_printf(&b, "set grid\nset xlabel 'epoch'\nset key outside right top\n%s"
-                         "set multiplot layout 1,%d title ", max_rows <= 20 ? "set xtics 1\n" : "", ngrad ? 2 : 1);
+    study_buf_printf(&b, "set grid\nset xlabel 'epoch'\nset key bottom left\n%s"
+                         "set multiplot layout 1,%d title ", max_rows <= 20 ? "set xtics 1\n" : "", ngrad ? 3 : 2);
     put_quoted(&b, title ? title : "");
-    study_buf_printf(&b, "\nset title 'validation accuracy'\nset ylabel 'accuracy'\nplot %s\n", plot_acc.data);
+    study_buf_printf(&b, "\nset title 'error: validation solid, training dashed'\nset ylabel 'cross-entropy loss'\n"
+                         "set key top right\nplot %s\n"
+                         "set title 'accuracy: validation solid, training dashed'\nset ylabel 'accuracy'\n"
+                         "set key bottom right\nplot %s\n",
+                     plot_loss.data, plot_acc.data);
     if (ngrad)
         study_buf_printf(&b, "set title 'mean |dL/dW| of the first conv layer (input_conv_conv_0)'\n"
                              "set ylabel 'mean |dL/dW|'\nset logscale y\nset format y '%%.0e'\nplot %s\n",
@@ -351,8 +367,9 @@ tg_status study_plot_compare(const char *out_png, const char *title, int n,
     st = run_script(dir, script, png, &b);
     study_buf_free(&b);
 out:
-    study_buf_free(&acc);
+    study_buf_free(&sum);
     study_buf_free(&grad);
+    study_buf_free(&plot_loss);
     study_buf_free(&plot_acc);
     study_buf_free(&plot_grad);
     return st;

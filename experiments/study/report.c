@@ -175,17 +175,24 @@ typedef struct report_opts {
     char root[4096];                 /* the runs directory: REPORT.md goes here */
     const study_plan *plans[32];
     int nplans;
+    bool run_plots; /* each run's curves.png and gradflow.png in REPORT.md (drawn if missing) */
 } report_opts;
 
 static int usage(FILE *f, int status)
 {
-    fprintf(f, "usage: study report DIR...\n"
+    fprintf(f, "usage: study report [--no-run-plots] DIR...\n"
                "  Writes REPORT.md beside the runs of `study sweep`: per plan the report's table\n"
                "  (last epoch's train/val, test of the best-validation model; mean ± std over\n"
-               "  seeds), the report's own CIFAR-100 numbers, plots and a gradient-flow verdict.\n"
+               "  seeds) beside the report's own CIFAR-100 numbers; each of the report's\n"
+               "  comparisons tested against the seed noise (Welch's t-test on test accuracy)\n"
+               "  with a verdict; plots; a gradient-flow verdict per configuration.\n"
                "  DIR is a plan folder (RUNS/depth, RUNS/bn-placement, ...) or a runs directory\n"
                "  (every plan folder in it). All must be in one runs directory: REPORT.md and\n"
-               "  the comparison plots RUNS/<plan>_compare.png are written there.\n"
+               "  the plans' figures RUNS/<plan>_compare.png and RUNS/<plan>_gradflow.png are\n"
+               "  written there, every run's numbers to RUNS/results.csv. Runs made with\n"
+               "  different budgets (config.txt beyond the flags the plans vary) are refused.\n"
+               "  --no-run-plots  leave each run's own curves.png and gradflow.png out (the\n"
+               "                  plans' figures stay): for a copy of the results without them\n"
                "  Exit status: 0 written, 1 failure, 2 usage error.\n");
     return status;
 }
@@ -234,12 +241,16 @@ static void add_plan(report_opts *o, const study_plan *p)
 /* 0, or the exit status after a message, or -1 for --help */
 static int parse_args(int argc, char **argv, report_opts *o)
 {
-    *o = (report_opts){.nplans = 0};
+    *o = (report_opts){.nplans = 0, .run_plots = true};
     int ndirs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h"))
             return -1;
+        if (!strcmp(a, "--no-run-plots")) {
+            o->run_plots = false;
+            continue;
+        }
         if (a[0] == '-' && a[1]) {
             fprintf(stderr, "study report: unknown option '%s' (try --help)\n", a);
             return 2;
@@ -517,7 +528,7 @@ static void put_comparison_header(study_buf *b, bool with_plan)
 }
 
 static void write_plan(study_buf *b, const char *root, const study_plan *p, plan_runs *pr, bool gnuplot,
-                       int *nplot_fail, int *nincomplete, comparison *cmp, int *ncmp)
+                       bool run_plots, int *nplot_fail, int *nincomplete, comparison *cmp, int *ncmp)
 {
     int order[STUDY_PLAN_MAX_MEMBERS + MAX_PLAN_RUNS];
     int ng = group_order(pr, order);
@@ -652,14 +663,14 @@ static void write_plan(study_buf *b, const char *root, const study_plan *p, plan
     snprintf(title, sizeof title, "%s: %s", p->name, p->title);
     static const struct {
         const char *suffix, *alt;
-    } figures[] = {{"_compare.png", "validation accuracy and first-layer gradient per epoch"},
+    } figures[] = {{"_compare.png", "loss and accuracy (validation solid, training dashed) and first-layer gradient per epoch"},
                    {"_gradflow.png", "mean |dL/dW| per layer at the last epoch, one line a run"}};
     for (int f = 0; f < 2; f++) {
         char png[4400], name[300];
         snprintf(name, sizeof name, "%s%s", p->name, figures[f].suffix);
         study_path(png, sizeof png, root, name);
         if (nd > 0 && gnuplot &&
-            (f == 0 ? study_plot_compare(png, title, nd, dirs, labels)
+            (f == 0 ? study_plot_compare(png, title, nd, dirs, labels, colors)
                     : study_plot_gradflow_layers(png, title, nd, dirs, labels, colors)) != TG_OK) {
             fprintf(stderr, "study report: %s\n", tg_last_error());
             ++*nplot_fail;
@@ -667,7 +678,7 @@ static void write_plan(study_buf *b, const char *root, const study_plan *p, plan
         if (study_file_exists(png))
             study_buf_printf(b, "![%s: %s](%s)\n\n", p->name, figures[f].alt, name);
     }
-    for (int k = 0; k < ng; k++)
+    for (int k = 0; k < ng && run_plots; k++)
         for (int i = 0; i < pr->n; i++) {
             const run_result *r = &pr->runs[i];
             if (pr->group[i] != order[k] || r->epochs == 0)
@@ -931,7 +942,7 @@ int study_report_main(int argc, char **argv)
     }
     if (ok) {
         for (int p = 0; p < o.nplans; p++)
-            write_plan(&sections, o.root, o.plans[p], &all[p], gnuplot, &nplot_fail, &nincomplete, cmp, &ncmp);
+            write_plan(&sections, o.root, o.plans[p], &all[p], gnuplot, o.run_plots, &nplot_fail, &nincomplete, cmp, &ncmp);
         study_buf_printf(&b, "# The study: reproduction report\n\n"
                              "Written by `study report` from the runs of `study sweep` in `%s`. Each plan "
                              "reproduces a table or figure of the student report "

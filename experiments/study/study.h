@@ -131,11 +131,13 @@ tg_status study_plot_curves(const char *dir);
 /* dir/gradflow.png: mean |dL/dW| per weight tensor, one line an epoch (later darker),
  * linear and log y (gradflow.csv) */
 tg_status study_plot_gradflow(const char *dir);
-/* out_png (and out_png with .gp for .png): for n runs, validation accuracy per epoch
- * and mean |dL/dW| of the first conv layer (input_conv_conv_0) per epoch (log y), one
- * line a run, labelled labels[i] (NULL: the run's directory). */
-tg_status study_plot_compare(const char *out_png, const char *title, int n,
-                             const char *const *run_dirs, const char *const *labels);
+/* out_png (and out_png with .gp for .png): the report's training figures for n runs:
+ * loss and accuracy per epoch (validation solid, training dashed) and the first conv
+ * layer's (input_conv_conv_0) mean |dL/dW| per epoch (log y); one colour a run,
+ * colors[i] (NULL: i + 1), so that a configuration's seeds can share one; labelled
+ * labels[i] (NULL: the run's directory). */
+tg_status study_plot_compare(const char *out_png, const char *title, int n, const char *const *run_dirs,
+                             const char *const *labels, const int *colors);
 /* out_png (script beside it, .gp): the report's gradient-flow figure for n runs side by
  * side: mean |dL/dW| of each weight tensor (convolutions and the linear layer, in
  * order; batch norm's left out so that every configuration has the same x axis) at

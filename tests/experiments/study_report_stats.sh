@@ -113,6 +113,20 @@ grep -qx 'weight-decay,decay coefficient=0.005,configs/VGG_38_bn-after_wd0.005_s
   "$runs/results.csv" || fail "results.csv row: $(grep wd0.005_seed1 "$runs/results.csv")"
 ok "results.csv holds every run's numbers"
 
+# scripts/publish-results: the CSV files and the report, no checkpoints, no run plots
+: >"$runs/configs/VGG_38_bn-after_seed0/checkpoint_best.safetensors"
+: >"$runs/configs/VGG_38_bn-after_seed0/curves.png"
+pub=$tmp/published
+"$(dirname "$0")/../../scripts/publish-results" "$runs" "$pub" "$study" 2>"$tmp/err" ||
+  fail "publish-results exited $?: $(cat "$tmp/err")"
+[ "$(find "$pub/configs" -type f | wc -l)" = 48 ] || fail "published $(find "$pub/configs" -type f | wc -l) run files, expected 12 runs x 4"
+[ -z "$(find "$pub" -name '*.safetensors' -o -name 'curves.png' -o -name '*.tmp')" ] || fail "published a checkpoint, run plot or temporary file"
+cmp -s "$pub/weight-decay/plan.csv" "$runs/weight-decay/plan.csv" || fail "plan.csv not published"
+grep -qF '| weight-decay | decay coefficient=0.005 vs decay coefficient=0 | -8.9 | +10.00 |' "$pub/REPORT.md" ||
+  fail "the published report differs"
+grep -q 'configs/.*/curves.png' "$pub/REPORT.md" && fail "the published report embeds run plots it does not have"
+ok "scripts/publish-results copies the CSV files and writes the report without checkpoints or run plots"
+
 # the data recipe is stated
 grep -q 'padded to 32x32 with black (0) pixels' "$md" || fail "no data recipe"
 ok "the report states the data recipe"
