@@ -174,6 +174,9 @@ typedef struct batch_norm_params {
     tg_tensor **mean_out, **var_out;
     tg_tensor *stats; /* set by forward: f64 [3, C], per channel the mean, the biased
                        * variance and invstd */
+    double count;      /* values per channel the statistics are over: M, or every
+                        * process's M together under a tg_stat_sync */
+    bool synced;       /* forward ran under a tg_stat_sync: backward sums across processes */
 } batch_norm_params;
 
 /* false + error naming tg_batch_norm2d unless the inputs fit together. */
@@ -212,12 +215,33 @@ static bool check_inputs(const tg_tensor *x, const tg_tensor *gamma, const tg_te
 }
 
 
-/* Channel c: its statistics into st (rows mean, var, invstd of [3, C]), its output into y. */
-static void forward_channel(const tg_tensor *x, const tg_tensor *gamma, const tg_tensor *beta,
-                            double eps, const walk *wk, int64_t c, double *st, tg_tensor *y)
+/* Channel c of y from x with the statistics in st (rows mean, var, invstd of [3, C]). */
+static void normalize_channel(const tg_tensor *x, const tg_tensor *gamma, const tg_tensor *beta, const walk *wk,
+                              int64_t c, const double *st, tg_tensor *y)
 {
-    const int64_t C = x->shape[1], M = x->shape[0] * x->shape[2] * x->shape[3];
-    const int64_t xs = row_stride(x, wk), plane = x->shape[2] * x->shape[3];
+    const int64_t C = x->shape[1], plane = x->shape[2] * x->shape[3];
+    const int64_t xs = row_stride(x, wk);
+    const size_t es = tg_dtype_size(x->dtype);
+    const bool f32 = x->dtype == TG_F32;
+    const double mean = st[c], invstd = st[2 * C + c];
+    const double k = invstd * at(gamma, c), b = at(beta, c);
+    char *out = tg_tensor_data(y);
+    for (int64_t r = 0; r < wk->rows; r++) {
+        int64_t yoff = out_offset(wk, C, plane, c, r);
+        const char *p = row_ptr(x, wk, c, r, es);
+        if (f32)
+            affine_float(wk->len, (float *)out + yoff, (const float *)p, xs, (float)mean, (float)k,
+                         (float)b);
+        else
+            affine_double(wk->len, (double *)out + yoff, (const double *)p, xs, mean, k, b);
+    }
+}
+
+/* Channel c's mean and sum of squared deviations from it, over this batch. */
+static void channel_moments(const tg_tensor *x, const walk *wk, int64_t c, double *mean_out, double *ss_out)
+{
+    const int64_t M = x->shape[0] * x->shape[2] * x->shape[3];
+    const int64_t xs = row_stride(x, wk);
     const size_t es = tg_dtype_size(x->dtype);
     const bool f32 = x->dtype == TG_F32;
     double s = 0, ss = 0;
@@ -231,21 +255,77 @@ static void forward_channel(const tg_tensor *x, const tg_tensor *gamma, const tg
         ss += f32 ? sqdev_float(wk->len, (const float *)p, xs, mean)
                   : sqdev_double(wk->len, (const double *)p, xs, mean);
     }
-    const double var = ss / (double)M, invstd = 1 / sqrt(var + eps);
+    *mean_out = mean;
+    *ss_out = ss;
+}
+
+/* Channel c: its statistics into st (rows mean, var, invstd of [3, C]), its output into y. */
+static void forward_channel(const tg_tensor *x, const tg_tensor *gamma, const tg_tensor *beta,
+                            double eps, const walk *wk, int64_t c, double *st, tg_tensor *y)
+{
+    const int64_t C = x->shape[1], M = x->shape[0] * x->shape[2] * x->shape[3];
+    double mean, ss;
+    channel_moments(x, wk, c, &mean, &ss);
     st[c] = mean;
-    st[C + c] = var;
-    st[2 * C + c] = invstd;
-    const double k = invstd * at(gamma, c), b = at(beta, c);
-    char *out = tg_tensor_data(y);
-    for (int64_t r = 0; r < wk->rows; r++) {
-        int64_t yoff = out_offset(wk, C, plane, c, r);
-        const char *p = row_ptr(x, wk, c, r, es);
-        if (f32)
-            affine_float(wk->len, (float *)out + yoff, (const float *)p, xs, (float)mean, (float)k,
-                         (float)b);
-        else
-            affine_double(wk->len, (double *)out + yoff, (const double *)p, xs, mean, k, b);
+    st[C + c] = ss / (double)M;
+    st[2 * C + c] = 1 / sqrt(st[C + c] + eps);
+    normalize_channel(x, gamma, beta, wk, c, st, y);
+}
+
+/* Under a tg_stat_sync: every process's count, channel means and sums of squared
+ * deviations, gathered and combined in process order (Chan, Golub and LeVeque's
+ * pairwise update: no sum of squares, so a large mean costs no precision), into st
+ * and p->count. False + the tape's error if the gather fails. */
+static bool synced_statistics(tg_tape *tp, const tg_stat_sync *sync, const tg_tensor *x, const walk *wk,
+                              batch_norm_params *p, double *st)
+{
+    const int64_t C = x->shape[1], M = x->shape[0] * x->shape[2] * x->shape[3];
+    const int n = (int)(1 + 2 * C);
+    if (sync->size < 1 || 2 * C + 1 > INT32_MAX / (sync->size > 0 ? sync->size : 1)) {
+        tg_tape_fail(tp, TG_ERR_ARG, "tg_batch_norm2d: synchronised statistics over %d processes of %lld channels",
+                     sync->size, (long long)C);
+        return false;
     }
+    tg_arena *ar = TG__AR(tp);
+    tg_tensor *buf = tg_tensor_empty(ar, TG_F64, TG_DIMS((int64_t)n * (1 + sync->size)));
+    if (!buf) {
+        tg_tape_fail(tp, tg_last_status(), "tg_batch_norm2d: %s", tg_last_error());
+        return false;
+    }
+    double *mine = tg_tensor_data(buf), *all = mine + n;
+    mine[0] = (double)M;
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(C * M))
+    for (int64_t c = 0; c < C; c++)
+        channel_moments(x, wk, c, &mine[1 + c], &mine[1 + C + c]);
+    tg_status st_gather = sync->gather(sync->ctx, mine, all, n);
+    if (st_gather != TG_OK) {
+        tg_tape_fail(tp, st_gather, "tg_batch_norm2d: gathering the batch statistics of %d processes: %s",
+                     sync->size, tg_last_error());
+        return false;
+    }
+    double count = 0;
+    for (int k = 0; k < sync->size; k++)
+        count += all[(int64_t)k * n];
+    for (int64_t c = 0; c < C; c++) {
+        double total = 0, mean = 0, ss = 0;
+        for (int k = 0; k < sync->size; k++) {
+            const double *a = all + (int64_t)k * n;
+            double nk = a[0];
+            if (nk <= 0)
+                continue;
+            double delta = a[1 + c] - mean, both = total + nk;
+            mean += delta * (nk / both);
+            ss += a[1 + C + c] + delta * delta * (total * nk / both);
+            total = both;
+        }
+        if (total == 0)
+            mean = NAN; /* the mean of nothing, as without a sync */
+        st[c] = mean;
+        st[C + c] = ss / total;
+        st[2 * C + c] = 1 / sqrt(st[C + c] + p->eps);
+    }
+    p->count = count;
+    return true;
 }
 
 /* Row `row` of st ([3, C]) as a new [C] tensor of dtype dt. */
@@ -273,9 +353,20 @@ static tg_tensor *batch_norm2d_forward(tg_tape *tp, tg_record *r)
         return NULL;
     double *st = tg_tensor_data(p->stats);
     const walk wk = walk_of(x, NULL);
+    const tg_stat_sync *sync = tg_tape_stat_sync(tp);
+    p->count = (double)M;
+    p->synced = sync != NULL;
+    if (!sync) {
 #pragma omp parallel for schedule(static) if (tg_parallel_worth(C * M))
-    for (int64_t c = 0; c < C; c++)
-        forward_channel(x, gamma, beta, p->eps, &wk, c, st, y);
+        for (int64_t c = 0; c < C; c++)
+            forward_channel(x, gamma, beta, p->eps, &wk, c, st, y);
+    } else if (!synced_statistics(tp, sync, x, &wk, p, st)) {
+        return NULL;
+    } else {
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(C * M))
+        for (int64_t c = 0; c < C; c++)
+            normalize_channel(x, gamma, beta, &wk, c, st, y);
+    }
     /* constants in x's dtype, for a layer's running averages */
     tg_tensor *mean = mean_out ? stat_row(ar, x->dtype, st, C, 0) : NULL;
     tg_tensor *var = var_out ? stat_row(ar, x->dtype, st, C, 1) : NULL;
@@ -288,16 +379,16 @@ static tg_tensor *batch_norm2d_forward(tg_tape *tp, tg_record *r)
     return y;
 }
 
-/* Channel c: sums[c] = sum(g), sums[C + c] = sum(g * xhat) (when want_gx), and dx's
- * channel (when dx is not NULL). */
-static void backward_channel(const tg_record *rec, const tg_tensor *g, const walk *wk, int64_t c,
-                             bool want_gx, double *sums, tg_tensor *dx)
+/* Channel c: sums[c] = sum(g), sums[C + c] = sum(g * xhat) (when want_gx), over this
+ * batch. */
+static void channel_grad_sums(const tg_record *rec, const tg_tensor *g, const walk *wk, int64_t c, bool want_gx,
+                              double *sums)
 {
-    const tg_tensor *x = rec->in[0], *gamma = rec->in[1];
+    const tg_tensor *x = rec->in[0];
     const batch_norm_params *p = rec->params;
     const double *st = tg_tensor_data(p->stats);
     const int64_t C = x->shape[1], M = x->shape[0] * x->shape[2] * x->shape[3];
-    const int64_t xs = row_stride(x, wk), gs = row_stride(g, wk), plane = x->shape[2] * x->shape[3];
+    const int64_t xs = row_stride(x, wk), gs = row_stride(g, wk);
     const size_t es = tg_dtype_size(x->dtype);
     const bool f32 = x->dtype == TG_F32;
     const double mean = st[c], invstd = st[2 * C + c];
@@ -311,12 +402,24 @@ static void backward_channel(const tg_record *rec, const tg_tensor *g, const wal
         else
             gsums_double(wk->len, (const double *)gp, gs, (const double *)xp, xs, mean, &sg, &sgx);
     }
-    const double sgxhat = M ? sgx * invstd : 0; /* M == 0: a sum of nothing, not 0 * NaN */
     sums[c] = sg;
-    sums[C + c] = sgxhat;
-    if (!dx || M == 0)
-        return;
-    const double gm = sg / (double)M, a = at(gamma, c) * invstd, b = -a * invstd * sgxhat / (double)M;
+    sums[C + c] = M ? sgx * invstd : 0; /* M == 0: a sum of nothing, not 0 * NaN */
+}
+
+/* Channel c of dx from the channel's gradient sums sg = sum(g), sgxhat = sum(g * xhat)
+ * over all `count` values the statistics cover (this batch's, or every process's). */
+static void channel_dx(const tg_record *rec, const tg_tensor *g, const walk *wk, int64_t c, double sg,
+                       double sgxhat, double count, tg_tensor *dx)
+{
+    const tg_tensor *x = rec->in[0], *gamma = rec->in[1];
+    const batch_norm_params *p = rec->params;
+    const double *st = tg_tensor_data(p->stats);
+    const int64_t C = x->shape[1];
+    const int64_t xs = row_stride(x, wk), gs = row_stride(g, wk), plane = x->shape[2] * x->shape[3];
+    const size_t es = tg_dtype_size(x->dtype);
+    const bool f32 = x->dtype == TG_F32;
+    const double mean = st[c], invstd = st[2 * C + c];
+    const double gm = sg / count, a = at(gamma, c) * invstd, b = -a * invstd * sgxhat / count;
     char *out = tg_tensor_data(dx);
     for (int64_t r = 0; r < wk->rows; r++) {
         int64_t off = out_offset(wk, C, plane, c, r);
@@ -343,10 +446,41 @@ static tg_status batch_norm2d_backward(tg_tape *tp, const tg_record *r, const tg
         return tg_tape_fail(tp, tg_last_status(), "tg_batch_norm2d backward: %s", tg_last_error());
     double *sv = tg_tensor_data(sums);
     const walk wk = walk_of(x, g);
+    const batch_norm_params *p = r->params;
     const bool want_gx = need_x || need_gamma;
+    if (!p->synced) {
 #pragma omp parallel for schedule(static) if (tg_parallel_worth(C * M))
-    for (int64_t c = 0; c < C; c++)
-        backward_channel(r, g, &wk, c, want_gx, sv, dx);
+        for (int64_t c = 0; c < C; c++) {
+            channel_grad_sums(r, g, &wk, c, want_gx, sv);
+            if (dx && M > 0)
+                channel_dx(r, g, &wk, c, sv[c], sv[C + c], (double)M, dx);
+        }
+    } else {
+        /* dx needs the sums over every process's batch; gamma's and beta's gradients
+         * keep this batch's (the caller averages them across processes) */
+        const tg_stat_sync *sync = tg_tape_stat_sync(tp);
+        if (!sync)
+            return tg_tape_fail(tp, TG_ERR_STATE, "tg_batch_norm2d backward: forward ran with synchronised "
+                                "statistics, and the tape's tg_stat_sync was removed before backward");
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(C * M))
+        for (int64_t c = 0; c < C; c++)
+            channel_grad_sums(r, g, &wk, c, true, sv);
+        tg_tensor *global = need_x ? tg_tensor_clone(ar, sums) : NULL;
+        if (need_x && !global)
+            return tg_tape_fail(tp, tg_last_status(), "tg_batch_norm2d backward: %s", tg_last_error());
+        tg_status st = need_x ? sync->sum(sync->ctx, tg_tensor_data(global), (int)(2 * C)) : TG_OK;
+        if (st != TG_OK)
+            return tg_tape_fail(tp, st, "tg_batch_norm2d backward: summing the gradient statistics of %d "
+                                "processes: %s", sync->size, tg_last_error());
+        const double *gv = need_x ? tg_tensor_data(global) : NULL;
+        if (need_x && p->count > 0) {
+#pragma omp parallel for schedule(static) if (tg_parallel_worth(C * M))
+            for (int64_t c = 0; c < C; c++)
+                channel_dx(r, g, &wk, c, gv[c], gv[C + c], p->count, dx);
+        } else if (need_x) {
+            tg_tensor_fill_(dx, 0);
+        }
+    }
     if (need_x)
         tg_accumulate_grad(tp, r, 0, dx);
     if (need_gamma)

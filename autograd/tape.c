@@ -37,6 +37,8 @@ struct tg_tape {
     tg_rng rng;
     bool grad_enabled, check_finite;
     bool fused, keep_grads, profile;
+    bool have_sync;
+    tg_stat_sync sync; /* tg_tape_set_stat_sync's copy, when have_sync */
     uint64_t backward_mark; /* arena mark before the running op's backward; UINT64_MAX outside */
     const void **keep;      /* scratch for tg_arena_release_since (heap, grows) */
     int keep_cap;
@@ -122,6 +124,14 @@ bool tg_tape_grad_enabled(const tg_tape *tp) { return tp->grad_enabled; }
 void tg_tape_set_check_finite(tg_tape *tp, bool on) { tp->check_finite = on; }
 bool tg_tape_fused(const tg_tape *tp) { return tp && tp->fused; }
 void tg_tape_set_profile(tg_tape *tp, bool on) { tp->profile = on; }
+const tg_stat_sync *tg_tape_stat_sync(const tg_tape *tp) { return tp && tp->have_sync ? &tp->sync : NULL; }
+
+void tg_tape_set_stat_sync(tg_tape *tp, const tg_stat_sync *sync)
+{
+    tp->have_sync = sync != NULL;
+    if (sync)
+        tp->sync = *sync;
+}
 
 bool tg_tape_set_fused(tg_tape *tp, bool fused)
 {

@@ -89,6 +89,12 @@ tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tens
                           (long long)c, tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
     bool training = tg_model_training(bn->model);
     int64_t n = x->shape[0] * x->shape[2] * x->shape[3]; /* values per channel */
+    const tg_stat_sync *sync = training ? tg_tape_stat_sync(tp) : NULL;
+    if (sync && !tg_tape_fused(tp))
+        return tg_tape_fail_tensor(tp, TG_ERR_STATE, "%s: '%s': synchronised batch statistics (tg_stat_sync) "
+                          "need the fused batch norm; turn fusion on (tg_tape_set_fused)", fn, bn->name);
+    /* the unbiased running variance counts every process's values (equal batches) */
+    const double n_all = (double)n * (sync ? sync->size : 1);
     if (training && n <= 1) /* PyTorch refuses too: the unbiased variance needs two */
         return tg_tape_fail_tensor(tp, TG_ERR_SHAPE, "%s: '%s' needs more than 1 value per channel in "
                           "training, got input %s", fn, bn->name,
@@ -111,7 +117,7 @@ tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tens
         if (tg_tape_status(tp) == TG_OK) {
             tg_status st = move_towards(ar, bn->running_mean, mean, bn->momentum, 1);
             if (st == TG_OK)
-                st = move_towards(ar, bn->running_var, var, bn->momentum, (double)n / (double)(n - 1));
+                st = move_towards(ar, bn->running_var, var, bn->momentum, n_all / (n_all - 1));
             if (st != TG_OK) {
                 char why[256];
                 snprintf(why, sizeof why, "%s", tg_last_error());

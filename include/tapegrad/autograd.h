@@ -91,6 +91,28 @@ bool tg_tape_set_keep_grads(tg_tape *tp, bool keep);
  * its forward and backward, in seconds (0 when off). */
 void tg_tape_set_profile(tg_tape *tp, bool on);
 
+/* Batch statistics across processes: synchronised batch norm for data-parallel
+ * training (tapegrad/dist.h installs one over MPI). With one set, the fused
+ * batch_norm2d normalises with the statistics of all processes' batches together:
+ * forward gathers each process's per-channel count, mean and sum of squared deviations
+ * and combines them in process order (Chan et al.'s pairwise update, as precise as one
+ * batch), and backward sums across processes the two per-channel sums its input
+ * gradient needs. gamma's and beta's gradients stay this process's own: the caller
+ * averages them with the other gradients. Every process must run the same layers in
+ * the same order. A failing callback is the tape's sticky error. NULL turns it off;
+ * the composed batch norm (fusion off) refuses to run while one is set. The struct is
+ * copied. */
+typedef struct tg_stat_sync {
+    int size; /* processes, >= 1 */
+    /* all[k * n + i] = process k's mine[i], for every process k < size */
+    tg_status (*gather)(void *ctx, const double *mine, double *all, int n);
+    /* values[i] = the sum over the processes of their values[i] */
+    tg_status (*sum)(void *ctx, double *values, int n);
+    void *ctx;
+} tg_stat_sync;
+void tg_tape_set_stat_sync(tg_tape *tp, const tg_stat_sync *sync);
+const tg_stat_sync *tg_tape_stat_sync(const tg_tape *tp); /* NULL when off */
+
 /* ------------------------------------------------------------------ leaves */
 
 /* Makes a heap tensor a leaf that collects gradients (a parameter), with a name for
