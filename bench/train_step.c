@@ -51,6 +51,51 @@ static double gflop_per_step(const tg_vgg_config *c, int batch)
     return 3 * 2 * macs * batch / 1e9;
 }
 
+/* The multiply-adds x 2 the step really performs: a 3x3 convolution on Winograd
+ * F(2x2, 3x3) (tensor/winograd.c: >= 8 input channels; the forward also >= 8 output
+ * channels) does 16 GEMMs of out x in x tiles per kernel (tiles = N * ceil(H/2) *
+ * ceil(W/2)) instead of 9 x out x in x H x W; the entry convolution's input gradient is
+ * not computed (the images need none). Transforms are not counted: they are additions,
+ * bound by memory. For the roofline line against the FMA peak. */
+static double real_gflop_per_step(const tg_vgg_config *c, int batch)
+{
+    double f = c->num_filters, side = 32;
+    double macs = 2 * 3 * f * 9 * side * side; /* entry conv: forward and weight gradient */
+    for (int s = 0; s < c->num_stages; s++) {
+        double tiles = ((int)side + 1) / 2 * (double)(((int)side + 1) / 2);
+        double per_conv = f >= 8 ? 16 * f * f * tiles : 9 * f * f * side * side;
+        macs += 3 * per_conv * (2.0 * c->num_blocks_per_stage + 1); /* blocks and reduction conv_0 */
+        side /= 2;
+        tiles = ((int)side + 1) / 2 * (double)(((int)side + 1) / 2);
+        per_conv = f >= 8 ? 16 * f * f * tiles : 9 * f * f * side * side;
+        macs += 3 * per_conv; /* reduction conv_1, after pooling */
+    }
+    macs += 3 * f * c->num_classes;
+    return 2 * macs * batch / 1e9;
+}
+
+/* The least memory traffic (GB) of the step's batch norm, activation and pooling
+ * kernels: each reads its input and writes its output once forward (8 bytes an f32
+ * element) and reads the output gradient and its input and writes the input gradient
+ * once backward (12 bytes); pooling moves a quarter of that on its output side. Against
+ * the triad bandwidth, for the roofline line of the kernels that are not GEMMs. */
+static double nongemm_gb_per_step(const tg_vgg_config *c, int batch)
+{
+    double f = c->num_filters, side = 32, elems = 0, pooled = 0;
+    int layers_at_side;
+    for (int s = 0; s < c->num_stages; s++) {
+        layers_at_side = 2 * c->num_blocks_per_stage + 1 + (s == 0); /* + the entry conv */
+        elems += layers_at_side * f * side * side;
+        pooled += f * side * side;
+        side /= 2;
+        elems += f * side * side; /* reduction conv_1 */
+    }
+    double per_layer = c->bn != TG_BN_NONE ? 2 : 1; /* activation, and batch norm after every conv */
+    double bytes = elems * batch * 20 * per_layer + (c->bn == TG_BN_NONE ? f * 32 * 32 * batch * 20 : 0) +
+                   pooled * batch * 10; /* the entry conv's batch norm exists in every variant */
+    return bytes / 1e9;
+}
+
 /* ------------------------------------------------------------------ time shares */
 
 enum { CONV_FWD, CONV_BWD, BN, ACT, POOL, OPTIM, DATA, OTHER, NCAT };
@@ -249,10 +294,16 @@ int main(int argc, char **argv)
     double med = median(times, steps), fastest = times[0]; /* sorted by median */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("network=%s bn=%s ms_median=%.1f ms_min=%.1f images_per_s=%.1f gflops=%.1f peak_rss_mb=%.1f\n",
+    printf("network=%s bn=%s ms_median=%.1f ms_min=%.1f images_per_s=%.1f gflops=%.1f peak_rss_mb=%.1f "
+           "real_gflops=%.1f\n",
            net_name, bn_name, 1e3 * med, 1e3 * fastest, batch / med, gflop_per_step(&cfg, batch) / med,
-           (double)ru.ru_maxrss / 1024);
+           (double)ru.ru_maxrss / 1024, real_gflop_per_step(&cfg, batch) / med);
     printf("kernels %s\n", tg_gemm_kernels());
+    double nongemm_s = 0;
+    for (int c = BN; c <= POOL; c++)
+        nongemm_s += median(cat_times + c * steps, steps);
+    printf("nongemm bn+act+pool ms=%.1f least_gb=%.3f gbs=%.1f\n", 1e3 * nongemm_s,
+           nongemm_gb_per_step(&cfg, batch), nongemm_s > 0 ? nongemm_gb_per_step(&cfg, batch) / nongemm_s : 0);
     printf("shares");
     for (int c = 0; c < NCAT; c++)
         printf(" %s=%.1f", cat_name[c], 100 * median(cat_times + c * steps, steps) / med);
