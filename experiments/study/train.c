@@ -15,17 +15,30 @@
  * epoch), set on the tape at each epoch's start. The learning rate is a closed form of
  * the epoch. So the latest checkpoint (parameters, batch-norm statistics, optimiser
  * moments and step counts) plus the epoch number is the whole state, and a resumed run
- * ends with the same numbers as an uninterrupted one. The CSV files are written before
- * the checkpoint; on resume, rows of epochs after the checkpoint's are dropped.
+ * ends with the same numbers as an uninterrupted one.
+ *
+ * Each epoch writes summary.csv and gradflow.csv, then the latest checkpoint, then the
+ * best one if the epoch is the best: a run killed between two of these writes leaves the
+ * CSV files one epoch ahead of the latest checkpoint (that epoch runs again; its rows
+ * are dropped), or a latest checkpoint that names itself the best ahead of the best
+ * file (the best is written again from it). `--resume` checks every file against the
+ * latest checkpoint before it writes anything — metadata, configuration, rows 1..epoch
+ * (or one more) of both CSV files, the best checkpoint — and refuses, naming the file
+ * and what is wrong, on any other state: training on from files that disagree would
+ * lose or mix results.
  */
 #include "study.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PROG "study train"
@@ -164,16 +177,28 @@ static bool parse_double(const char *flag, const char *s, double lo, bool lo_ope
     return true;
 }
 
+/* A decimal integer, all of s (digits after an optional '-'; no spaces, no '+'), in
+ * lo..hi; strtoll's range errors are out of range, not clamped. */
+static bool parse_integer(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno == ERANGE || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
 static bool parse_int64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
+    if (!parse_integer(s, lo, hi, out)) {
         fprintf(stderr, PROG ": --%s wants an integer in %" PRId64 "..%" PRId64 ", got '%s'\n", flag, lo,
                 hi, s);
         return false;
     }
-    *out = v;
     return true;
 }
 
@@ -231,7 +256,15 @@ static int parse_args(int argc, char **argv, options *o, bool *set, const char *
                 o->dataset = ds[choice];
             break;
         }
-        case OPT_DATA_DIR: o->data_dir = a; break;
+        case OPT_DATA_DIR:
+            /* config.txt holds it on one line, in full */
+            ok = *a && !strpbrk(a, "\n\r") && strlen(a) < STUDY_PATH_MAX;
+            if (!ok)
+                fprintf(stderr, PROG ": --data-dir wants a directory name of 1..%d bytes without a line "
+                        "break, got %zu bytes%s\n", STUDY_PATH_MAX - 1, strlen(a),
+                        strpbrk(a, "\n\r") ? " with a line break" : "");
+            o->data_dir = a;
+            break;
         case OPT_STAGES: ok = parse_int(name, a, 1, 5, &o->num_stages); break; /* 32 / 2^5 = 1 */
         case OPT_BLOCKS: ok = parse_int(name, a, 0, 999, &o->blocks); break;
         case OPT_FILTERS: ok = parse_int(name, a, 1, 4096, &o->filters); break;
@@ -264,9 +297,11 @@ static int parse_args(int argc, char **argv, options *o, bool *set, const char *
         case OPT_TRAIN_LIMIT: ok = parse_int64(name, a, 1, INT64_MAX, &o->train_limit); break;
         case OPT_THREADS: ok = parse_int(name, a, 1, 1024, &o->threads); break;
         case OPT_EXPERIMENT_DIR:
-            ok = *a != '\0';
+            ok = *a && strlen(a) <= STUDY_DIR_MAX;
             if (!ok)
-                fprintf(stderr, PROG ": --experiment-dir wants a directory name, got ''\n");
+                fprintf(stderr, PROG ": --experiment-dir wants a directory name of 1..%d bytes (so that "
+                        "its files' paths fit in %d), got %zu bytes\n", STUDY_DIR_MAX, STUDY_PATH_MAX,
+                        strlen(a));
             o->experiment_dir = a;
             break;
         case OPT_RESUME: o->resume = true; break;
@@ -427,7 +462,8 @@ static bool ends_with(const char *s, const char *suffix)
 /* Everything one run holds; freed by run_free. */
 typedef struct run {
     options opt;
-    char dir[2048];
+    char dir[STUDY_PATH_MAX]; /* at most STUDY_DIR_MAX bytes (parse_args), so every file fits */
+    int lock_fd;              /* the run's lock (study_lock_dir), -1 until taken */
     tg_dataset *train, *val, *test;
     tg_vgg *net;
     tg_model *model;
@@ -444,9 +480,17 @@ typedef struct run {
     char (*layers)[96];    /* distinct layer scopes, in parameter order */
     int *layer_record;     /* scratch: the last record of each layer */
     study_buf summary, gradflow; /* the CSV files' text so far */
-    char config[8192];
+    char *config;                /* config.txt's text (malloc'd), also saved in checkpoints */
     bool tty;
 } run;
+
+/* r->dir/name into buf (STUDY_PATH_MAX bytes): it fits, as the directory's length is
+ * bounded */
+static char *run_path(char *buf, const run *r, const char *name)
+{
+    study_path(buf, STUDY_PATH_MAX, r->dir, name);
+    return buf;
+}
 
 static void run_free(run *r)
 {
@@ -466,6 +510,8 @@ static void run_free(run *r)
     free(r->layer_record);
     study_buf_free(&r->summary);
     study_buf_free(&r->gradflow);
+    free(r->config);
+    study_unlock_dir(r->lock_fd);
 }
 
 static int fail(const char *what)
@@ -714,16 +760,18 @@ static int evaluate(run *r, tg_batcher *b, double *loss, double *acc)
     return 0;
 }
 
+static const char checkpoint_format[] = "tapegrad-study-train-1";
+
 static tg_status save_checkpoint(run *r, const char *name, int epoch, int best_epoch, double best_acc)
 {
-    char path[4096], ep[32], be[32], ba[40], seed[32];
-    study_path(path, sizeof path, r->dir, name);
+    char path[STUDY_PATH_MAX], ep[32], be[32], ba[40], seed[32];
+    run_path(path, r, name);
     snprintf(ep, sizeof ep, "%d", epoch);
     snprintf(be, sizeof be, "%d", best_epoch);
     fmt_double(ba, sizeof ba, best_acc);
     snprintf(seed, sizeof seed, "%" PRIu64, r->opt.seed);
     const tg_kv meta[] = {
-        {"format", "tapegrad-study-train-1"},
+        {"format", checkpoint_format},
         {"epoch", ep}, /* epochs completed */
         {"best_epoch", be},
         {"best_val_acc", ba},
@@ -736,33 +784,313 @@ static tg_status save_checkpoint(run *r, const char *name, int epoch, int best_e
                               (int)(sizeof meta / sizeof meta[0]), meta);
 }
 
-/* Rows of a CSV file whose first field (the epoch) is at most `epochs`, header first,
- * into b; false if the file's header is not `header`. */
-static bool keep_rows(const char *path, const char *header, int epochs, study_buf *b, int *max_epoch)
-{
-    char *text = study_read_file(path, NULL);
-    if (!text)
-        return false;
-    size_t hl = strlen(header);
-    bool ok = !strncmp(text, header, hl) && text[hl] == '\n';
-    *max_epoch = 0;
-    if (ok) {
-        study_buf_printf(b, "%s\n", header);
-        for (char *line = strtok(text + hl + 1, "\n"); line; line = strtok(NULL, "\n")) {
-            int e = atoi(line);
-            if (e >= 1 && e <= epochs) {
-                study_buf_printf(b, "%s\n", line);
-                if (e > *max_epoch)
-                    *max_epoch = e;
-            }
-        }
-    }
-    free(text);
-    return ok;
-}
+/* ------------------------------------------------------------------ resuming */
 
 static const char summary_header[] = "epoch,train_acc,train_loss,val_acc,val_loss,lr,seconds";
 static const char gradflow_header[] = "epoch,layer,kind,mean_abs,rms,max_abs,zero_frac";
+
+/* The first option that changes results and differs between a and b (among those
+ * marked in `only`, if not NULL): its id, with either value in va and vb ("(unset)" when
+ * not written); 0 if they agree. */
+static int differing_option(const options *a, const options *b, const bool *only, char *va, char *vb,
+                            size_t size)
+{
+    for (int id = 1; id < OPT_COUNT; id++) {
+        if (!affects_results(id) || (only && !only[id]))
+            continue;
+        bool ha = option_value(a, id, va, size), hb = option_value(b, id, vb, size);
+        if (ha != hb || strcmp(va, vb)) {
+            if (!ha)
+                snprintf(va, size, "(unset)");
+            if (!hb)
+                snprintf(vb, size, "(unset)");
+            return id;
+        }
+    }
+    return 0;
+}
+
+/* A refusal to resume: one line naming the run, the file and what is wrong; returns 1. */
+static int refuse_resume(const run *r, const char *file, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int refuse_resume(const run *r, const char *file, const char *fmt, ...)
+{
+    char why[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, PROG ": cannot resume %s: %s%s%s; nothing was written\n", r->dir, file ? file : "",
+            file ? ": " : "", why);
+    return 1;
+}
+
+/* A checkpoint's metadata, as the run reads it */
+typedef struct ckpt_meta {
+    int epoch, best_epoch;
+    double best_acc;
+    char best_acc_text[40];
+} ckpt_meta;
+
+/* The study's metadata of a checkpoint (file, in r's directory) checked against r: the
+ * format, epoch 1..--epochs, best_epoch 1..epoch, best_val_acc in [0, 1], the seed and
+ * every option that changes results. 0, or 1 after a message. */
+static int check_meta(const run *r, const char *file, const tg_safetensors *meta, ckpt_meta *out)
+{
+    const char *format = tg_safetensors_meta(meta, "format"), *ep = tg_safetensors_meta(meta, "epoch"),
+               *be = tg_safetensors_meta(meta, "best_epoch"), *ba = tg_safetensors_meta(meta, "best_val_acc"),
+               *seed = tg_safetensors_meta(meta, "seed"), *config = tg_safetensors_meta(meta, "config");
+    int64_t epoch, best_epoch;
+    char *end = NULL, want_seed[32];
+    if (!format || strcmp(format, checkpoint_format))
+        return refuse_resume(r, file, "format '%s' is not %s", format ? format : "(missing)", checkpoint_format);
+    if (!parse_integer(ep, 1, r->opt.epochs, &epoch))
+        return refuse_resume(r, file, "epoch '%s' is not an integer in 1..%d (--epochs)", ep ? ep : "(missing)",
+                             r->opt.epochs);
+    if (!parse_integer(be, 1, epoch, &best_epoch))
+        return refuse_resume(r, file, "best_epoch '%s' is not an integer in 1..%" PRId64 " (its epoch)",
+                             be ? be : "(missing)", epoch);
+    double acc = ba && *ba ? strtod(ba, &end) : NAN;
+    if (!end || *end || !(acc >= 0 && acc <= 1) || strlen(ba) >= sizeof out->best_acc_text)
+        return refuse_resume(r, file, "best_val_acc '%s' is not a number in [0, 1]", ba ? ba : "(missing)");
+    snprintf(want_seed, sizeof want_seed, "%" PRIu64, r->opt.seed);
+    if (!seed || strcmp(seed, want_seed))
+        return refuse_resume(r, file, "seed '%s' is not the run's %s", seed ? seed : "(missing)", want_seed);
+    if (!config)
+        return refuse_resume(r, file, "it has no config (the flags it was trained with)");
+    /* the flags it was saved with, read as config.txt is */
+    char *text = strdup(config), where[STUDY_PATH_MAX + 64];
+    options saved = default_options();
+    snprintf(where, sizeof where, " in the config of %s/%s", r->dir, file);
+    int pr = text ? parse_config_file(text, where + 4, &saved, NULL) : 1;
+    char va[4200], vb[4200];
+    int id = pr ? 0 : differing_option(&saved, &r->opt, NULL, va, vb, sizeof va);
+    free(text);
+    if (pr)
+        return refuse_resume(r, file, "its config is not a config.txt");
+    if (id)
+        return refuse_resume(r, file, "it was saved with --%s %s, the run's %s has --%s %s", option_name(id), va,
+                             STUDY_CONFIG_TXT, option_name(id), vb);
+    *out = (ckpt_meta){.epoch = (int)epoch, .best_epoch = (int)best_epoch, .best_acc = acc};
+    snprintf(out->best_acc_text, sizeof out->best_acc_text, "%s", ba);
+    return 0;
+}
+
+/* A CSV cell: 'e' an epoch (positive integer), 'n' a number as %.9g writes it (nan and
+ * inf included), 's' a name, 'k' a gradient-flow kind. */
+static bool cell_ok(char type, const char *cell)
+{
+    int64_t v;
+    char *end;
+    switch (type) {
+    case 'e': return parse_integer(cell, 1, INT32_MAX, &v);
+    case 'n': return *cell && !isspace((unsigned char)*cell) && (strtod(cell, &end), !*end);
+    case 's': return *cell != '\0';
+    default: return !strcmp(cell, "weight") || !strcmp(cell, "bn_weight") || !strcmp(cell, "activation");
+    }
+}
+
+/* dir/name checked as a file of the run: exactly `header`, whole lines, each cell of the
+ * type `types` gives its column (cell_ok), and epochs 1, 2, ... in order with
+ * per_epoch rows each. *epochs_out the number of epochs it holds (0 if the file is
+ * missing). NULL without a file or after a message (*failed). */
+static study_csv *check_csv(const run *r, const char *name, const char *header, const char *types,
+                            int per_epoch, int *epochs_out, bool *failed)
+{
+    char path[STUDY_PATH_MAX];
+    *epochs_out = 0;
+    *failed = false;
+    if (!study_file_exists(run_path(path, r, name)))
+        return NULL;
+    study_csv *c = study_read_csv(path);
+    *failed = true;
+    if (!c) {
+        refuse_resume(r, NULL, "%s", tg_last_error());
+        return NULL;
+    }
+    study_buf h = {0};
+    for (int i = 0; i < c->ncols; i++)
+        study_buf_printf(&h, "%s%s", i ? "," : "", c->names[i]);
+    bool same = h.data && !strcmp(h.data, header);
+    study_buf_free(&h);
+    if (!same)
+        refuse_resume(r, name, "its header is not %s", header);
+    else if (c->cut)
+        refuse_resume(r, name, "its last line has no line break: the file was cut short");
+    else if (c->nrows % per_epoch)
+        refuse_resume(r, name, "%d rows are not whole epochs of %d rows", c->nrows, per_epoch);
+    else
+        *failed = false;
+    for (int row = 0; !*failed && row < c->nrows; row++) {
+        int want = row / per_epoch + 1;
+        const char *ep = study_csv_cell(c, row, 0);
+        int64_t e;
+        if (!parse_integer(ep, 1, INT32_MAX, &e) || e != want) {
+            refuse_resume(r, name, "row %d has epoch '%s', expected %d (epochs 1, 2, ... in order, %d row%s "
+                          "each)", row + 1, ep, want, per_epoch, per_epoch == 1 ? "" : "s");
+            *failed = true;
+        }
+        for (int col = 1; !*failed && col < c->ncols; col++)
+            if (!cell_ok(types[col], study_csv_cell(c, row, col))) {
+                refuse_resume(r, name, "row %d, column %s: '%s' is not %s", row + 1, c->names[col],
+                              study_csv_cell(c, row, col),
+                              types[col] == 'n' ? "a number" : types[col] == 's' ? "a name"
+                                                                                  : "weight, bn_weight or activation");
+                *failed = true;
+            }
+    }
+    if (*failed) {
+        study_csv_free(c);
+        return NULL;
+    }
+    *epochs_out = c->nrows / per_epoch;
+    return c;
+}
+
+/* The header and the rows of epochs 1..epochs of c (checked by check_csv) into b. */
+static void keep_rows(const study_csv *c, const char *header, int epochs, int per_epoch, study_buf *b)
+{
+    study_buf_printf(b, "%s\n", header);
+    for (int row = 0; c && row < epochs * per_epoch && row < c->nrows; row++)
+        for (int col = 0; col < c->ncols; col++)
+            study_buf_printf(b, "%s%c", study_csv_cell(c, row, col), col + 1 < c->ncols ? ',' : '\n');
+}
+
+/* Where the run in r->dir stands, with nothing written: loads the best checkpoint (to
+ * check it fits the model) and then the latest (the state to continue from), checks
+ * their metadata and both CSV files against each other, and keeps the CSV rows of the
+ * epochs done in r->summary and r->gradflow. *start is the epochs done, *rewrite_best
+ * set when the best checkpoint must be written again from the latest (a run killed
+ * between the two). 0, or 1 after a message. */
+static int check_resume(run *r, int *start, int *best_epoch, double *best_acc, bool *rewrite_best)
+{
+    char latest[STUDY_PATH_MAX], best[STUDY_PATH_MAX];
+    run_path(latest, r, STUDY_CHECKPOINT_LATEST);
+    run_path(best, r, STUDY_CHECKPOINT_BEST);
+    bool have_latest = study_file_exists(latest), have_best = study_file_exists(best);
+    *start = 0;
+    *best_epoch = 0;
+    *best_acc = -1;
+    *rewrite_best = false;
+
+    /* both are loaded into the model (each must fit it), the latest last: its state is
+     * the one to continue from; the latest's problems are reported first */
+    char best_error[1400] = "";
+    tg_safetensors *best_meta = NULL;
+    ckpt_meta bm = {0}, lm = {0};
+    if (have_best && tg_checkpoint_load(best, r->model, r->nstate, r->state_names, r->state, &best_meta) != TG_OK)
+        snprintf(best_error, sizeof best_error, "%s", tg_last_error());
+    int bad = 0;
+    if (have_latest) {
+        tg_safetensors *meta = NULL;
+        if (tg_checkpoint_load(latest, r->model, r->nstate, r->state_names, r->state, &meta) != TG_OK)
+            bad = refuse_resume(r, NULL, "%s", tg_last_error());
+        else
+            bad = check_meta(r, STUDY_CHECKPOINT_LATEST, meta, &lm);
+        tg_safetensors_free(meta);
+    }
+    if (!bad && best_error[0])
+        bad = refuse_resume(r, NULL, "%s", best_error);
+    if (!bad && best_meta)
+        bad = check_meta(r, STUDY_CHECKPOINT_BEST, best_meta, &bm);
+    tg_safetensors_free(best_meta);
+    if (bad)
+        return 1;
+    int done = lm.epoch; /* 0 without a latest checkpoint */
+
+    /* the CSV files: rows of epochs 1..done, or one epoch more (written before a
+     * checkpoint that a kill prevented; it runs again) */
+    int per_epoch = r->nweights + r->nlayers, ns, ng;
+    bool failed;
+    study_csv *sc = check_csv(r, STUDY_SUMMARY_CSV, summary_header, "ennnnnn", 1, &ns, &failed);
+    if (failed)
+        return 1;
+    study_csv *gc = check_csv(r, STUDY_GRADFLOW_CSV, gradflow_header, "esknnnn", per_epoch, &ng, &failed);
+    int status = failed;
+    for (int k = 0; !status && k < 2; k++) {
+        int n = k ? ng : ns;
+        const char *file = k ? STUDY_GRADFLOW_CSV : STUDY_SUMMARY_CSV;
+        if (done && !(k ? gc : sc))
+            status = refuse_resume(r, file, "it is missing, but %s is at epoch %d", STUDY_CHECKPOINT_LATEST, done);
+        else if (n < done || n > done + 1)
+            status = done ? refuse_resume(r, file, "it holds %d epoch%s, but %s is at epoch %d (expected %d, or "
+                                          "%d of an epoch to run again)", n, n == 1 ? "" : "s",
+                                          STUDY_CHECKPOINT_LATEST, done, done, done + 1)
+                          : refuse_resume(r, file, "it holds %d epochs, but there is no %s (at most 1 epoch, "
+                                          "to run again, without one)", n, STUDY_CHECKPOINT_LATEST);
+    }
+    /* the best checkpoint: the one the latest names, or one the run will write again */
+    if (!status && !done && have_best && !(bm.epoch == 1 && ns == 1))
+        status = refuse_resume(r, STUDY_CHECKPOINT_BEST, "it holds epoch %d, but there is no %s", bm.epoch,
+                               STUDY_CHECKPOINT_LATEST);
+    if (!status && done) {
+        bool named = have_best && bm.epoch == lm.best_epoch && !strcmp(bm.best_acc_text, lm.best_acc_text);
+        /* killed after the latest, before the best: the latest is the best */
+        bool behind = lm.best_epoch == done && (!have_best || bm.epoch < done);
+        /* killed after the best, before the latest (the order of earlier versions): the
+         * epoch runs again and writes it again */
+        bool ahead = have_best && bm.epoch == done + 1 && ns == done + 1;
+        *rewrite_best = !named && behind;
+        if (!named && !behind && !ahead)
+            status = have_best ? refuse_resume(r, STUDY_CHECKPOINT_BEST, "it holds epoch %d (best_val_acc %s), "
+                                               "but %s names epoch %d (best_val_acc %s) the best", bm.epoch,
+                                               bm.best_acc_text, STUDY_CHECKPOINT_LATEST, lm.best_epoch,
+                                               lm.best_acc_text)
+                               : refuse_resume(r, STUDY_CHECKPOINT_BEST, "it is missing, but %s names epoch %d "
+                                               "the best", STUDY_CHECKPOINT_LATEST, lm.best_epoch);
+    }
+    if (!status) {
+        keep_rows(sc, summary_header, done, 1, &r->summary);
+        keep_rows(gc, gradflow_header, done, per_epoch, &r->gradflow);
+        *start = done;
+        if (done) {
+            *best_epoch = lm.best_epoch;
+            *best_acc = lm.best_acc;
+        }
+    }
+    study_csv_free(sc);
+    study_csv_free(gc);
+    return status;
+}
+
+/* ------------------------------------------------------------------ the program */
+
+/* A file any run writes exists in dir: a new run there would overwrite results. */
+static const char *has_results(const run *r)
+{
+    static const char *const files[] = {STUDY_SUMMARY_CSV, STUDY_GRADFLOW_CSV, STUDY_CHECKPOINT_LATEST,
+                                        STUDY_CHECKPOINT_BEST, STUDY_TEST_SUMMARY_CSV};
+    char path[STUDY_PATH_MAX];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (study_file_exists(run_path(path, r, files[i])))
+            return files[i];
+    return NULL;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The learning rate of every epoch is a finite number >= 0: checked before the
+ * directory exists (--lr 1e308 gives inf in the cosine schedule's arithmetic). */
+static bool check_schedule(const options *o)
+{
+    tg_lr_schedule sched = {.kind = TG_LR_COSINE, .lr0 = o->lr, .eta_min = o->lr_min, .t_max = o->epochs};
+    for (int e = 0; e < o->epochs; e++) {
+        double lr = tg_lr_at(&sched, e);
+        if (!(lr >= 0) || !isfinite(lr)) {
+            fprintf(stderr, PROG ": --lr %g with --lr-min %g gives a learning rate of %g at epoch %d; expected "
+                    "a finite number >= 0\n", o->lr, o->lr_min, lr, e + 1);
+            return false;
+        }
+    }
+    return true;
+}
 
 int study_train_main(int argc, char **argv)
 {
@@ -776,13 +1104,14 @@ int study_train_main(int argc, char **argv)
     if (pr)
         return pr;
 
-    run r = {0};
+    run r = {.lock_fd = -1};
     int status = 1;
     char *config_file_text = NULL;
     double t_start = study_now();
     r.tty = isatty(2);
 
-    /* the experiment directory */
+    /* the experiment directory: taken (locked) first if it exists, so that every look
+     * at its files below sees no other writer */
     if (o.experiment_dir) {
         snprintf(r.dir, sizeof r.dir, "%s", o.experiment_dir);
     } else {
@@ -790,39 +1119,47 @@ int study_train_main(int argc, char **argv)
         snprintf(r.dir, sizeof r.dir, "runs/%s_VGG_%02d_bn-%s_seed%" PRIu64, o.dataset, depth, bn_names[o.bn],
                  o.seed);
     }
-    char path[4096];
+    bool existed = is_dir(r.dir);
+    if (existed && (r.lock_fd = study_lock_dir(r.dir, "run")) < 0)
+        return fail(NULL);
+    char path[STUDY_PATH_MAX];
     if (o.resume && study_run_complete(r.dir)) {
         fprintf(stderr, PROG ": %s is complete (it has %s); nothing to do\n", r.dir, STUDY_TEST_SUMMARY_CSV);
-        return 0;
+        status = 0;
+        goto out;
     }
-    study_path(path, sizeof path, r.dir, STUDY_SUMMARY_CSV);
-    if (!o.resume && study_file_exists(path)) {
+    const char *found = has_results(&r);
+    if (!o.resume && found) {
         fprintf(stderr, PROG ": %s already has a %s; continue it with --resume or choose another "
-                        "--experiment-dir\n", r.dir, STUDY_SUMMARY_CSV);
-        return 1;
+                        "--experiment-dir\n", r.dir, found);
+        goto out;
     }
     /* resuming: the run's own config.txt gives the flags, and flags given now must agree */
-    study_path(path, sizeof path, r.dir, STUDY_CONFIG_TXT);
+    run_path(path, &r, STUDY_CONFIG_TXT);
+    if (o.resume && !study_file_exists(path) && found) {
+        fprintf(stderr, PROG ": cannot resume %s: its %s (the flags of the run) is missing, and it has a %s\n",
+                r.dir, STUDY_CONFIG_TXT, found);
+        goto out;
+    }
     if (o.resume && study_file_exists(path)) {
         config_file_text = study_read_file(path, NULL);
-        if (!config_file_text)
-            return fail(NULL);
+        if (!config_file_text) {
+            fail(NULL);
+            goto out;
+        }
         options base = default_options();
         int cr = parse_config_file(config_file_text, path, &base, NULL);
         if (cr) {
-            free(config_file_text);
-            return cr;
+            status = cr;
+            goto out;
         }
-        for (int id = 1; id < OPT_COUNT; id++) {
-            char a[4200], b[4200];
-            bool ha = option_value(&o, id, a, sizeof a), hb = option_value(&base, id, b, sizeof b);
-            if (set[id] && affects_results(id) && (ha != hb || strcmp(a, b))) {
-                fprintf(stderr, PROG ": --%s %s differs from the run's --%s %s (%s); resume without it or "
-                        "choose another --experiment-dir\n", option_name(id), ha ? a : "(unset)",
-                        option_name(id), hb ? b : "(unset)", path);
-                free(config_file_text);
-                return 2;
-            }
+        char a[4200], b[4200];
+        int id = differing_option(&o, &base, set, a, b, sizeof a);
+        if (id) {
+            fprintf(stderr, PROG ": --%s %s differs from the run's --%s %s (%s); resume without it or "
+                    "choose another --experiment-dir\n", option_name(id), a, option_name(id), b, path);
+            status = 2;
+            goto out;
         }
         if (set[OPT_THREADS])
             base.threads = o.threads;
@@ -833,62 +1170,55 @@ int study_train_main(int argc, char **argv)
         o = base;
     }
     r.opt = o;
+    if (!check_schedule(&o)) {
+        status = 2;
+        goto out;
+    }
     if (o.threads)
         tg_set_num_threads(o.threads);
     {
         study_buf cb = {0};
         config_text(&o, &cb);
-        snprintf(r.config, sizeof r.config, "%s", cb.data ? cb.data : "");
-        study_buf_free(&cb);
+        r.config = cb.data;
+        if (cb.failed || !r.config) {
+            study_buf_free(&cb);
+            r.config = NULL;
+            fprintf(stderr, PROG ": out of memory\n");
+            goto out;
+        }
     }
 
     if (load_data(&r) || build_model(&r)) /* before the directory: a typo leaves nothing behind */
         goto out;
-    if (study_mkdirs(r.dir) != TG_OK) {
-        fail(NULL);
-        goto out;
+    if (!existed) {
+        if (study_mkdirs(r.dir) != TG_OK || (r.lock_fd = study_lock_dir(r.dir, "run")) < 0) {
+            fail(NULL);
+            goto out;
+        }
+        if ((found = has_results(&r)) != NULL) { /* another process made a run here meanwhile */
+            fprintf(stderr, PROG ": %s has a %s now (another process's run?); choose another --experiment-dir\n",
+                    r.dir, found);
+            goto out;
+        }
     }
 
-    /* where to start */
+    /* where to start: every file checked before anything is written */
     int start = 0, best_epoch = 0;
     double best_acc = -1;
-    char ckpt[4096];
-    study_path(ckpt, sizeof ckpt, r.dir, STUDY_CHECKPOINT_LATEST);
-    if (o.resume && study_file_exists(ckpt)) {
-        tg_safetensors *meta = NULL;
-        if (tg_checkpoint_load(ckpt, r.model, r.nstate, r.state_names, r.state, &meta) != TG_OK) {
-            fail("cannot resume");
+    bool rewrite_best = false;
+    if (o.resume && found) {
+        if (check_resume(&r, &start, &best_epoch, &best_acc, &rewrite_best))
             goto out;
-        }
-        const char *ep = tg_safetensors_meta(meta, "epoch"), *be = tg_safetensors_meta(meta, "best_epoch"),
-                   *ba = tg_safetensors_meta(meta, "best_val_acc");
-        start = ep ? atoi(ep) : -1;
-        best_epoch = be ? atoi(be) : 0;
-        best_acc = ba ? strtod(ba, NULL) : -1;
-        tg_safetensors_free(meta);
-        if (start < 0 || start > o.epochs) {
-            fprintf(stderr, PROG ": %s: epoch '%s' is not in 0..%d\n", ckpt, ep ? ep : "(missing)", o.epochs);
-            goto out;
-        }
-    }
-    if (start > 0) {
-        int have_s, have_g;
-        char sp[4096], gp[4096];
-        study_path(sp, sizeof sp, r.dir, STUDY_SUMMARY_CSV);
-        study_path(gp, sizeof gp, r.dir, STUDY_GRADFLOW_CSV);
-        if (!keep_rows(sp, summary_header, start, &r.summary, &have_s) ||
-            !keep_rows(gp, gradflow_header, start, &r.gradflow, &have_g) || have_s != start || have_g != start) {
-            fprintf(stderr, PROG ": cannot resume %s: its CSV files do not hold the %d epochs of its checkpoint%s%s\n",
-                    r.dir, start, *tg_last_error() ? ": " : "", tg_last_error());
-            goto out;
-        }
-        fprintf(stderr, PROG ": resuming %s after epoch %d of %d\n", r.dir, start, o.epochs);
+        if (start > 0)
+            fprintf(stderr, PROG ": resuming %s after epoch %d of %d\n", r.dir, start, o.epochs);
+        else
+            fprintf(stderr, PROG ": resuming %s: no epoch was checkpointed, so from epoch 1\n", r.dir);
     } else {
-        study_buf_printf(&r.summary, "%s\n", summary_header);
-        study_buf_printf(&r.gradflow, "%s\n", gradflow_header);
+        keep_rows(NULL, summary_header, 0, 1, &r.summary);
+        keep_rows(NULL, gradflow_header, 0, 1, &r.gradflow);
     }
-    study_path(path, sizeof path, r.dir, STUDY_CONFIG_TXT);
-    if (study_write_file_atomic(path, r.config, strlen(r.config)) != TG_OK) {
+    if (study_write_file_atomic(run_path(path, &r, STUDY_CONFIG_TXT), r.config, strlen(r.config)) != TG_OK ||
+        (rewrite_best && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, start, best_epoch, best_acc) != TG_OK)) {
         fail(NULL);
         goto out;
     }
@@ -899,10 +1229,13 @@ int study_train_main(int argc, char **argv)
                 tg_dataset_size(r.train), tg_dataset_size(r.val), tg_dataset_size(r.test), tg_get_num_threads(),
                 tg_gemm_kernels(), r.dir);
 
-    /* the epochs */
+    /* the epochs: the CSV files, then the latest checkpoint, then the best (see the top) */
     tg_lr_schedule sched = {.kind = TG_LR_COSINE, .lr0 = o.lr, .eta_min = o.lr_min, .t_max = o.epochs};
     double epochs_time = 0;
     int epochs_run = 0;
+    char sp[STUDY_PATH_MAX], gp[STUDY_PATH_MAX];
+    run_path(sp, &r, STUDY_SUMMARY_CSV);
+    run_path(gp, &r, STUDY_GRADFLOW_CSV);
     for (int e = start; e < o.epochs; e++) {
         double lr = tg_lr_at(&sched, e);
         tg_optim_set_lr(r.optim, lr);
@@ -918,22 +1251,14 @@ int study_train_main(int argc, char **argv)
         epochs_time += secs;
         epochs_run++;
         study_buf_printf(&r.summary, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f\n", e + 1, ta, tl, va, vl, lr, secs);
-        char sp[4096], gp[4096];
-        study_path(sp, sizeof sp, r.dir, STUDY_SUMMARY_CSV);
-        study_path(gp, sizeof gp, r.dir, STUDY_GRADFLOW_CSV);
-        if (study_buf_write(&r.summary, sp) != TG_OK || study_buf_write(&r.gradflow, gp) != TG_OK) {
-            fail(NULL);
-            goto out;
-        }
-        if (va > best_acc) {
+        bool better = va > best_acc;
+        if (better) {
             best_acc = va;
             best_epoch = e + 1;
-            if (save_checkpoint(&r, STUDY_CHECKPOINT_BEST, e + 1, best_epoch, best_acc) != TG_OK) {
-                fail(NULL);
-                goto out;
-            }
         }
-        if (save_checkpoint(&r, STUDY_CHECKPOINT_LATEST, e + 1, best_epoch, best_acc) != TG_OK) {
+        if (study_buf_write(&r.summary, sp) != TG_OK || study_buf_write(&r.gradflow, gp) != TG_OK ||
+            save_checkpoint(&r, STUDY_CHECKPOINT_LATEST, e + 1, best_epoch, best_acc) != TG_OK ||
+            (better && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, e + 1, best_epoch, best_acc) != TG_OK)) {
             fail(NULL);
             goto out;
         }
@@ -945,28 +1270,30 @@ int study_train_main(int argc, char **argv)
     }
 
     /* the best model on the test set */
-    study_path(ckpt, sizeof ckpt, r.dir, STUDY_CHECKPOINT_BEST);
-    if (tg_checkpoint_load(ckpt, r.model, r.nstate, r.state_names, r.state, NULL) != TG_OK) {
+    if (tg_checkpoint_load(run_path(path, &r, STUDY_CHECKPOINT_BEST), r.model, r.nstate, r.state_names, r.state,
+                           NULL) != TG_OK) {
         fail("the best checkpoint");
         goto out;
     }
     double test_loss, test_acc;
     if (evaluate(&r, r.test_b, &test_loss, &test_acc))
         goto out;
-    /* plots, then test_summary.csv: a run is complete when it has every file */
+    /* plots, then test_summary.csv: a run is complete when it has its results; a plot is
+     * a picture of them, and one that fails is a warning, not a run left incomplete */
     if (!study_have_gnuplot()) {
         fprintf(stderr, PROG ": gnuplot is not installed (apt-get install gnuplot-nox): the CSV files are "
                         "written, the plots are not\n");
-    } else if (study_plot_curves(r.dir) != TG_OK || study_plot_gradflow(r.dir) != TG_OK) {
-        fail("plots");
-        goto out;
+    } else {
+        if (study_plot_curves(r.dir) != TG_OK)
+            fprintf(stderr, PROG ": warning: no %s: %s\n", STUDY_CURVES_PNG, tg_last_error());
+        if (study_plot_gradflow(r.dir) != TG_OK)
+            fprintf(stderr, PROG ": warning: no %s: %s\n", STUDY_GRADFLOW_PNG, tg_last_error());
     }
 
     {
         char text[256];
         int n = snprintf(text, sizeof text, "test_acc,test_loss\n%.9g,%.9g\n", test_acc, test_loss);
-        study_path(path, sizeof path, r.dir, STUDY_TEST_SUMMARY_CSV);
-        if (study_write_file_atomic(path, text, (size_t)n) != TG_OK) {
+        if (study_write_file_atomic(run_path(path, &r, STUDY_TEST_SUMMARY_CSV), text, (size_t)n) != TG_OK) {
             fail(NULL);
             goto out;
         }
