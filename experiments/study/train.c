@@ -5,9 +5,10 @@
  *
  * One epoch: train (train mode, augmented, shuffled), read the gradient flow of the
  * epoch's last batch off the tape, evaluate on validation (eval mode, no tape), then
- * write summary.csv and gradflow.csv whole, the best checkpoint if validation accuracy
- * improved, and the latest checkpoint. At the end the best model is evaluated on the
- * test set (test_summary.csv) and the plots are drawn.
+ * write summary.csv and gradflow.csv whole, the latest checkpoint, and the best
+ * checkpoint if validation accuracy improved. At the end the best model is evaluated on
+ * the test set, the plots are drawn (a failed one is a warning) and test_summary.csv is
+ * written last. The run holds its directory's lock (study_lock_dir) throughout.
  *
  * Resuming. Everything random derives from (seed, epoch): initialisation from
  * split(rng(seed), 0); the batches' order, crops and flips from split(rng(seed), 1)
@@ -15,412 +16,19 @@
  * epoch), set on the tape at each epoch's start. The learning rate is a closed form of
  * the epoch. So the latest checkpoint (parameters, batch-norm statistics, optimiser
  * moments and step counts) plus the epoch number is the whole state, and a resumed run
- * ends with the same numbers as an uninterrupted one.
- *
- * Each epoch writes summary.csv and gradflow.csv, then the latest checkpoint, then the
- * best one if the epoch is the best: a run killed between two of these writes leaves the
- * CSV files one epoch ahead of the latest checkpoint (that epoch runs again; its rows
- * are dropped), or a latest checkpoint that names itself the best ahead of the best
- * file (the best is written again from it). `--resume` checks every file against the
- * latest checkpoint before it writes anything — metadata, configuration, rows 1..epoch
- * (or one more) of both CSV files, the best checkpoint — and refuses, naming the file
- * and what is wrong, on any other state: training on from files that disagree would
- * lose or mix results.
+ * ends with the same numbers as an uninterrupted one. Before it continues, every file
+ * of the run is checked against the latest checkpoint, and nothing is written unless
+ * they agree (resume.c); the flags and config.txt are train_options.c's.
  */
-#include "study.h"
+#include "train.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define PROG "study train"
-
-/* ------------------------------------------------------------------ options */
-
-typedef struct options {
-    const char *dataset;
-    const char *data_dir; /* NULL: the data set's usual place */
-    int num_stages, blocks, filters;
-    tg_bn_placement bn;
-    tg_activation activation;
-    bool residual;
-    double dropout;
-    tg_optim_kind optimizer;
-    double lr, weight_decay, momentum, lr_min;
-    int batch_size, epochs;
-    uint64_t seed;
-    int64_t train_limit; /* 0: every training image */
-    int threads;         /* 0: the library's default */
-    const char *experiment_dir; /* NULL: derived from the configuration */
-    bool resume;
-} options;
-
-enum {
-    OPT_DATASET = 1, OPT_DATA_DIR, OPT_STAGES, OPT_BLOCKS, OPT_FILTERS, OPT_BN, OPT_ACTIVATION,
-    OPT_RESIDUAL, OPT_DROPOUT, OPT_OPTIMIZER, OPT_LR, OPT_WEIGHT_DECAY, OPT_MOMENTUM, OPT_BATCH,
-    OPT_EPOCHS, OPT_LR_MIN, OPT_SEED, OPT_TRAIN_LIMIT, OPT_THREADS, OPT_EXPERIMENT_DIR, OPT_RESUME,
-    OPT_HELP, OPT_COUNT
-};
-
-static const struct option long_options[] = {
-    {"dataset", required_argument, NULL, OPT_DATASET},
-    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-    {"num-stages", required_argument, NULL, OPT_STAGES},
-    {"num-blocks-per-stage", required_argument, NULL, OPT_BLOCKS},
-    {"num-filters", required_argument, NULL, OPT_FILTERS},
-    {"bn", required_argument, NULL, OPT_BN},
-    {"activation", required_argument, NULL, OPT_ACTIVATION},
-    {"residual", no_argument, NULL, OPT_RESIDUAL},
-    {"dropout", required_argument, NULL, OPT_DROPOUT},
-    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
-    {"lr", required_argument, NULL, OPT_LR},
-    {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
-    {"momentum", required_argument, NULL, OPT_MOMENTUM},
-    {"batch-size", required_argument, NULL, OPT_BATCH},
-    {"epochs", required_argument, NULL, OPT_EPOCHS},
-    {"lr-min", required_argument, NULL, OPT_LR_MIN},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"train-limit", required_argument, NULL, OPT_TRAIN_LIMIT},
-    {"threads", required_argument, NULL, OPT_THREADS},
-    {"experiment-dir", required_argument, NULL, OPT_EXPERIMENT_DIR},
-    {"resume", no_argument, NULL, OPT_RESUME},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
-};
-
-static const char *const bn_names[] = {"none", "before", "after"};
-static const char *const act_names[] = {"leaky-relu", "relu"};
-static const char *const optim_names[] = {"sgd", "adam", "adamw"}; /* by tg_optim_kind */
-
-static options default_options(void)
-{
-    return (options){.dataset = "fashion-mnist", .num_stages = 3, .blocks = 0, .filters = 32,
-                     .bn = TG_BN_NONE, .activation = TG_ACT_LEAKY_RELU, .optimizer = TG_ADAM,
-                     .lr = 1e-3, .momentum = 0.9, .lr_min = 2e-5, .batch_size = 100, .epochs = 100};
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: study train [options]\n"
-        "  Trains one configuration of the study's VGG network and writes summary.csv,\n"
-        "  gradflow.csv, checkpoints, test_summary.csv and plots into the experiment dir.\n"
-        "data:\n"
-        "  --dataset NAME              cifar100, cifar10 or fashion-mnist (default fashion-mnist;\n"
-        "                              28x28 images are padded to 32x32)\n"
-        "  --data-dir DIR              where the data set's files are (default: fashion-mnist's\n"
-        "                              /usr/share/datasets/fashion-mnist; CIFAR needs one)\n"
-        "  --train-limit N             keep the first N training images after the 95/5 split\n"
-        "                              (default: all)\n"
-        "network:\n"
-        "  --num-stages N              default 3\n"
-        "  --num-blocks-per-stage N    default 0 (VGG_08; 5 is VGG_38)\n"
-        "  --num-filters N             default 32\n"
-        "  --bn none|before|after      batch norm after every conv, before or after the\n"
-        "                              activation (default none: the entry conv's only)\n"
-        "  --activation leaky-relu|relu  default leaky-relu (slope 0.01)\n"
-        "  --residual                  x + block(x) around each processing block\n"
-        "  --dropout P                 after every batch norm, 0 <= P < 1 (default 0)\n"
-        "training:\n"
-        "  --optimizer adam|adamw|sgd  default adam\n"
-        "  --lr LR                     default 0.001\n"
-        "  --lr-min LR                 cosine annealing over the epochs down to this (default 2e-05)\n"
-        "  --weight-decay WD           default 0 (coupled L2 for adam and sgd, decoupled for adamw)\n"
-        "  --momentum M                sgd only, default 0.9\n"
-        "  --batch-size N              default 100\n"
-        "  --epochs N                  default 100\n"
-        "  --seed S                    initialisation, shuffling, augmentation, dropout (default 0;\n"
-        "                              the train/validation split always uses seed 0)\n"
-        "  --threads N                 default: OMP_NUM_THREADS or the number of cores\n"
-        "output:\n"
-        "  --experiment-dir DIR        default runs/<dataset>_VGG_<depth>_bn-<bn>_seed<S>\n"
-        "  --resume                    continue the run in DIR from its latest checkpoint\n"
-        "                              (its config.txt supplies the flags not given)\n"
-        "  --help                      this text\n"
-        "exit status: 0 done, 1 failure, 2 usage error\n");
-}
-
-/* the shortest of %.15g .. %.17g that reads back as v */
-static void fmt_double(char *buf, size_t size, double v)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
-    }
-}
-
-static bool parse_double(const char *flag, const char *s, double lo, bool lo_open, double hi, bool hi_open,
-                         double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    bool ok = *s && !*end && isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
-    if (!ok) {
-        char range[80];
-        if (isinf(hi))
-            snprintf(range, sizeof range, "%s %g", lo_open ? ">" : ">=", lo);
-        else
-            snprintf(range, sizeof range, "in %c%g, %g%c", lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
-        fprintf(stderr, PROG ": --%s wants a number %s, got '%s'\n", flag, range, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* A decimal integer, all of s (digits after an optional '-'; no spaces, no '+'), in
- * lo..hi; strtoll's range errors are out of range, not clamped. */
-static bool parse_integer(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
-        return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*end || errno == ERANGE || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_int64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (!parse_integer(s, lo, hi, out)) {
-        fprintf(stderr, PROG ": --%s wants an integer in %" PRId64 "..%" PRId64 ", got '%s'\n", flag, lo,
-                hi, s);
-        return false;
-    }
-    return true;
-}
-
-static bool parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    int64_t v;
-    if (!parse_int64(flag, s, lo, hi, &v))
-        return false;
-    *out = (int)v;
-    return true;
-}
-
-static bool parse_choice(const char *flag, const char *s, const char *const *names, int n, int *out)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(s, names[i])) {
-            *out = i;
-            return true;
-        }
-    char list[200] = "";
-    for (int i = 0; i < n; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
-                 names[i]);
-    fprintf(stderr, PROG ": --%s wants %s, got '%s'\n", flag, list, s);
-    return false;
-}
-
-/* Parses argv into o; set[id] marks the options given. Returns 0, 2 (usage error,
- * message printed) or -1 (--help). `where` names the source in messages. */
-static int parse_args(int argc, char **argv, options *o, bool *set, const char *where)
-{
-    optind = 0; /* GNU: reinitialise, so that a second parse in one process works */
-    opterr = 0;
-    int c, idx;
-    while ((c = getopt_long(argc, argv, ":", long_options, &idx)) != -1) {
-        const char *a = optarg, *name = NULL;
-        for (const struct option *lo = long_options; lo->name; lo++)
-            if (lo->val == c)
-                name = lo->name;
-        if (c == '?') {
-            fprintf(stderr, PROG ": unknown option '%s'%s (try --help)\n", argv[optind - 1], where);
-            return 2;
-        }
-        if (c == ':') {
-            fprintf(stderr, PROG ": %s needs a value%s\n", argv[optind - 1], where);
-            return 2;
-        }
-        int choice = 0;
-        bool ok = true;
-        switch (c) {
-        case OPT_DATASET: {
-            static const char *const ds[] = {"cifar100", "cifar10", "fashion-mnist"};
-            ok = parse_choice(name, a, ds, 3, &choice);
-            if (ok)
-                o->dataset = ds[choice];
-            break;
-        }
-        case OPT_DATA_DIR:
-            /* config.txt holds it on one line, in full */
-            ok = *a && !strpbrk(a, "\n\r") && strlen(a) < STUDY_PATH_MAX;
-            if (!ok)
-                fprintf(stderr, PROG ": --data-dir wants a directory name of 1..%d bytes without a line "
-                        "break, got %zu bytes%s\n", STUDY_PATH_MAX - 1, strlen(a),
-                        strpbrk(a, "\n\r") ? " with a line break" : "");
-            o->data_dir = a;
-            break;
-        case OPT_STAGES: ok = parse_int(name, a, 1, 5, &o->num_stages); break; /* 32 / 2^5 = 1 */
-        case OPT_BLOCKS: ok = parse_int(name, a, 0, 999, &o->blocks); break;
-        case OPT_FILTERS: ok = parse_int(name, a, 1, 4096, &o->filters); break;
-        case OPT_BN:
-            ok = parse_choice(name, a, bn_names, 3, &choice);
-            o->bn = (tg_bn_placement)choice;
-            break;
-        case OPT_ACTIVATION:
-            ok = parse_choice(name, a, act_names, 2, &choice);
-            o->activation = (tg_activation)choice;
-            break;
-        case OPT_RESIDUAL: o->residual = true; break;
-        case OPT_DROPOUT: ok = parse_double(name, a, 0, false, 1, true, &o->dropout); break;
-        case OPT_OPTIMIZER:
-            ok = parse_choice(name, a, optim_names, 3, &choice);
-            o->optimizer = (tg_optim_kind)choice;
-            break;
-        case OPT_LR: ok = parse_double(name, a, 0, true, INFINITY, false, &o->lr); break;
-        case OPT_WEIGHT_DECAY: ok = parse_double(name, a, 0, false, INFINITY, false, &o->weight_decay); break;
-        case OPT_MOMENTUM: ok = parse_double(name, a, 0, false, 1, true, &o->momentum); break;
-        case OPT_BATCH: ok = parse_int(name, a, 1, 1000000, &o->batch_size); break;
-        case OPT_EPOCHS: ok = parse_int(name, a, 1, 1000000, &o->epochs); break;
-        case OPT_LR_MIN: ok = parse_double(name, a, 0, false, INFINITY, false, &o->lr_min); break;
-        case OPT_SEED: {
-            int64_t v;
-            ok = parse_int64(name, a, 0, INT64_MAX, &v);
-            o->seed = (uint64_t)v;
-            break;
-        }
-        case OPT_TRAIN_LIMIT: ok = parse_int64(name, a, 1, INT64_MAX, &o->train_limit); break;
-        case OPT_THREADS: ok = parse_int(name, a, 1, 1024, &o->threads); break;
-        case OPT_EXPERIMENT_DIR:
-            ok = *a && strlen(a) <= STUDY_DIR_MAX;
-            if (!ok)
-                fprintf(stderr, PROG ": --experiment-dir wants a directory name of 1..%d bytes (so that "
-                        "its files' paths fit in %d), got %zu bytes\n", STUDY_DIR_MAX, STUDY_PATH_MAX,
-                        strlen(a));
-            o->experiment_dir = a;
-            break;
-        case OPT_RESUME: o->resume = true; break;
-        case OPT_HELP: return -1;
-        default:
-            fprintf(stderr, PROG ": unknown option '%s'%s (try --help)\n", argv[optind - 1], where);
-            return 2;
-        }
-        if (!ok)
-            return 2;
-        if (set && c > 0 && c < OPT_COUNT)
-            set[c] = true;
-    }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'%s (options only; try --help)\n", argv[optind], where);
-        return 2;
-    }
-    if (set && set[OPT_MOMENTUM] && o->optimizer != TG_SGD) {
-        fprintf(stderr, PROG ": --momentum is for --optimizer sgd only\n");
-        return 2;
-    }
-    return 0;
-}
-
-/* An option's value as config.txt writes it ("" for a flag without value); false if the
- * option is not written (not set and without a default worth writing). */
-static bool option_value(const options *o, int id, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    switch (id) {
-    case OPT_DATASET: snprintf(buf, size, "%s", o->dataset); return true;
-    case OPT_DATA_DIR:
-        if (!o->data_dir)
-            return false;
-        snprintf(buf, size, "%s", o->data_dir);
-        return true;
-    case OPT_STAGES: snprintf(buf, size, "%d", o->num_stages); return true;
-    case OPT_BLOCKS: snprintf(buf, size, "%d", o->blocks); return true;
-    case OPT_FILTERS: snprintf(buf, size, "%d", o->filters); return true;
-    case OPT_BN: snprintf(buf, size, "%s", bn_names[o->bn]); return true;
-    case OPT_ACTIVATION: snprintf(buf, size, "%s", act_names[o->activation]); return true;
-    case OPT_RESIDUAL: return o->residual;
-    case OPT_DROPOUT: fmt_double(buf, size, o->dropout); return true;
-    case OPT_OPTIMIZER: snprintf(buf, size, "%s", optim_names[o->optimizer]); return true;
-    case OPT_LR: fmt_double(buf, size, o->lr); return true;
-    case OPT_WEIGHT_DECAY: fmt_double(buf, size, o->weight_decay); return true;
-    case OPT_MOMENTUM:
-        if (o->optimizer != TG_SGD)
-            return false;
-        fmt_double(buf, size, o->momentum);
-        return true;
-    case OPT_BATCH: snprintf(buf, size, "%d", o->batch_size); return true;
-    case OPT_EPOCHS: snprintf(buf, size, "%d", o->epochs); return true;
-    case OPT_LR_MIN: fmt_double(buf, size, o->lr_min); return true;
-    case OPT_SEED: snprintf(buf, size, "%" PRIu64, o->seed); return true;
-    case OPT_TRAIN_LIMIT:
-        if (!o->train_limit)
-            return false;
-        snprintf(buf, size, "%" PRId64, o->train_limit);
-        return true;
-    case OPT_THREADS: snprintf(buf, size, "%d", o->threads ? o->threads : tg_get_num_threads()); return true;
-    default: return false; /* experiment-dir, resume, help: not part of a run's configuration */
-    }
-}
-
-static const char *option_name(int id)
-{
-    for (const struct option *lo = long_options; lo->name; lo++)
-        if (lo->val == id)
-            return lo->name;
-    return "?";
-}
-
-/* Options whose change would change the results: a resumed run must keep them. */
-static bool affects_results(int id)
-{
-    return id != OPT_DATA_DIR && id != OPT_THREADS && id != OPT_EXPERIMENT_DIR && id != OPT_RESUME &&
-           id != OPT_HELP;
-}
-
-/* config.txt: "--flag value" one a line, in --help's order */
-static void config_text(const options *o, study_buf *b)
-{
-    char v[4200];
-    for (int id = 1; id < OPT_COUNT; id++)
-        if (option_value(o, id, v, sizeof v))
-            study_buf_printf(b, "--%s%s%s\n", option_name(id), v[0] ? " " : "", v);
-}
-
-/* The options of a config.txt: each line is split at its first space into flag and
- * value (a value may contain spaces); text is modified and must outlive o. */
-static int parse_config_file(char *text, const char *path, options *o, bool *set)
-{
-    int cap = 2, argc = 1;
-    for (const char *p = text; *p; p++)
-        cap += 2 * (*p == '\n');
-    char **argv = calloc((size_t)cap + 2, sizeof *argv);
-    if (!argv) {
-        fprintf(stderr, PROG ": out of memory\n");
-        return 1;
-    }
-    argv[0] = "config.txt";
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        line[strcspn(line, "\r")] = '\0';
-        if (!*line || *line == '#')
-            continue;
-        char *sp = strchr(line, ' ');
-        if (sp)
-            *sp = '\0';
-        argv[argc++] = line;
-        if (sp)
-            argv[argc++] = sp + 1;
-    }
-    char where[4200];
-    snprintf(where, sizeof where, " in %s", path);
-    int r = parse_args(argc, argv, o, set, where);
-    free(argv);
-    return r == -1 ? 2 : r;
-}
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -455,41 +63,6 @@ static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && !strcmp(s + n - m, suffix);
-}
-
-/* ------------------------------------------------------------------ a run */
-
-/* Everything one run holds; freed by run_free. */
-typedef struct run {
-    options opt;
-    char dir[STUDY_PATH_MAX]; /* at most STUDY_DIR_MAX bytes (parse_args), so every file fits */
-    int lock_fd;              /* the run's lock (study_lock_dir), -1 until taken */
-    tg_dataset *train, *val, *test;
-    tg_vgg *net;
-    tg_model *model;
-    tg_optim *optim;
-    tg_tape *tp;
-    tg_batcher *train_b, *val_b, *test_b;
-    int nstate;
-    const char **state_names;
-    tg_tensor **state;
-    /* the gradient-flow rows: weight parameters and the layers they belong to */
-    int nweights;
-    int *weight_param;     /* parameter index of each weight row */
-    int nlayers;
-    char (*layers)[96];    /* distinct layer scopes, in parameter order */
-    int *layer_record;     /* scratch: the last record of each layer */
-    study_buf summary, gradflow; /* the CSV files' text so far */
-    char *config;                /* config.txt's text (malloc'd), also saved in checkpoints */
-    bool tty;
-} run;
-
-/* r->dir/name into buf (STUDY_PATH_MAX bytes): it fits, as the directory's length is
- * bounded */
-static char *run_path(char *buf, const run *r, const char *name)
-{
-    study_path(buf, STUDY_PATH_MAX, r->dir, name);
-    return buf;
 }
 
 static void run_free(run *r)
@@ -760,18 +333,16 @@ static int evaluate(run *r, tg_batcher *b, double *loss, double *acc)
     return 0;
 }
 
-static const char checkpoint_format[] = "tapegrad-study-train-1";
-
 static tg_status save_checkpoint(run *r, const char *name, int epoch, int best_epoch, double best_acc)
 {
     char path[STUDY_PATH_MAX], ep[32], be[32], ba[40], seed[32];
     run_path(path, r, name);
     snprintf(ep, sizeof ep, "%d", epoch);
     snprintf(be, sizeof be, "%d", best_epoch);
-    fmt_double(ba, sizeof ba, best_acc);
+    study_train_fmt_double(ba, sizeof ba, best_acc);
     snprintf(seed, sizeof seed, "%" PRIu64, r->opt.seed);
     const tg_kv meta[] = {
-        {"format", checkpoint_format},
+        {"format", STUDY_CHECKPOINT_FORMAT},
         {"epoch", ep}, /* epochs completed */
         {"best_epoch", be},
         {"best_val_acc", ba},
@@ -782,278 +353,6 @@ static tg_status save_checkpoint(run *r, const char *name, int epoch, int best_e
     };
     return tg_checkpoint_save(path, r->model, r->nstate, r->state_names, (const tg_tensor *const *)r->state,
                               (int)(sizeof meta / sizeof meta[0]), meta);
-}
-
-/* ------------------------------------------------------------------ resuming */
-
-static const char summary_header[] = "epoch,train_acc,train_loss,val_acc,val_loss,lr,seconds";
-static const char gradflow_header[] = "epoch,layer,kind,mean_abs,rms,max_abs,zero_frac";
-
-/* The first option that changes results and differs between a and b (among those
- * marked in `only`, if not NULL): its id, with either value in va and vb ("(unset)" when
- * not written); 0 if they agree. */
-static int differing_option(const options *a, const options *b, const bool *only, char *va, char *vb,
-                            size_t size)
-{
-    for (int id = 1; id < OPT_COUNT; id++) {
-        if (!affects_results(id) || (only && !only[id]))
-            continue;
-        bool ha = option_value(a, id, va, size), hb = option_value(b, id, vb, size);
-        if (ha != hb || strcmp(va, vb)) {
-            if (!ha)
-                snprintf(va, size, "(unset)");
-            if (!hb)
-                snprintf(vb, size, "(unset)");
-            return id;
-        }
-    }
-    return 0;
-}
-
-/* A refusal to resume: one line naming the run, the file and what is wrong; returns 1. */
-static int refuse_resume(const run *r, const char *file, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int refuse_resume(const run *r, const char *file, const char *fmt, ...)
-{
-    char why[1200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, PROG ": cannot resume %s: %s%s%s; nothing was written\n", r->dir, file ? file : "",
-            file ? ": " : "", why);
-    return 1;
-}
-
-/* A checkpoint's metadata, as the run reads it */
-typedef struct ckpt_meta {
-    int epoch, best_epoch;
-    double best_acc;
-    char best_acc_text[40];
-} ckpt_meta;
-
-/* The study's metadata of a checkpoint (file, in r's directory) checked against r: the
- * format, epoch 1..--epochs, best_epoch 1..epoch, best_val_acc in [0, 1], the seed and
- * every option that changes results. 0, or 1 after a message. */
-static int check_meta(const run *r, const char *file, const tg_safetensors *meta, ckpt_meta *out)
-{
-    const char *format = tg_safetensors_meta(meta, "format"), *ep = tg_safetensors_meta(meta, "epoch"),
-               *be = tg_safetensors_meta(meta, "best_epoch"), *ba = tg_safetensors_meta(meta, "best_val_acc"),
-               *seed = tg_safetensors_meta(meta, "seed"), *config = tg_safetensors_meta(meta, "config");
-    int64_t epoch, best_epoch;
-    char *end = NULL, want_seed[32];
-    if (!format || strcmp(format, checkpoint_format))
-        return refuse_resume(r, file, "format '%s' is not %s", format ? format : "(missing)", checkpoint_format);
-    if (!parse_integer(ep, 1, r->opt.epochs, &epoch))
-        return refuse_resume(r, file, "epoch '%s' is not an integer in 1..%d (--epochs)", ep ? ep : "(missing)",
-                             r->opt.epochs);
-    if (!parse_integer(be, 1, epoch, &best_epoch))
-        return refuse_resume(r, file, "best_epoch '%s' is not an integer in 1..%" PRId64 " (its epoch)",
-                             be ? be : "(missing)", epoch);
-    double acc = ba && *ba ? strtod(ba, &end) : NAN;
-    if (!end || *end || !(acc >= 0 && acc <= 1) || strlen(ba) >= sizeof out->best_acc_text)
-        return refuse_resume(r, file, "best_val_acc '%s' is not a number in [0, 1]", ba ? ba : "(missing)");
-    snprintf(want_seed, sizeof want_seed, "%" PRIu64, r->opt.seed);
-    if (!seed || strcmp(seed, want_seed))
-        return refuse_resume(r, file, "seed '%s' is not the run's %s", seed ? seed : "(missing)", want_seed);
-    if (!config)
-        return refuse_resume(r, file, "it has no config (the flags it was trained with)");
-    /* the flags it was saved with, read as config.txt is */
-    char *text = strdup(config), where[STUDY_PATH_MAX + 64];
-    options saved = default_options();
-    snprintf(where, sizeof where, " in the config of %s/%s", r->dir, file);
-    int pr = text ? parse_config_file(text, where + 4, &saved, NULL) : 1;
-    char va[4200], vb[4200];
-    int id = pr ? 0 : differing_option(&saved, &r->opt, NULL, va, vb, sizeof va);
-    free(text);
-    if (pr)
-        return refuse_resume(r, file, "its config is not a config.txt");
-    if (id)
-        return refuse_resume(r, file, "it was saved with --%s %s, the run's %s has --%s %s", option_name(id), va,
-                             STUDY_CONFIG_TXT, option_name(id), vb);
-    *out = (ckpt_meta){.epoch = (int)epoch, .best_epoch = (int)best_epoch, .best_acc = acc};
-    snprintf(out->best_acc_text, sizeof out->best_acc_text, "%s", ba);
-    return 0;
-}
-
-/* A CSV cell: 'e' an epoch (positive integer), 'n' a number as %.9g writes it (nan and
- * inf included), 's' a name, 'k' a gradient-flow kind. */
-static bool cell_ok(char type, const char *cell)
-{
-    int64_t v;
-    char *end;
-    switch (type) {
-    case 'e': return parse_integer(cell, 1, INT32_MAX, &v);
-    case 'n': return *cell && !isspace((unsigned char)*cell) && (strtod(cell, &end), !*end);
-    case 's': return *cell != '\0';
-    default: return !strcmp(cell, "weight") || !strcmp(cell, "bn_weight") || !strcmp(cell, "activation");
-    }
-}
-
-/* dir/name checked as a file of the run: exactly `header`, whole lines, each cell of the
- * type `types` gives its column (cell_ok), and epochs 1, 2, ... in order with
- * per_epoch rows each. *epochs_out the number of epochs it holds (0 if the file is
- * missing). NULL without a file or after a message (*failed). */
-static study_csv *check_csv(const run *r, const char *name, const char *header, const char *types,
-                            int per_epoch, int *epochs_out, bool *failed)
-{
-    char path[STUDY_PATH_MAX];
-    *epochs_out = 0;
-    *failed = false;
-    if (!study_file_exists(run_path(path, r, name)))
-        return NULL;
-    study_csv *c = study_read_csv(path);
-    *failed = true;
-    if (!c) {
-        refuse_resume(r, NULL, "%s", tg_last_error());
-        return NULL;
-    }
-    study_buf h = {0};
-    for (int i = 0; i < c->ncols; i++)
-        study_buf_printf(&h, "%s%s", i ? "," : "", c->names[i]);
-    bool same = h.data && !strcmp(h.data, header);
-    study_buf_free(&h);
-    if (!same)
-        refuse_resume(r, name, "its header is not %s", header);
-    else if (c->cut)
-        refuse_resume(r, name, "its last line has no line break: the file was cut short");
-    else if (c->nrows % per_epoch)
-        refuse_resume(r, name, "%d rows are not whole epochs of %d rows", c->nrows, per_epoch);
-    else
-        *failed = false;
-    for (int row = 0; !*failed && row < c->nrows; row++) {
-        int want = row / per_epoch + 1;
-        const char *ep = study_csv_cell(c, row, 0);
-        int64_t e;
-        if (!parse_integer(ep, 1, INT32_MAX, &e) || e != want) {
-            refuse_resume(r, name, "row %d has epoch '%s', expected %d (epochs 1, 2, ... in order, %d row%s "
-                          "each)", row + 1, ep, want, per_epoch, per_epoch == 1 ? "" : "s");
-            *failed = true;
-        }
-        for (int col = 1; !*failed && col < c->ncols; col++)
-            if (!cell_ok(types[col], study_csv_cell(c, row, col))) {
-                refuse_resume(r, name, "row %d, column %s: '%s' is not %s", row + 1, c->names[col],
-                              study_csv_cell(c, row, col),
-                              types[col] == 'n' ? "a number" : types[col] == 's' ? "a name"
-                                                                                  : "weight, bn_weight or activation");
-                *failed = true;
-            }
-    }
-    if (*failed) {
-        study_csv_free(c);
-        return NULL;
-    }
-    *epochs_out = c->nrows / per_epoch;
-    return c;
-}
-
-/* The header and the rows of epochs 1..epochs of c (checked by check_csv) into b. */
-static void keep_rows(const study_csv *c, const char *header, int epochs, int per_epoch, study_buf *b)
-{
-    study_buf_printf(b, "%s\n", header);
-    for (int row = 0; c && row < epochs * per_epoch && row < c->nrows; row++)
-        for (int col = 0; col < c->ncols; col++)
-            study_buf_printf(b, "%s%c", study_csv_cell(c, row, col), col + 1 < c->ncols ? ',' : '\n');
-}
-
-/* Where the run in r->dir stands, with nothing written: loads the best checkpoint (to
- * check it fits the model) and then the latest (the state to continue from), checks
- * their metadata and both CSV files against each other, and keeps the CSV rows of the
- * epochs done in r->summary and r->gradflow. *start is the epochs done, *rewrite_best
- * set when the best checkpoint must be written again from the latest (a run killed
- * between the two). 0, or 1 after a message. */
-static int check_resume(run *r, int *start, int *best_epoch, double *best_acc, bool *rewrite_best)
-{
-    char latest[STUDY_PATH_MAX], best[STUDY_PATH_MAX];
-    run_path(latest, r, STUDY_CHECKPOINT_LATEST);
-    run_path(best, r, STUDY_CHECKPOINT_BEST);
-    bool have_latest = study_file_exists(latest), have_best = study_file_exists(best);
-    *start = 0;
-    *best_epoch = 0;
-    *best_acc = -1;
-    *rewrite_best = false;
-
-    /* both are loaded into the model (each must fit it), the latest last: its state is
-     * the one to continue from; the latest's problems are reported first */
-    char best_error[1400] = "";
-    tg_safetensors *best_meta = NULL;
-    ckpt_meta bm = {0}, lm = {0};
-    if (have_best && tg_checkpoint_load(best, r->model, r->nstate, r->state_names, r->state, &best_meta) != TG_OK)
-        snprintf(best_error, sizeof best_error, "%s", tg_last_error());
-    int bad = 0;
-    if (have_latest) {
-        tg_safetensors *meta = NULL;
-        if (tg_checkpoint_load(latest, r->model, r->nstate, r->state_names, r->state, &meta) != TG_OK)
-            bad = refuse_resume(r, NULL, "%s", tg_last_error());
-        else
-            bad = check_meta(r, STUDY_CHECKPOINT_LATEST, meta, &lm);
-        tg_safetensors_free(meta);
-    }
-    if (!bad && best_error[0])
-        bad = refuse_resume(r, NULL, "%s", best_error);
-    if (!bad && best_meta)
-        bad = check_meta(r, STUDY_CHECKPOINT_BEST, best_meta, &bm);
-    tg_safetensors_free(best_meta);
-    if (bad)
-        return 1;
-    int done = lm.epoch; /* 0 without a latest checkpoint */
-
-    /* the CSV files: rows of epochs 1..done, or one epoch more (written before a
-     * checkpoint that a kill prevented; it runs again) */
-    int per_epoch = r->nweights + r->nlayers, ns, ng;
-    bool failed;
-    study_csv *sc = check_csv(r, STUDY_SUMMARY_CSV, summary_header, "ennnnnn", 1, &ns, &failed);
-    if (failed)
-        return 1;
-    study_csv *gc = check_csv(r, STUDY_GRADFLOW_CSV, gradflow_header, "esknnnn", per_epoch, &ng, &failed);
-    int status = failed;
-    for (int k = 0; !status && k < 2; k++) {
-        int n = k ? ng : ns;
-        const char *file = k ? STUDY_GRADFLOW_CSV : STUDY_SUMMARY_CSV;
-        if (done && !(k ? gc : sc))
-            status = refuse_resume(r, file, "it is missing, but %s is at epoch %d", STUDY_CHECKPOINT_LATEST, done);
-        else if (n < done || n > done + 1)
-            status = done ? refuse_resume(r, file, "it holds %d epoch%s, but %s is at epoch %d (expected %d, or "
-                                          "%d of an epoch to run again)", n, n == 1 ? "" : "s",
-                                          STUDY_CHECKPOINT_LATEST, done, done, done + 1)
-                          : refuse_resume(r, file, "it holds %d epochs, but there is no %s (at most 1 epoch, "
-                                          "to run again, without one)", n, STUDY_CHECKPOINT_LATEST);
-    }
-    /* the best checkpoint: the one the latest names, or one the run will write again */
-    if (!status && !done && have_best && !(bm.epoch == 1 && ns == 1))
-        status = refuse_resume(r, STUDY_CHECKPOINT_BEST, "it holds epoch %d, but there is no %s", bm.epoch,
-                               STUDY_CHECKPOINT_LATEST);
-    if (!status && done) {
-        bool named = have_best && bm.epoch == lm.best_epoch && !strcmp(bm.best_acc_text, lm.best_acc_text);
-        /* killed after the latest, before the best: the latest is the best */
-        bool behind = lm.best_epoch == done && (!have_best || bm.epoch < done);
-        /* killed after the best, before the latest (the order of earlier versions): the
-         * epoch runs again and writes it again */
-        bool ahead = have_best && bm.epoch == done + 1 && ns == done + 1;
-        *rewrite_best = !named && behind;
-        if (!named && !behind && !ahead)
-            status = have_best ? refuse_resume(r, STUDY_CHECKPOINT_BEST, "it holds epoch %d (best_val_acc %s), "
-                                               "but %s names epoch %d (best_val_acc %s) the best", bm.epoch,
-                                               bm.best_acc_text, STUDY_CHECKPOINT_LATEST, lm.best_epoch,
-                                               lm.best_acc_text)
-                               : refuse_resume(r, STUDY_CHECKPOINT_BEST, "it is missing, but %s names epoch %d "
-                                               "the best", STUDY_CHECKPOINT_LATEST, lm.best_epoch);
-    }
-    if (!status) {
-        keep_rows(sc, summary_header, done, 1, &r->summary);
-        keep_rows(gc, gradflow_header, done, per_epoch, &r->gradflow);
-        *start = done;
-        if (done) {
-            *best_epoch = lm.best_epoch;
-            *best_acc = lm.best_acc;
-        }
-    }
-    study_csv_free(sc);
-    study_csv_free(gc);
-    return status;
 }
 
 /* ------------------------------------------------------------------ the program */
@@ -1094,11 +393,11 @@ static bool check_schedule(const options *o)
 
 int study_train_main(int argc, char **argv)
 {
-    options o = default_options();
+    options o = study_train_defaults();
     bool set[OPT_COUNT] = {0};
-    int pr = parse_args(argc, argv, &o, set, "");
+    int pr = study_train_parse_args(argc, argv, &o, set, "");
     if (pr == -1) {
-        usage(stdout);
+        study_train_usage(stdout);
         return 0;
     }
     if (pr)
@@ -1116,7 +415,7 @@ int study_train_main(int argc, char **argv)
         snprintf(r.dir, sizeof r.dir, "%s", o.experiment_dir);
     } else {
         int depth = 1 + o.num_stages * (2 * o.blocks + 2) + 1;
-        snprintf(r.dir, sizeof r.dir, "runs/%s_VGG_%02d_bn-%s_seed%" PRIu64, o.dataset, depth, bn_names[o.bn],
+        snprintf(r.dir, sizeof r.dir, "runs/%s_VGG_%02d_bn-%s_seed%" PRIu64, o.dataset, depth, study_bn_name(o.bn),
                  o.seed);
     }
     bool existed = is_dir(r.dir);
@@ -1147,17 +446,17 @@ int study_train_main(int argc, char **argv)
             fail(NULL);
             goto out;
         }
-        options base = default_options();
-        int cr = parse_config_file(config_file_text, path, &base, NULL);
+        options base = study_train_defaults();
+        int cr = study_train_parse_config(config_file_text, path, &base, NULL);
         if (cr) {
             status = cr;
             goto out;
         }
         char a[4200], b[4200];
-        int id = differing_option(&o, &base, set, a, b, sizeof a);
+        int id = study_train_differing_option(&o, &base, set, a, b, sizeof a);
         if (id) {
             fprintf(stderr, PROG ": --%s %s differs from the run's --%s %s (%s); resume without it or "
-                    "choose another --experiment-dir\n", option_name(id), a, option_name(id), b, path);
+                    "choose another --experiment-dir\n", study_train_option_name(id), a, study_train_option_name(id), b, path);
             status = 2;
             goto out;
         }
@@ -1178,7 +477,7 @@ int study_train_main(int argc, char **argv)
         tg_set_num_threads(o.threads);
     {
         study_buf cb = {0};
-        config_text(&o, &cb);
+        study_train_config_text(&o, &cb);
         r.config = cb.data;
         if (cb.failed || !r.config) {
             study_buf_free(&cb);
@@ -1207,15 +506,15 @@ int study_train_main(int argc, char **argv)
     double best_acc = -1;
     bool rewrite_best = false;
     if (o.resume && found) {
-        if (check_resume(&r, &start, &best_epoch, &best_acc, &rewrite_best))
+        if (study_train_check_resume(&r, &start, &best_epoch, &best_acc, &rewrite_best))
             goto out;
         if (start > 0)
             fprintf(stderr, PROG ": resuming %s after epoch %d of %d\n", r.dir, start, o.epochs);
         else
             fprintf(stderr, PROG ": resuming %s: no epoch was checkpointed, so from epoch 1\n", r.dir);
     } else {
-        keep_rows(NULL, summary_header, 0, 1, &r.summary);
-        keep_rows(NULL, gradflow_header, 0, 1, &r.gradflow);
+        study_buf_printf(&r.summary, "%s\n", STUDY_SUMMARY_HEADER);
+        study_buf_printf(&r.gradflow, "%s\n", STUDY_GRADFLOW_HEADER);
     }
     if (study_write_file_atomic(run_path(path, &r, STUDY_CONFIG_TXT), r.config, strlen(r.config)) != TG_OK ||
         (rewrite_best && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, start, best_epoch, best_acc) != TG_OK)) {
