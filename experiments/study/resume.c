@@ -187,12 +187,20 @@ int study_train_check_resume(run *r, int *start, int *best_epoch, double *best_a
     *rewrite_best = false;
 
     /* both are loaded into the model (each must fit it), the latest last: its state is
-     * the one to continue from; the latest's problems are reported first */
+     * the one to continue from. Without a latest the run starts again from its
+     * initialisation, which must stay in the model: the best is only read. The latest's
+     * problems are reported first. */
     char best_error[1400] = "";
     tg_safetensors *best_meta = NULL;
     ckpt_meta bm = {0}, lm = {0};
-    if (have_best && tg_checkpoint_load(best, r->model, r->nstate, r->state_names, r->state, &best_meta) != TG_OK)
-        snprintf(best_error, sizeof best_error, "%s", tg_last_error());
+    if (have_best) {
+        if (have_latest)
+            tg_checkpoint_load(best, r->model, r->nstate, r->state_names, r->state, &best_meta);
+        else
+            best_meta = tg_safetensors_load(best);
+        if (!best_meta)
+            snprintf(best_error, sizeof best_error, "%s", tg_last_error());
+    }
     int bad = 0;
     if (have_latest) {
         tg_safetensors *meta = NULL;

@@ -6,7 +6,7 @@
 #        ("two") is refused before anything is written (it was a use-after-free, and a
 #        silent restart from epoch 1 over the run's files)
 #  3     --resume without a latest checkpoint in a directory with results is refused;
-#        in a new directory it starts
+#        in a new directory it starts; the states a kill between two writes leaves resume
 #  4     a run directory and a runs directory have one owner: a second `study train` or
 #        `study sweep` on it is refused at once, naming the owner's pid; a stale file
 #        where a temporary would go does not break a run (temporaries have unique names)
@@ -120,7 +120,28 @@ refused nolatest "rm $latest" "summary.csv: it holds 2 epochs, but there is no $
 "$study" train "${common[@]}" --epochs 1 --experiment-dir "$tmp/new" --resume >/dev/null 2>"$tmp/err" ||
   fail "--resume in a new directory failed: $(cat "$tmp/err")"
 [ -s "$tmp/new/test_summary.csv" ] || fail "--resume in a new directory did not run"
-ok "3: --resume without a latest checkpoint is refused where there are results, starts where there are none"
+# what a kill between two writes of an epoch leaves is resumed, and ends as the run did:
+# the epoch's CSV rows without its checkpoints (the epoch runs again), a latest
+# checkpoint without the best it names (the best is written from it), a best without
+# the latest (the order earlier versions wrote them in)
+one=$tmp/one
+"$study" train "${common[@]}" --epochs 1 --experiment-dir "$one" >/dev/null 2>"$tmp/err" ||
+  fail "the 1-epoch run failed: $(cat "$tmp/err")"
+for state in "$latest checkpoint_best.safetensors" checkpoint_best.safetensors "$latest"; do
+  rm -rf "$tmp/killed"
+  cp -a "$one" "$tmp/killed"
+  (cd "$tmp/killed" && rm test_summary.csv $state)
+  "$study" train --experiment-dir "$tmp/killed" --resume >/dev/null 2>"$tmp/err" ||
+    fail "--resume without $state failed: $(cat "$tmp/err")"
+  for f in test_summary.csv gradflow.csv; do
+    cmp -s "$one/$f" "$tmp/killed/$f" || fail "--resume without $state: $f differs from the run's"
+  done
+  cmp -s <(cut -d, -f1-6 "$one/summary.csv") <(cut -d, -f1-6 "$tmp/killed/summary.csv") ||
+    fail "--resume without $state: summary.csv differs from the run's"
+  [ -s "$tmp/killed/$latest" ] && [ -s "$tmp/killed/checkpoint_best.safetensors" ] ||
+    fail "--resume without $state left no checkpoints: $(ls "$tmp/killed")"
+done
+ok "3: --resume without a latest checkpoint is refused where there are results, starts where there are none, and resumes what a kill leaves"
 
 # ---------------------------------------------------------------- 4: one owner
 # a run that takes a few seconds holds its directory; a second is refused at once
