@@ -56,7 +56,8 @@ static int check_meta(const run *r, const char *file, const tg_safetensors *meta
     int64_t epoch, best_epoch;
     char *end = NULL, want_seed[32];
     if (!format || strcmp(format, STUDY_CHECKPOINT_FORMAT))
-        return refuse_resume(r, file, "format '%s' is not %s", format ? format : "(missing)", STUDY_CHECKPOINT_FORMAT);
+        return refuse_resume(r, file, "format '%s' is not %s", format ? format : "(missing)",
+                             STUDY_CHECKPOINT_FORMAT);
     if (!study_train_parse_integer(ep, 1, r->opt.epochs, &epoch))
         return refuse_resume(r, file, "epoch '%s' is not an integer in 1..%d (--epochs)", ep ? ep : "(missing)",
                              r->opt.epochs);
@@ -82,30 +83,28 @@ static int check_meta(const run *r, const char *file, const tg_safetensors *meta
     if (pr)
         return refuse_resume(r, file, "its config is not a config.txt");
     if (id)
-        return refuse_resume(r, file, "it was saved with --%s %s, the run's %s has --%s %s", study_train_option_name(id), va,
-                             STUDY_CONFIG_TXT, study_train_option_name(id), vb);
+        return refuse_resume(r, file, "it was saved with --%s %s, the run's %s has --%s %s",
+                             study_train_option_name(id), va, STUDY_CONFIG_TXT, study_train_option_name(id), vb);
     *out = (ckpt_meta){.epoch = (int)epoch, .best_epoch = (int)best_epoch, .best_acc = acc};
     snprintf(out->best_acc_text, sizeof out->best_acc_text, "%s", ba);
     return 0;
 }
 
-/* A CSV cell: 'e' an epoch (positive integer), 'n' a number as %.9g writes it (nan and
- * inf included), 's' a name, 'k' a gradient-flow kind. */
+/* A CSV cell other than the epoch: 'n' a number as %.9g writes it (nan and inf
+ * included), 's' a name, 'k' a gradient-flow kind. */
 static bool cell_ok(char type, const char *cell)
 {
-    int64_t v;
     char *end;
     switch (type) {
-    case 'e': return study_train_parse_integer(cell, 1, INT32_MAX, &v);
     case 'n': return *cell && !isspace((unsigned char)*cell) && (strtod(cell, &end), !*end);
     case 's': return *cell != '\0';
     default: return !strcmp(cell, "weight") || !strcmp(cell, "bn_weight") || !strcmp(cell, "activation");
     }
 }
 
-/* dir/name checked as a file of the run: exactly `header`, whole lines, each cell of the
- * type `types` gives its column (cell_ok), and epochs 1, 2, ... in order with
- * per_epoch rows each. *epochs_out the number of epochs it holds (0 if the file is
+/* dir/name checked as a file of the run: exactly `header`, whole lines, epochs 1, 2, ...
+ * in column 0, in order, per_epoch rows each, and each other cell of the type `types`
+ * gives its column (cell_ok). *epochs_out the number of epochs it holds (0 if the file is
  * missing). NULL without a file or after a message (*failed). */
 static study_csv *check_csv(const run *r, const char *name, const char *header, const char *types,
                             int per_epoch, int *epochs_out, bool *failed)
@@ -145,10 +144,11 @@ static study_csv *check_csv(const run *r, const char *name, const char *header, 
         }
         for (int col = 1; !*failed && col < c->ncols; col++)
             if (!cell_ok(types[col], study_csv_cell(c, row, col))) {
+                const char *kind = types[col] == 'n'   ? "a number"
+                                   : types[col] == 's' ? "a name"
+                                                       : "weight, bn_weight or activation";
                 refuse_resume(r, name, "row %d, column %s: '%s' is not %s", row + 1, c->names[col],
-                              study_csv_cell(c, row, col),
-                              types[col] == 'n' ? "a number" : types[col] == 's' ? "a name"
-                                                                                  : "weight, bn_weight or activation");
+                              study_csv_cell(c, row, col), kind);
                 *failed = true;
             }
     }

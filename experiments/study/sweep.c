@@ -724,7 +724,8 @@ int study_sweep_main(int argc, char **argv)
     /* the runs directory is this sweep's until it ends: a second sweep on it would train
      * the same runs at once (a dry run only looks) */
     int lock = -1, status = 1;
-    if (!o.dry_run && (study_mkdirs(o.runs_dir) != TG_OK || (lock = study_lock_dir(o.runs_dir, "runs directory")) < 0)) {
+    if (!o.dry_run &&
+        (study_mkdirs(o.runs_dir) != TG_OK || (lock = study_lock_dir(o.runs_dir, "runs directory")) < 0)) {
         fprintf(stderr, "study sweep: %s\n", tg_last_error());
         goto done;
     }

@@ -456,7 +456,8 @@ int study_train_main(int argc, char **argv)
         int id = study_train_differing_option(&o, &base, set, a, b, sizeof a);
         if (id) {
             fprintf(stderr, PROG ": --%s %s differs from the run's --%s %s (%s); resume without it or "
-                    "choose another --experiment-dir\n", study_train_option_name(id), a, study_train_option_name(id), b, path);
+                    "choose another --experiment-dir\n", study_train_option_name(id), a, study_train_option_name(id), b,
+                    path);
             status = 2;
             goto out;
         }
