@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #define MODULE "datasets/idx"
 
@@ -32,7 +33,10 @@ static const char *idx_type_name(uint32_t t)
     }
 }
 
-tg_status tg__idx_parse(const char *path, const uint8_t *data, size_t size, int ndims, tg__idx *out)
+/* The magic number and the sizes (the first 4 + 4 * ndims bytes, fewer only if size is
+ * smaller); *item the bytes of one item. Sizes are not yet compared with the file's. */
+static tg_status idx_header(const char *path, const uint8_t *data, size_t size, int ndims, tg__idx *out,
+                            uint64_t *item_out)
 {
     const char *what = ndims == 3 ? "images" : "labels";
     const uint32_t want = 0x0800u | (uint32_t)ndims;
@@ -73,6 +77,17 @@ tg_status tg__idx_parse(const char *path, const uint8_t *data, size_t size, int 
         if (i > 0)
             item *= (uint64_t)out->dims[i]; /* two 32-bit factors: no overflow */
     }
+    *item_out = item;
+    return TG_OK;
+}
+
+tg_status tg__idx_check(const char *path, const uint8_t *data, size_t size, int ndims, tg__idx *out)
+{
+    uint64_t item;
+    tg_status st = idx_header(path, data, size, ndims, out, &item);
+    if (st != TG_OK)
+        return st;
+    size_t header = 4 + 4 * (size_t)ndims;
     uint64_t count = (uint64_t)out->dims[0];
     size_t body = size - header;
     char desc[96];
@@ -99,8 +114,29 @@ tg_status tg__idx_parse(const char *path, const uint8_t *data, size_t size, int 
                             path, desc, (unsigned long long)(header + count * item), size,
                             (unsigned long long)(body - count * item),
                             (unsigned long long)(header + count * item));
-    out->body = data + header;
     return TG_OK;
+}
+
+tg_status tg__idx_parse(const char *path, const uint8_t *data, size_t size, int ndims, tg__idx *out)
+{
+    tg_status st = tg__idx_check(path, data, size, ndims, out);
+    if (st == TG_OK)
+        out->body = data + 4 + 4 * (size_t)ndims;
+    return st;
+}
+
+bool tg__idx_gz_size_of(const char *path, const uint8_t *head, size_t n, const void *ctx, size_t *total)
+{
+    int ndims = *(const int *)ctx;
+    char shown[TG__PATH_MAX + 16];
+    snprintf(shown, sizeof shown, "%s (inflated)", path);
+    tg__idx idx;
+    uint64_t item;
+    if (idx_header(shown, head, n, ndims, &idx, &item) != TG_OK)
+        return false;
+    uint64_t header = 4 + 4 * (uint64_t)ndims, count = (uint64_t)idx.dims[0];
+    *total = count > (SIZE_MAX - header) / item ? SIZE_MAX : (size_t)(header + count * item);
+    return true;
 }
 
 tg_dataset *tg__idx_parse_pair(const char *name, const char *images_path, const uint8_t *images,
@@ -135,23 +171,37 @@ tg_dataset *tg__idx_parse_pair(const char *name, const char *images_path, const 
 
 /* ------------------------------------------------------------------ files */
 
-/* A file's bytes, inflated if they are gzip; *shown is the path for messages about the
- * inflated data ("x.gz (inflated)"), so offsets are not mistaken for file offsets. */
-static tg_status read_maybe_gzip(const char *path, uint8_t **data, size_t *size, char *shown,
-                                 size_t shown_size)
+/* An IDX file's bytes, inflated if they are gzip; *shown is the path for messages about
+ * the inflated data ("x.gz (inflated)"), so offsets are not mistaken for file offsets.
+ * The header comes first: a plain file's sizes are checked against the file's length
+ * before its body is read, and a gzip file inflates its header first and then only as
+ * much as the header declares. */
+static tg_status read_idx(const char *path, int ndims, uint8_t **data, size_t *size, char *shown,
+                          size_t shown_size)
 {
-    uint8_t *raw;
-    size_t raw_size;
+    static const int ndims_of[4] = {0, 1, 2, 3}; /* what tg__idx_gz_size_of's ctx points to */
+    *data = NULL;
+    *size = 0;
     snprintf(shown, shown_size, "%s", path);
-    tg_status st = tg__read_file(MODULE, path, &raw, &raw_size);
-    if (st != TG_OK || !tg__is_gzip(raw, raw_size)) {
-        *data = raw;
-        *size = raw_size;
-        return st;
+    uint64_t fsize;
+    int fd = tg__open_regular(MODULE, path, &fsize);
+    if (fd < 0)
+        return tg_last_status();
+    uint8_t head[16];
+    size_t head_len = 4 + 4 * (size_t)ndims, got;
+    tg_status st = tg__read_at(MODULE, path, fd, 0, head, head_len, &got);
+    if (st == TG_OK && tg__is_gzip(head, got)) {
+        tg__gz_expect expect = {head_len, tg__idx_gz_size_of, &ndims_of[ndims]};
+        st = tg__gunzip_file(MODULE, path, fd, fsize, IDX_MAX_INFLATED, &expect, data, size);
+        snprintf(shown, shown_size, "%s (inflated)", path);
+    } else if (st == TG_OK) {
+        tg__idx idx;
+        size_t checked = got < head_len || fsize > SIZE_MAX ? got : (size_t)fsize;
+        st = tg__idx_check(path, head, checked, ndims, &idx);
+        if (st == TG_OK)
+            st = tg__read_open_file(MODULE, path, fd, fsize, data, size);
     }
-    st = tg__gunzip(MODULE, path, raw, raw_size, IDX_MAX_INFLATED, data, size);
-    tg_mem_free(raw);
-    snprintf(shown, shown_size, "%s (inflated)", path);
+    close(fd);
     return st;
 }
 
@@ -162,8 +212,8 @@ static tg_dataset *load_pair(const char *name, const char *images_path, const ch
     size_t im_size = 0, lb_size = 0;
     char im_shown[TG__PATH_MAX + 16], lb_shown[TG__PATH_MAX + 16];
     tg_dataset *d = NULL;
-    if (read_maybe_gzip(images_path, &im, &im_size, im_shown, sizeof im_shown) == TG_OK &&
-        read_maybe_gzip(labels_path, &lb, &lb_size, lb_shown, sizeof lb_shown) == TG_OK)
+    if (read_idx(images_path, 3, &im, &im_size, im_shown, sizeof im_shown) == TG_OK &&
+        read_idx(labels_path, 1, &lb, &lb_size, lb_shown, sizeof lb_shown) == TG_OK)
         d = tg__idx_parse_pair(name, im_shown, im, im_size, lb_shown, lb, lb_size, num_classes);
     tg_mem_free(im);
     tg_mem_free(lb);

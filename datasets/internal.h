@@ -20,19 +20,48 @@ bool tg__path_join(const char *module, char *buf, size_t size, const char *dir, 
 /* True if path names something stat() can see (a missing file is the common failure;
  * anything else is left to the reader, whose message says what went wrong). */
 bool tg__path_exists(const char *path);
+/* Opens path for reading: with O_NONBLOCK, so that a FIFO or a device in a data file's
+ * place is refused at once instead of waited on forever, then fstat: anything but a
+ * regular file is refused. The descriptor (close it), *size the file's length; -1 and an
+ * error naming `module` and the path. */
+int tg__open_regular(const char *module, const char *path, uint64_t *size);
+/* Up to n bytes at offset `off` of fd into buf (retrying short reads); *got says how
+ * many there were before the end of the file. */
+tg_status tg__read_at(const char *module, const char *path, int fd, uint64_t off, void *buf, size_t n,
+                      size_t *got);
 /* The whole file into a new tg_mem_alloc'd buffer (*data, *size; free with
- * tg_mem_free). Errors name `module` and the path. */
+ * tg_mem_free), one spare byte after it. Errors name `module` and the path. */
 tg_status tg__read_file(const char *module, const char *path, uint8_t **data, size_t *size);
+/* The same for a file tg__open_regular opened, of fsize bytes (a file that changed size
+ * meanwhile is an error). */
+tg_status tg__read_open_file(const char *module, const char *path, int fd, uint64_t fsize,
+                             uint8_t **data, size_t *size);
 
 /* ------------------------------------------------------------------ gzip */
 
 /* True if the bytes start with gzip's magic number (1f 8b). */
 bool tg__is_gzip(const uint8_t *data, size_t size);
+/* What a gzip file must inflate to, judged from its first bytes: once head_len bytes are
+ * inflated, size_of(path, head, head_len, ctx, &total) returns false (with an error) if
+ * they are wrong, else the whole length they declare; inflating then stops there and more
+ * output is refused. So a bad magic number costs head_len bytes, and a "bomb" what its
+ * header declares, not the limit. A stream that ends sooner is returned as it is. */
+typedef struct tg__gz_expect {
+    size_t head_len;
+    bool (*size_of)(const char *path, const uint8_t *head, size_t n, const void *ctx, size_t *total);
+    const void *ctx;
+} tg__gz_expect;
+
 /* Inflates a whole gzip file held in memory (one or more members, each CRC- and
- * length-checked by zlib) into a new tg_mem_alloc'd buffer of at most max_out bytes.
- * Errors name `module`, the path and the compressed offset. */
+ * length-checked by zlib) into a new tg_mem_alloc'd buffer of at most max_out bytes
+ * (and what `expect`, if not NULL, allows). Errors name `module`, the path and the
+ * compressed offset. */
 tg_status tg__gunzip(const char *module, const char *path, const uint8_t *in, size_t in_size,
-                     size_t max_out, uint8_t **out, size_t *out_size);
+                     size_t max_out, const tg__gz_expect *expect, uint8_t **out, size_t *out_size);
+/* The same for a file tg__open_regular opened (fsize bytes), read 64 KiB at a time. */
+tg_status tg__gunzip_file(const char *module, const char *path, int fd, uint64_t fsize,
+                          size_t max_out, const tg__gz_expect *expect, uint8_t **out,
+                          size_t *out_size);
 
 /* ------------------------------------------------------------------ data sets */
 
@@ -88,6 +117,13 @@ typedef struct tg__idx {
 /* Checks an inflated IDX file of u8 data with `ndims` dimensions (3: images, 1:
  * labels): magic number, nonzero sizes, and declared sizes against the bytes present. */
 tg_status tg__idx_parse(const char *path, const uint8_t *data, size_t size, int ndims, tg__idx *out);
+/* The same checks reading only the header: data holds the first min(size, 4 + 4 * ndims)
+ * bytes of a file of `size` bytes (body left NULL), so a file is judged before its body
+ * is read. */
+tg_status tg__idx_check(const char *path, const uint8_t *data, size_t size, int ndims, tg__idx *out);
+/* A tg__gz_expect.size_of for gzip IDX files: ctx points to the int ndims, head_len is
+ * 4 + 4 * ndims; the total is what the header declares. */
+bool tg__idx_gz_size_of(const char *path, const uint8_t *head, size_t n, const void *ctx, size_t *total);
 /* Images and labels files (already inflated) into a new data set with labels checked
  * against num_classes. */
 tg_dataset *tg__idx_parse_pair(const char *name, const char *images_path, const uint8_t *images,

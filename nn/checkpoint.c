@@ -95,23 +95,9 @@ static const tg_tensor *match(const char *fn, const char *path, const tg_safeten
     return src;
 }
 
-tg_status tg_checkpoint_load(const char *path, tg_model *m, int nextra,
-                             const char *const *extra_names, tg_tensor *const *extra,
-                             tg_safetensors **meta_out)
+tg_status tg__checkpoint_apply(const char *fn, const char *path, const tg_safetensors *st, tg_model *m,
+                               int nextra, const char *const *extra_names, tg_tensor *const *extra)
 {
-    const char *fn = "tg_checkpoint_load";
-    if (meta_out)
-        *meta_out = NULL;
-    if (check_args(fn, path, m, nextra, extra_names, extra) != TG_OK)
-        return tg_last_status();
-    for (int i = 0; i < nextra; i++)
-        if (!extra_names[i] || !extra[i])
-            return tg_set_error(TG_ERR_ARG, "%s: %s: extra tensor %d has a NULL %s", fn, path, i,
-                                !extra_names[i] ? "name" : "tensor");
-
-    tg_safetensors *st = tg__safetensors_read(fn, path);
-    if (!st)
-        return tg_last_status();
     int n = tg_safetensors_count(st);
     int np = tg_model_num_params(m), nb = tg_model_num_buffers(m);
     int total = np + nb + nextra;
@@ -164,6 +150,27 @@ out:
     tg_mem_free(used);
     tg_mem_free(src);
     tg_mem_free(dst);
+    return s;
+}
+
+tg_status tg_checkpoint_load(const char *path, tg_model *m, int nextra,
+                             const char *const *extra_names, tg_tensor *const *extra,
+                             tg_safetensors **meta_out)
+{
+    const char *fn = "tg_checkpoint_load";
+    if (meta_out)
+        *meta_out = NULL;
+    if (check_args(fn, path, m, nextra, extra_names, extra) != TG_OK)
+        return tg_last_status();
+    for (int i = 0; i < nextra; i++)
+        if (!extra_names[i] || !extra[i])
+            return tg_set_error(TG_ERR_ARG, "%s: %s: extra tensor %d has a NULL %s", fn, path, i,
+                                !extra_names[i] ? "name" : "tensor");
+
+    tg_safetensors *st = tg__safetensors_read(fn, path);
+    if (!st)
+        return tg_last_status();
+    tg_status s = tg__checkpoint_apply(fn, path, st, m, nextra, extra_names, extra);
     if (s == TG_OK && meta_out)
         *meta_out = st;
     else

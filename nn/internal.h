@@ -36,12 +36,22 @@ tg_safetensors *tg__safetensors_parse(const void *buf, size_t len, const char *l
 tg_status tg__safetensors_write(const char *fn, const char *path, int n, const char *const *names,
                                 const tg_tensor *const *tensors, int nmeta, const tg_kv *meta);
 
-/* tg_safetensors_load with `fn` naming the public function in its messages. */
+/* tg_safetensors_load with `fn` naming the public function in its messages: the same
+ * checks as tg__safetensors_parse, the header read and checked before the data. */
 tg_safetensors *tg__safetensors_read(const char *fn, const char *path);
 
 /* Index of the tensor called name, or -1. */
 int tg__safetensors_index(const tg_safetensors *st, const char *name);
 
 /* -------------------------------------------------------- end of safetensors */
+
+/* -------------------------------------------------------- checkpoints (nn/checkpoint.c) */
+
+/* The checks and copies of tg_checkpoint_load on a file already read (st, named path in
+ * messages): every model tensor and extra present with its dtype and shape, nothing
+ * else in the file, then the copies; on failure m and extra are untouched. The fuzz
+ * target's entry after tg__safetensors_parse. */
+tg_status tg__checkpoint_apply(const char *fn, const char *path, const tg_safetensors *st, tg_model *m,
+                               int nextra, const char *const *extra_names, tg_tensor *const *extra);
 
 #endif

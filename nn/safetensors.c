@@ -14,12 +14,16 @@
  *
  * Writing goes to a temporary file next to the target (mkstemp), which is flushed,
  * fsync'd and renamed over the target, so a crash or a full disk never leaves half a
- * checkpoint behind and the old file survives any failure. Reading takes the whole
- * file in one fread and validates it in memory (tg__safetensors_parse) — header
- * length, JSON, every entry's dtype, shape and offsets, that the offsets tile the
- * data region exactly, metadata types, duplicate names — before copying any tensor
- * out, so a truncated or corrupted file is refused with a message naming the file,
- * the tensor and what was wrong, and never half-loaded. The JSON is cJSON's. */
+ * checkpoint behind and the old file survives any failure. Reading opens the file
+ * without blocking (a FIFO in its place is refused, not waited on), reads the header
+ * length and checks it against the file's size, reads the header and validates it whole
+ * — JSON, every entry's dtype, shape and offsets, that the offsets tile the rest of the
+ * file exactly, metadata types, duplicate names — and makes every tensor before it
+ * reads any data, straight into the tensors. So a truncated or corrupted file is refused
+ * with a message naming the file, the tensor and what was wrong, is never half-loaded,
+ * and costs no more memory than its header declares (a 4 GiB file of zeros is refused
+ * after 8 bytes). tg__safetensors_parse runs the same checks on a buffer. The JSON is
+ * cJSON's. */
 #include "internal.h"
 
 #include <cjson/cJSON.h>
@@ -411,8 +415,42 @@ static bool check_metadata(const cJSON *m, const char *label, int *count)
     return true;
 }
 
-/* Builds the result from validated entries (sorted by offset) and metadata. */
-static tg_safetensors *build(const char *label, const uint8_t *data, entry *es, int n,
+/* Where a file's data region is: in memory (the fuzz targets' inputs, tests), or in an
+ * open file at byte `at` (read straight into each tensor, so loading costs the tensors'
+ * memory once, and only after the whole header has been checked). */
+typedef struct data_source {
+    const uint8_t *mem; /* the data region, or NULL: read fd */
+    int fd;
+    uint64_t at; /* the data region's offset in the file */
+} data_source;
+
+/* n bytes at offset off of the data region into dst; false with an error if the file
+ * no longer has them. */
+static bool read_data(const data_source *src, const char *label, int64_t off, void *dst, size_t n)
+{
+    if (src->mem) {
+        memcpy(dst, src->mem + off, n);
+        return true;
+    }
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(src->fd, (uint8_t *)dst + done, n - done, (off_t)(src->at + (uint64_t)off + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            tg_set_error(TG_ERR_IO, "%s: %s at byte %" PRIu64 "%s%s", label,
+                         r < 0 ? "read failed" : "the file shrank while being read: it ends",
+                         src->at + (uint64_t)off + done, r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+            return false;
+        }
+        done += (size_t)r;
+    }
+    return true;
+}
+
+/* Builds the result from validated entries (sorted by offset) and metadata: every
+ * tensor is made (a shape no tensor can have is refused here) before any data is read. */
+static tg_safetensors *build(const char *label, const data_source *src, entry *es, int n,
                              const name_ref *sorted_names, const cJSON *meta, int nmeta)
 {
     tg_safetensors *st = tg_mem_alloc(sizeof *st, _Alignof(tg_safetensors));
@@ -432,16 +470,34 @@ static tg_safetensors *build(const char *label, const uint8_t *data, entry *es, 
     st->n = n;
     st->nmeta = nmeta;
 
-    /* the tensors, copied out of the file buffer in data order */
     for (int i = 0; i < n; i++) {
         entry *e = &es[i];
         st->names[i] = dup_str(e->name);
-        st->tensors[i] = tg_tensor_from_data(NULL, e->dt, e->ndim, e->shape, data + e->begin);
-        if (!st->names[i] || !st->tensors[i])
+        if (!st->names[i])
             goto oom;
+        st->tensors[i] = tg_tensor_empty(NULL, e->dt, e->ndim, e->shape);
+        if (!st->tensors[i]) {
+            if (tg_last_status() == TG_ERR_NOMEM)
+                goto oom;
+            /* sizes the data can hold but a tensor cannot (such as [2^47, 0]) */
+            char sh[160];
+            tg_shape_str(sh, sizeof sh, e->ndim, e->shape);
+            tg_set_error(TG_ERR_FORMAT, "%s: tensor '%s': %s %s is not a shape tapegrad can hold "
+                         "(%s)", label, e->name, dtype_tag(e->dt), sh, tg_last_error());
+            tg_safetensors_free(st);
+            return NULL;
+        }
+    }
+    /* the tensors' data, in file order */
+    for (int i = 0; i < n; i++) {
+        tg_tensor *t = st->tensors[i];
+        size_t bytes = (size_t)(es[i].end - es[i].begin);
+        if (bytes && !read_data(src, label, es[i].begin, tg_tensor_data(t), bytes)) {
+            tg_safetensors_free(st);
+            return NULL;
+        }
         if (!host_little_endian())
-            swap_bytes(tg_tensor_data(st->tensors[i]), tg_tensor_numel(st->tensors[i]),
-                       tg_dtype_size(e->dt));
+            swap_bytes(tg_tensor_data(t), tg_tensor_numel(t), tg_dtype_size(es[i].dt));
     }
     /* by_name: sorted_names hold header positions; es[i].order is that position */
     if (n > 0) {
@@ -481,40 +537,41 @@ oom:
     return NULL;
 }
 
-tg_safetensors *tg__safetensors_parse(const void *buf, size_t len, const char *label)
+/* The 8-byte header length of a file of len bytes (first: its first min(len, 8) bytes),
+ * checked against the file's length and the cap; false with an error. */
+static bool header_length(const uint8_t *first, uint64_t len, const char *label, uint64_t *hlen_out)
 {
-    const uint8_t *b = buf;
-    if (!label)
-        label = "(buffer)";
-    if (!buf && len > 0) {
-        tg_set_error(TG_ERR_ARG, "%s: the buffer is NULL", label);
-        return NULL;
-    }
     if (len == 0) {
         tg_set_error(TG_ERR_FORMAT, "%s: the file is empty", label);
-        return NULL;
+        return false;
     }
     if (len < 8) {
-        tg_set_error(TG_ERR_FORMAT, "%s: the file is %zu bytes, shorter than the 8-byte header "
+        tg_set_error(TG_ERR_FORMAT, "%s: the file is %" PRIu64 " bytes, shorter than the 8-byte header "
                      "length that starts a safetensors file", label, len);
-        return NULL;
+        return false;
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
-        hlen = hlen << 8 | b[i];
+        hlen = hlen << 8 | first[i];
     if (hlen > len - 8) {
-        tg_set_error(TG_ERR_FORMAT, "%s: header length %" PRIu64 " is larger than the %zu bytes "
+        tg_set_error(TG_ERR_FORMAT, "%s: header length %" PRIu64 " is larger than the %" PRIu64 " bytes "
                      "that follow it: truncated, or not a safetensors file", label, hlen, len - 8);
-        return NULL;
+        return false;
     }
     if (hlen > TG__SAFETENSORS_MAX_HEADER) {
         tg_set_error(TG_ERR_FORMAT, "%s: header length %" PRIu64 " is over the %u-byte limit",
                      label, hlen, TG__SAFETENSORS_MAX_HEADER);
-        return NULL;
+        return false;
     }
-    const uint8_t *hdr = b + 8;
-    const uint8_t *data = hdr + hlen;
-    int64_t data_size = (int64_t)(len - 8 - hlen);
+    *hlen_out = hlen;
+    return true;
+}
+
+/* The header (hlen bytes at hdr) checked whole against a data region of data_size bytes,
+ * then the result built with the data from src. */
+static tg_safetensors *parse_header(const uint8_t *hdr, uint64_t hlen, int64_t data_size,
+                                    const data_source *src, const char *label)
+{
     size_t valid = utf8_valid_prefix(hdr, (size_t)hlen);
     if (valid != hlen) {
         tg_set_error(TG_ERR_FORMAT, "%s: the header is not valid UTF-8 (at byte %zu of %" PRIu64 ")",
@@ -615,13 +672,30 @@ tg_safetensors *tg__safetensors_parse(const void *buf, size_t len, const char *l
                      data_size, data_size - at);
         goto done;
     }
-    result = build(label, data, es, n, names, meta, nmeta);
+    result = build(label, src, es, n, names, meta, nmeta);
 done:
     tg_mem_free(names);
     tg_mem_free(es);
     cJSON_Delete(root);
     tg_mem_free(text);
     return result;
+}
+
+
+tg_safetensors *tg__safetensors_parse(const void *buf, size_t len, const char *label)
+{
+    const uint8_t *b = buf;
+    if (!label)
+        label = "(buffer)";
+    if (!buf && len > 0) {
+        tg_set_error(TG_ERR_ARG, "%s: the buffer is NULL", label);
+        return NULL;
+    }
+    uint64_t hlen;
+    if (!header_length(b, len, label, &hlen))
+        return NULL;
+    data_source src = {.mem = b + 8 + hlen, .fd = -1, .at = 8 + hlen};
+    return parse_header(b + 8, hlen, (int64_t)(len - 8 - hlen), &src, label);
 }
 
 /* ------------------------------------------------------------------ reading */
@@ -632,49 +706,41 @@ tg_safetensors *tg__safetensors_read(const char *fn, const char *path)
         tg_set_error(TG_ERR_ARG, "%s: path is NULL", fn);
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* O_NONBLOCK: a FIFO in a checkpoint's place would otherwise wait for a writer forever */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         tg_set_error(TG_ERR_IO, "%s: %s: cannot open: %s", fn, path, strerror(errno));
         return NULL;
     }
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0) {
+    if (fstat(fd, &sb) != 0) {
         tg_set_error(TG_ERR_IO, "%s: %s: cannot stat: %s", fn, path, strerror(errno));
-        fclose(f);
+        close(fd);
         return NULL;
     }
     if (!S_ISREG(sb.st_mode)) {
         tg_set_error(TG_ERR_IO, "%s: %s: not a regular file", fn, path);
-        fclose(f);
+        close(fd);
         return NULL;
     }
-    if ((uint64_t)sb.st_size > SIZE_MAX - 1) {
-        tg_set_error(TG_ERR_IO, "%s: %s: too large to read", fn, path);
-        fclose(f);
-        return NULL;
+    /* the header first, checked against the file's size; the data only after all of it */
+    uint64_t size = (uint64_t)sb.st_size, hlen = 0;
+    uint8_t first[8];
+    data_source src = {.fd = fd};
+    uint8_t *hdr = NULL;
+    tg_safetensors *st = NULL;
+    if (read_data(&src, path, 0, first, size < 8 ? (size_t)size : 8) &&
+        header_length(first, size, path, &hlen)) {
+        hdr = tg_mem_alloc((size_t)hlen + 1, 1);
+        if (!hdr)
+            tg_set_error(TG_ERR_NOMEM, "%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
+        else if (read_data(&src, path, 8, hdr, (size_t)hlen)) {
+            src.at = 8 + hlen;
+            st = parse_header(hdr, hlen, (int64_t)(size - 8 - hlen), &src, path);
+        }
     }
-    size_t size = (size_t)sb.st_size;
-    uint8_t *buf = tg_mem_alloc(size ? size : 1, 64);
-    if (!buf) {
-        tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory for its %zu bytes", fn, path, size);
-        fclose(f);
-        return NULL;
-    }
-    size_t got = size ? fread(buf, 1, size, f) : 0;
-    int err = ferror(f) ? errno : 0;
-    fclose(f);
-    if (got != size) {
-        if (err)
-            tg_set_error(TG_ERR_IO, "%s: %s: read failed after %zu of %zu bytes: %s", fn, path, got,
-                         size, strerror(err));
-        else
-            tg_set_error(TG_ERR_IO, "%s: %s: the file shrank while being read (%zu of %zu bytes)",
-                         fn, path, got, size);
-        tg_mem_free(buf);
-        return NULL;
-    }
-    tg_safetensors *st = tg__safetensors_parse(buf, size, path);
-    tg_mem_free(buf);
+    tg_mem_free(hdr);
+    close(fd);
     if (!st)
         tg_set_error(tg_last_status(), "%s: %s", fn, tg_last_error());
     return st;

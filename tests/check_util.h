@@ -153,13 +153,18 @@ static inline bool tt_same_bits(const tg_tensor *a, const tg_tensor *b)
 /* ------------------------------------------------------------------ counting allocations
  * For tests that prove what the library allocates and frees: the hook counts every
  * allocation made (tt_n_alloc) and block freed (tt_n_free), and with tt_fail_in = k > 0
- * the k-th allocation from now fails (and is not counted). */
+ * the k-th allocation from now fails (and is not counted). With tt_alloc_limit > 0 an
+ * allocation of more bytes fails too: a reader that must not read a body before its
+ * header is checked shows it by not asking for the body's memory. */
 static int64_t tt_n_alloc, tt_n_free, tt_fail_in;
+static size_t tt_alloc_limit;
 
 static inline void *tt_counting_alloc(size_t size, size_t align, void *user)
 {
     (void)user;
     if (tt_fail_in > 0 && --tt_fail_in == 0)
+        return NULL;
+    if (tt_alloc_limit > 0 && size > tt_alloc_limit)
         return NULL;
     tt_n_alloc++;
     if (align < sizeof(void *))
@@ -186,6 +191,7 @@ static inline const tg_allocator *tt_counting_allocator(void)
 static inline void tt_count_allocations(void)
 {
     tt_n_alloc = tt_n_free = tt_fail_in = 0;
+    tt_alloc_limit = 0;
     tg_set_allocator(tt_counting_allocator());
 }
 

@@ -1,9 +1,11 @@
-/* experiments/study/files.c — whole files written atomically, text buffers, CSV reading.
+/* experiments/study/files.c — whole files written atomically, text buffers, CSV reading,
+ * the lock that makes a directory one process's.
  *
  * A run can be killed at any moment (the study's runs last hours), so every result
- * file is built in memory and replaced whole: written to path.tmp, fsynced, renamed
- * over path, and the directory fsynced so that the rename itself survives a crash.
- * A reader then sees the old file or the new one, never half of one. */
+ * file is built in memory and replaced whole: written to a temporary file of a unique
+ * name beside it (mkstemp), fsynced, renamed over path, and the directory fsynced so
+ * that the rename itself survives a crash. A reader then sees the old file or the new
+ * one, never half of one. */
 #include "study.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,13 +43,13 @@ bool study_file_exists(const char *path)
 
 bool study_run_complete(const char *dir)
 {
-    char p[4096];
+    char p[STUDY_PATH_MAX];
     return study_path(p, sizeof p, dir, STUDY_TEST_SUMMARY_CSV) && study_file_exists(p);
 }
 
 tg_status study_mkdirs(const char *dir)
 {
-    char p[4096];
+    char p[STUDY_PATH_MAX];
     size_t n = strlen(dir);
     if (n == 0 || n >= sizeof p)
         return tg_set_error(TG_ERR_ARG, "study: directory name '%s' is empty or too long", dir);
@@ -71,14 +74,16 @@ tg_status study_mkdirs(const char *dir)
 /* fsync of the directory holding path, so that a rename into it is durable */
 static void sync_parent(const char *path)
 {
-    char dir[4096];
+    char dir[STUDY_PATH_MAX];
     const char *slash = strrchr(path, '/');
     if (!slash)
         snprintf(dir, sizeof dir, ".");
     else if (slash == path)
         snprintf(dir, sizeof dir, "/");
-    else
+    else if ((size_t)(slash - path) < sizeof dir)
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return; /* no such path could have been written */
     int fd = open(dir, O_RDONLY);
     if (fd >= 0) {
         (void)fsync(fd); /* some file systems refuse fsync on directories: not an error */
@@ -88,19 +93,24 @@ static void sync_parent(const char *path)
 
 tg_status study_write_file_atomic(const char *path, const char *text, size_t len)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return tg_set_error(TG_ERR_ARG, "study: path too long: %s", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    char tmp[STUDY_PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
+        return tg_set_error(TG_ERR_ARG, "study: path too long (more than %d bytes): %s", STUDY_PATH_MAX - 1,
+                            path);
+    int fd = mkstemp(tmp);
     if (fd < 0)
-        return tg_set_error(TG_ERR_IO, "study: cannot write %s: %s", tmp, strerror(errno));
+        return tg_set_error(TG_ERR_IO, "study: cannot write %s (no temporary file beside it: %s)", path,
+                            strerror(errno));
+    /* mkstemp makes the file 0600: keep the mode of the file replaced, else rw-r--r-- */
+    struct stat old;
+    (void)fchmod(fd, stat(path, &old) == 0 && S_ISREG(old.st_mode) ? (old.st_mode & 07777) : 0644);
     size_t done = 0;
     while (done < len) {
         ssize_t w = write(fd, text + done, len - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            int e = errno;
+            int e = w < 0 ? errno : ENOSPC;
             close(fd);
             unlink(tmp);
             return tg_set_error(TG_ERR_IO, "study: writing %s failed after %zu of %zu bytes: %s", tmp,
@@ -124,41 +134,103 @@ tg_status study_write_file_atomic(const char *path, const char *text, size_t len
 
 char *study_read_file(const char *path, size_t *len_out)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* O_NONBLOCK: a FIFO in a file's place would otherwise wait for a writer forever */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         tg_set_error(TG_ERR_IO, "study: cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - 1 - len, f);
-        if (len < cap - 1)
-            break;
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (!buf) {
-        tg_set_error(TG_ERR_NOMEM, "study: %s: out of memory", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        tg_set_error(TG_ERR_IO, "study: %s is not a regular file", path);
+        close(fd);
         return NULL;
     }
-    if (err) {
+    /* the size fstat gave and one byte more, so that a file that grew meanwhile is seen */
+    size_t cap = (size_t)st.st_size + 2, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        tg_set_error(TG_ERR_NOMEM, "study: %s: out of memory for its %zu bytes", path, cap - 2);
+        return NULL;
+    }
+    while (len < cap - 1) {
+        ssize_t r = read(fd, buf + len, cap - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            tg_set_error(TG_ERR_IO, "study: cannot read %s: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (len != (size_t)st.st_size) {
+        tg_set_error(TG_ERR_IO, "study: %s changed size while being read", path);
         free(buf);
-        tg_set_error(TG_ERR_IO, "study: cannot read %s", path);
         return NULL;
     }
     buf[len] = '\0';
     if (len_out)
         *len_out = len;
     return buf;
+}
+
+/* ------------------------------------------------------------------ the lock */
+
+int study_lock_dir(const char *dir, const char *what)
+{
+    char path[STUDY_PATH_MAX];
+    if (!study_path(path, sizeof path, dir, STUDY_LOCK_FILE)) {
+        tg_set_error(TG_ERR_ARG, "study: path too long: %s/%s", dir, STUDY_LOCK_FILE);
+        return -1;
+    }
+    /* O_CLOEXEC: a child (gnuplot, a sweep's `study train`) must not inherit the lock */
+    int fd = open(path, O_RDWR | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        tg_set_error(TG_ERR_IO, "study: cannot lock the %s %s: %s %s", what, dir, path,
+                     fd < 0 ? strerror(errno) : "is not a regular file");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR)
+            continue;
+        int e = errno;
+        char text[32] = "";
+        ssize_t n = e == EWOULDBLOCK ? pread(fd, text, sizeof text - 1, 0) : -1;
+        text[n > 0 ? n : 0] = '\0';
+        char *end;
+        long pid = strtol(text, &end, 10);
+        close(fd);
+        if (e != EWOULDBLOCK) {
+            tg_set_error(TG_ERR_IO, "study: cannot lock the %s %s (%s): %s", what, dir, path, strerror(e));
+            return -1;
+        }
+        char holder[48] = "another process";
+        if (end != text && pid > 0 && (*end == '\n' || !*end))
+            snprintf(holder, sizeof holder, "process %ld", pid);
+        tg_set_error(TG_ERR_STATE, "study: the %s %s is in use by %s (it holds %s); one process at "
+                     "a time may write it", what, dir, holder, path);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    bool written = ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) == n;
+    (void)written; /* the lock holds without it; a refused process then names no pid */
+    return fd;
+}
+
+void study_unlock_dir(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock; the file (and its stale pid) stays */
 }
 
 /* ------------------------------------------------------------------ text buffers */
@@ -266,7 +338,8 @@ study_csv *study_read_csv(const char *path)
     size_t nlines = 0;
     for (size_t i = 0; i < len; i++)
         nlines += text[i] == '\n';
-    nlines += len > 0 && text[len - 1] != '\n';
+    c->cut = len > 0 && text[len - 1] != '\n';
+    nlines += c->cut;
     if (nlines == 0) {
         tg_set_error(TG_ERR_FORMAT, "study: %s: empty file, expected a CSV header", path);
         study_csv_free(c);
@@ -317,7 +390,7 @@ study_csv *study_read_csv(const char *path)
 
 study_csv *study_read_csv_in(const char *dir, const char *name)
 {
-    char path[4400];
+    char path[STUDY_PATH_MAX];
     if (!study_path(path, sizeof path, dir, name)) {
         tg_set_error(TG_ERR_ARG, "study: path too long: %s/%s", dir, name);
         return NULL;

@@ -4,9 +4,11 @@
  * so a figure can be restyled and redrawn by hand with `gnuplot curves.gp`. The curves
  * read summary.csv directly; the gradient-flow and comparison scripts carry their data
  * as inline data blocks (read here from the CSV files), because gnuplot cannot easily
- * pick rows by a string column. gnuplot runs in the PNG's directory (fork, chdir, exec),
- * writes NAME.png.tmp, and only a zero exit status renames it over NAME.png; its
- * messages go to NAME.gp.log, which is removed when it succeeds.
+ * pick rows by a string column. gnuplot runs in the PNG's directory (fork, chdir, exec)
+ * and writes a temporary file of a unique name (NAME.png.tmp.XXXXXX, mkstemp), which
+ * replaces NAME.png only when gnuplot exited with status 0 and the file is a whole PNG
+ * (gnuplot exits 0 when a full disk cut its output short); its messages go to
+ * NAME.gp.log, which is removed when it succeeds.
  *
  * The pngcairo terminal runs with `noenhanced`: layer names are full of underscores,
  * which enhanced text would turn into subscripts. */
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,15 +61,46 @@ static void put_quoted(study_buf *b, const char *s)
     study_buf_append(b, "'", 1);
 }
 
-/* Writes dir/script from b, runs gnuplot on it in dir and renames dir/png.tmp to dir/png. */
+/* path is a whole PNG file: the signature, then chunks (length, type, data, CRC) that
+ * end with IEND exactly at the end of the file. The CRCs are not checked: a cut file is
+ * what a full disk makes, and a cut file has no IEND at its end. */
+static bool png_complete(const char *path)
+{
+    static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 8 + 12;
+    uint8_t head[8];
+    ok = ok && pread(fd, head, 8, 0) == 8 && !memcmp(head, signature, 8);
+    for (uint64_t at = 8; ok;) {
+        if (at + 12 > (uint64_t)st.st_size || pread(fd, head, 8, (off_t)at) != 8) {
+            ok = false;
+            break;
+        }
+        uint64_t len = (uint64_t)head[0] << 24 | (uint64_t)head[1] << 16 | (uint64_t)head[2] << 8 | head[3];
+        at += 12 + len;
+        if (!memcmp(head + 4, "IEND", 4)) {
+            ok = len == 0 && at == (uint64_t)st.st_size;
+            break;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Writes dir/script from b, runs gnuplot on it in dir and, if it wrote a whole PNG,
+ * renames that over dir/png. */
 static tg_status run_script(const char *dir, const char *script, const char *png, const study_buf *b)
 {
-    char script_path[4096], log_path[4096], tmp_png[4096], png_path[4096], log_name[512];
+    char script_path[STUDY_PATH_MAX], log_path[STUDY_PATH_MAX], tmp_png[STUDY_PATH_MAX],
+         png_path[STUDY_PATH_MAX], log_name[512], tmp_name[600];
     snprintf(log_name, sizeof log_name, "%s.log", script);
+    snprintf(tmp_name, sizeof tmp_name, "%s.tmp.XXXXXX", png);
     if (!study_path(script_path, sizeof script_path, dir, script) ||
         !study_path(log_path, sizeof log_path, dir, log_name) ||
         !study_path(png_path, sizeof png_path, dir, png) ||
-        snprintf(tmp_png, sizeof tmp_png, "%s.tmp", png_path) >= (int)sizeof tmp_png)
+        !study_path(tmp_png, sizeof tmp_png, dir, tmp_name))
         return tg_set_error(TG_ERR_ARG, "study: path too long in %s", dir);
     if (strchr(png, '\'') || strlen(png) > 500)
         return tg_set_error(TG_ERR_ARG, "study: plot file name '%s' has a quote or is too long", png);
@@ -76,10 +110,19 @@ static tg_status run_script(const char *dir, const char *script, const char *png
     if (!study_have_gnuplot())
         return tg_set_error(TG_ERR_STATE, "gnuplot is not installed (apt-get install gnuplot-nox); "
                             "%s is written, %s is not drawn", script_path, png);
+    /* the temporary's unique name (mkstemp letters, no quote) is what gnuplot writes */
+    int fd = mkstemp(tmp_png);
+    if (fd < 0)
+        return tg_set_error(TG_ERR_IO, "study: cannot draw %s (no temporary file beside it: %s)", png_path,
+                            strerror(errno));
+    (void)fchmod(fd, 0644);
+    close(fd);
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        unlink(tmp_png);
         return tg_set_error(TG_ERR_IO, "study: cannot start gnuplot: %s", strerror(errno));
+    }
     if (pid == 0) {
         int nul = open("/dev/null", O_RDWR);
         int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
@@ -88,15 +131,17 @@ static tg_status run_script(const char *dir, const char *script, const char *png
         dup2(nul, 0);
         dup2(nul, 1);
         dup2(log, 2);
-        char out[600];
-        snprintf(out, sizeof out, "out='%s.tmp'", png); /* png has no quote: checked by the caller */
+        char out[700];
+        snprintf(out, sizeof out, "out='%s'", strrchr(tmp_png, '/') + 1); /* png has no quote: checked above */
         execlp("gnuplot", "gnuplot", "-e", out, script, (char *)NULL);
         _exit(127);
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
+        if (errno != EINTR) {
+            unlink(tmp_png);
             return tg_set_error(TG_ERR_IO, "study: waiting for gnuplot: %s", strerror(errno));
+        }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         /* the first line of what gnuplot said, for the one-line message */
         char first[300] = "";
@@ -113,8 +158,16 @@ static tg_status run_script(const char *dir, const char *script, const char *png
                             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
                             first[0] ? ": " : "", first, log_path);
     }
-    if (rename(tmp_png, png_path) != 0)
-        return tg_set_error(TG_ERR_IO, "study: gnuplot wrote no %s: %s", tmp_png, strerror(errno));
+    if (!png_complete(tmp_png)) {
+        unlink(tmp_png);
+        return tg_set_error(TG_ERR_IO, "gnuplot %s exited 0 but wrote no whole PNG (a full disk?); %s is "
+                            "left as it was", script_path, png_path);
+    }
+    if (rename(tmp_png, png_path) != 0) {
+        int e = errno;
+        unlink(tmp_png);
+        return tg_set_error(TG_ERR_IO, "study: cannot rename %s to %s: %s", tmp_png, png_path, strerror(e));
+    }
     unlink(log_path);
     return TG_OK;
 }
@@ -122,7 +175,7 @@ static tg_status run_script(const char *dir, const char *script, const char *png
 /* the terminal and output lines every script starts with */
 static void preamble(study_buf *b, int width, int height, const char *script, const char *png)
 {
-    /* `study` runs gnuplot -e "out='NAME.png.tmp'" and renames the file when it succeeded;
+    /* `study` runs gnuplot -e "out='NAME.png.tmp.XXXXXX'" and renames the file when it succeeded;
      * run by hand, the script writes NAME.png itself */
     study_buf_printf(b, "# drawn by `study`; redraw with: gnuplot %s\n", script);
     study_buf_printf(b, "if (!exists('out')) out = '%s'\n", png);
@@ -146,7 +199,7 @@ static const char *base_name(const char *dir)
 
 tg_status study_plot_curves(const char *dir)
 {
-    char path[4096];
+    char path[STUDY_PATH_MAX];
     if (!study_path(path, sizeof path, dir, STUDY_SUMMARY_CSV))
         return tg_set_error(TG_ERR_ARG, "study: path too long: %s", dir);
     study_csv *c = study_read_csv(path);
@@ -191,7 +244,7 @@ tg_status study_plot_curves(const char *dir)
 
 tg_status study_plot_gradflow(const char *dir)
 {
-    char path[4096];
+    char path[STUDY_PATH_MAX];
     if (!study_path(path, sizeof path, dir, STUDY_GRADFLOW_CSV))
         return tg_set_error(TG_ERR_ARG, "study: path too long: %s", dir);
     study_csv *c = study_read_csv(path);

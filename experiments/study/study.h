@@ -19,8 +19,13 @@
  *                          (after the plots): a run is complete exactly when it exists
  *   curves.png/.gp, gradflow.png/.gp   the plots and the gnuplot scripts that drew them
  *
- * Every file is replaced atomically (temporary file, fsync, rename), so a run killed at
- * any moment leaves whole files, and `--resume` continues from the last checkpoint.
+ *   .lock                  held (flock) by the process that owns the directory; holds its pid
+ *
+ * Every file is replaced atomically (a temporary file of a unique name beside it, fsync,
+ * rename), so a run killed at any moment leaves whole files, and `--resume` continues
+ * from the last checkpoint after checking that the files agree with it. One process
+ * owns a directory at a time: `study train` locks its run and `study sweep` its runs
+ * directory, for as long as they run; a second is refused at once.
  *
  * Errors: functions here return TG_OK or a tg_status and leave one message in
  * tg_last_error() (as the library's own functions do), never exit.
@@ -54,6 +59,13 @@ int study_report_main(int argc, char **argv); /* report.c */
 #define STUDY_CURVES_PNG "curves.png"
 #define STUDY_GRADFLOW_PNG "gradflow.png"
 
+/* Paths longer than STUDY_PATH_MAX (Linux's PATH_MAX) are refused, never cut; a
+ * directory that holds a run may have at most STUDY_DIR_MAX bytes, so that each of its
+ * files, temporary names included, fits. */
+#define STUDY_PATH_MAX 4096
+#define STUDY_DIR_MAX (STUDY_PATH_MAX - 128)
+#define STUDY_LOCK_FILE ".lock"
+
 /* dir/name into buf (always NUL-terminated); false if it did not fit */
 bool study_path(char *buf, size_t size, const char *dir, const char *name);
 bool study_file_exists(const char *path);
@@ -64,14 +76,27 @@ tg_status study_mkdirs(const char *dir);
 
 /* ------------------------------------------------------------------ files (files.c) */
 
+/* Makes this process the owner of dir (which must exist): an exclusive flock on
+ * dir/.lock, taken without waiting, and this process's pid written into it. Returns the
+ * descriptor to keep open while the directory is owned (study_unlock_dir, or the
+ * process's exit, releases it); -1 with tg_last_error naming the holder's pid if
+ * another process owns it. `what` names the directory in messages ("run", "runs
+ * directory"). Advisory: only `study` asks for it, and it needs a file system whose
+ * flock works across the processes (not every NFS does). */
+int study_lock_dir(const char *dir, const char *what);
+void study_unlock_dir(int fd); /* -1 is ignored */
+
 /* Seconds on the monotonic clock, for durations (train's epochs, sweep's runs). */
 double study_now(void);
 
-/* Replaces path with len bytes of text, atomically: path.tmp is written, fsynced and
- * renamed over path (then the directory is fsynced). On failure path is untouched. */
+/* Replaces path with len bytes of text, atomically: a temporary file of a unique name
+ * beside it (path.tmp.XXXXXX, mkstemp) is written, fsynced and renamed over path (then
+ * the directory is fsynced); it keeps the replaced file's mode, else rw-r--r--. On
+ * failure path is untouched and the temporary removed. */
 tg_status study_write_file_atomic(const char *path, const char *text, size_t len);
 /* The whole file, NUL-terminated (*len_out its length if not NULL); free() it.
- * NULL + tg_last_error on failure. */
+ * Anything but a regular file is refused without being opened for a blocking read (a
+ * FIFO would wait for a writer forever). NULL + tg_last_error on failure. */
 char *study_read_file(const char *path, size_t *len_out);
 
 /* A growing text buffer for building a file before writing it whole. A failed
@@ -98,6 +123,8 @@ typedef struct study_csv {
     char **names; /* ncols column names */
     char **cells; /* nrows * ncols, row-major */
     char *text;   /* owns the strings */
+    bool cut;     /* the last line has no '\n': the file was cut short (the study's
+                   * files always end with one) */
 } study_csv;
 study_csv *study_read_csv(const char *path); /* NULL + tg_last_error */
 study_csv *study_read_csv_in(const char *dir, const char *name); /* dir/name, as study_read_csv */
@@ -122,9 +149,11 @@ bool study_read_grad_ends(const char *dir, study_grad_ends *out);
 /* ------------------------------------------------------------------ plots (plots.c) */
 
 /* Plots are drawn by gnuplot (pngcairo) from a .gp script written next to the PNG;
- * the PNG replaces the old one only when gnuplot exits with status 0. When gnuplot is
- * not installed each function returns TG_ERR_STATE with a message that says so;
- * callers check study_have_gnuplot() first to print a one-line note instead. */
+ * the PNG replaces the old one only when gnuplot exits with status 0 and wrote a whole
+ * PNG (signature, chunks, IEND at the end). When gnuplot is not installed each function
+ * returns TG_ERR_STATE with a message that says so; callers check study_have_gnuplot()
+ * first to print a one-line note instead. A plot is a picture of results the CSV files
+ * hold: `study train` reports a failed one as a warning and completes the run. */
 bool study_have_gnuplot(void);
 /* dir/curves.png: training and validation loss and accuracy per epoch (summary.csv) */
 tg_status study_plot_curves(const char *dir);

@@ -337,7 +337,7 @@ static bool make_run(run *r, const study_config *c, int seed, const sweep_opts *
     if (!study_config_name(r->name, sizeof r->name, c, bs, seed))
         return false;
     int n = snprintf(r->dir, sizeof r->dir, "%s/%s/%s", o->runs_dir, STUDY_CONFIGS_DIR, r->name);
-    if (n < 0 || (size_t)n >= sizeof r->dir)
+    if (n < 0 || (size_t)n >= sizeof r->dir || (size_t)n > STUDY_DIR_MAX) /* what study train takes */
         return false;
     /* budget first, then the configuration: the same name and budget always give the same
      * flags, so sweep_args.txt compares equal between plans and sweeps */
@@ -721,6 +721,15 @@ int study_sweep_main(int argc, char **argv)
                 nruns += !seen;
             }
 
+    /* the runs directory is this sweep's until it ends: a second sweep on it would train
+     * the same runs at once (a dry run only looks) */
+    int lock = -1, status = 1;
+    if (!o.dry_run &&
+        (study_mkdirs(o.runs_dir) != TG_OK || (lock = study_lock_dir(o.runs_dir, "runs directory")) < 0)) {
+        fprintf(stderr, "study sweep: %s\n", tg_last_error());
+        goto done;
+    }
+
     /* what is there already; any run made with other flags stops the sweep */
     int nskip = 0, nresume = 0;
     bool clash = false;
@@ -729,10 +738,8 @@ int study_sweep_main(int argc, char **argv)
         nskip += runs[i].state == RUN_COMPLETE;
         nresume += runs[i].state == RUN_RESUME;
     }
-    if (clash) {
-        free(runs);
-        return 1;
-    }
+    if (clash)
+        goto done;
 
     long threads = o.threads;
     if (o.jobs > 1) {
@@ -756,20 +763,16 @@ int study_sweep_main(int argc, char **argv)
             child_argv(&runs[i], self, threads, threads_text, sizeof threads_text, cargv);
             print_command(stdout, cargv);
         }
-        free(runs);
-        return ok ? 0 : 1;
+        status = ok ? 0 : 1;
+        goto done;
     }
 
     /* plan folders first, so that a report can find the runs while they train */
-    bool ok = study_mkdirs(o.runs_dir) == TG_OK;
-    if (!ok)
-        fprintf(stderr, "study sweep: %s\n", tg_last_error());
+    bool ok = true;
     for (int p = 0; ok && p < nplans; p++)
         ok = write_plan_dir(todo[p], &o);
-    if (!ok) {
-        free(runs);
-        return 1;
-    }
+    if (!ok)
+        goto done;
 
     int total = nruns - nskip, started = 0, failed = 0, running = 0, next = 0;
     for (int i = 0; i < nruns; i++)
@@ -797,8 +800,7 @@ int study_sweep_main(int argc, char **argv)
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "study sweep: waitpid: %s\n", strerror(errno));
-            free(runs);
-            return 1;
+            goto done;
         }
         for (int i = 0; i < nruns; i++)
             if (runs[i].pid == pid) {
@@ -814,6 +816,9 @@ int study_sweep_main(int argc, char **argv)
     else
         fprintf(stderr, "study sweep: %s: all %d run%s complete (%d trained now, %d skipped)\n", o.plan, nruns,
                 nruns == 1 ? "" : "s", total, nskip);
+    status = failed ? 1 : 0;
+done:
+    study_unlock_dir(lock);
     free(runs);
-    return failed ? 1 : 0;
+    return status;
 }

@@ -5,9 +5,10 @@
  *
  * One epoch: train (train mode, augmented, shuffled), read the gradient flow of the
  * epoch's last batch off the tape, evaluate on validation (eval mode, no tape), then
- * write summary.csv and gradflow.csv whole, the best checkpoint if validation accuracy
- * improved, and the latest checkpoint. At the end the best model is evaluated on the
- * test set (test_summary.csv) and the plots are drawn.
+ * write summary.csv and gradflow.csv whole, the latest checkpoint, and the best
+ * checkpoint if validation accuracy improved. At the end the best model is evaluated on
+ * the test set, the plots are drawn (a failed one is a warning) and test_summary.csv is
+ * written last. The run holds its directory's lock (study_lock_dir) throughout.
  *
  * Resuming. Everything random derives from (seed, epoch): initialisation from
  * split(rng(seed), 0); the batches' order, crops and flips from split(rng(seed), 1)
@@ -15,377 +16,19 @@
  * epoch), set on the tape at each epoch's start. The learning rate is a closed form of
  * the epoch. So the latest checkpoint (parameters, batch-norm statistics, optimiser
  * moments and step counts) plus the epoch number is the whole state, and a resumed run
- * ends with the same numbers as an uninterrupted one. The CSV files are written before
- * the checkpoint; on resume, rows of epochs after the checkpoint's are dropped.
+ * ends with the same numbers as an uninterrupted one. Before it continues, every file
+ * of the run is checked against the latest checkpoint, and nothing is written unless
+ * they agree (resume.c); the flags and config.txt are train_options.c's.
  */
-#include "study.h"
+#include "train.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
-
-#define PROG "study train"
-
-/* ------------------------------------------------------------------ options */
-
-typedef struct options {
-    const char *dataset;
-    const char *data_dir; /* NULL: the data set's usual place */
-    int num_stages, blocks, filters;
-    tg_bn_placement bn;
-    tg_activation activation;
-    bool residual;
-    double dropout;
-    tg_optim_kind optimizer;
-    double lr, weight_decay, momentum, lr_min;
-    int batch_size, epochs;
-    uint64_t seed;
-    int64_t train_limit; /* 0: every training image */
-    int threads;         /* 0: the library's default */
-    const char *experiment_dir; /* NULL: derived from the configuration */
-    bool resume;
-} options;
-
-enum {
-    OPT_DATASET = 1, OPT_DATA_DIR, OPT_STAGES, OPT_BLOCKS, OPT_FILTERS, OPT_BN, OPT_ACTIVATION,
-    OPT_RESIDUAL, OPT_DROPOUT, OPT_OPTIMIZER, OPT_LR, OPT_WEIGHT_DECAY, OPT_MOMENTUM, OPT_BATCH,
-    OPT_EPOCHS, OPT_LR_MIN, OPT_SEED, OPT_TRAIN_LIMIT, OPT_THREADS, OPT_EXPERIMENT_DIR, OPT_RESUME,
-    OPT_HELP, OPT_COUNT
-};
-
-static const struct option long_options[] = {
-    {"dataset", required_argument, NULL, OPT_DATASET},
-    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-    {"num-stages", required_argument, NULL, OPT_STAGES},
-    {"num-blocks-per-stage", required_argument, NULL, OPT_BLOCKS},
-    {"num-filters", required_argument, NULL, OPT_FILTERS},
-    {"bn", required_argument, NULL, OPT_BN},
-    {"activation", required_argument, NULL, OPT_ACTIVATION},
-    {"residual", no_argument, NULL, OPT_RESIDUAL},
-    {"dropout", required_argument, NULL, OPT_DROPOUT},
-    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
-    {"lr", required_argument, NULL, OPT_LR},
-    {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
-    {"momentum", required_argument, NULL, OPT_MOMENTUM},
-    {"batch-size", required_argument, NULL, OPT_BATCH},
-    {"epochs", required_argument, NULL, OPT_EPOCHS},
-    {"lr-min", required_argument, NULL, OPT_LR_MIN},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"train-limit", required_argument, NULL, OPT_TRAIN_LIMIT},
-    {"threads", required_argument, NULL, OPT_THREADS},
-    {"experiment-dir", required_argument, NULL, OPT_EXPERIMENT_DIR},
-    {"resume", no_argument, NULL, OPT_RESUME},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
-};
-
-static const char *const bn_names[] = {"none", "before", "after"};
-static const char *const act_names[] = {"leaky-relu", "relu"};
-static const char *const optim_names[] = {"sgd", "adam", "adamw"}; /* by tg_optim_kind */
-
-static options default_options(void)
-{
-    return (options){.dataset = "fashion-mnist", .num_stages = 3, .blocks = 0, .filters = 32,
-                     .bn = TG_BN_NONE, .activation = TG_ACT_LEAKY_RELU, .optimizer = TG_ADAM,
-                     .lr = 1e-3, .momentum = 0.9, .lr_min = 2e-5, .batch_size = 100, .epochs = 100};
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: study train [options]\n"
-        "  Trains one configuration of the study's VGG network and writes summary.csv,\n"
-        "  gradflow.csv, checkpoints, test_summary.csv and plots into the experiment dir.\n"
-        "data:\n"
-        "  --dataset NAME              cifar100, cifar10 or fashion-mnist (default fashion-mnist;\n"
-        "                              28x28 images are padded to 32x32)\n"
-        "  --data-dir DIR              where the data set's files are (default: fashion-mnist's\n"
-        "                              /usr/share/datasets/fashion-mnist; CIFAR needs one)\n"
-        "  --train-limit N             keep the first N training images after the 95/5 split\n"
-        "                              (default: all)\n"
-        "network:\n"
-        "  --num-stages N              default 3\n"
-        "  --num-blocks-per-stage N    default 0 (VGG_08; 5 is VGG_38)\n"
-        "  --num-filters N             default 32\n"
-        "  --bn none|before|after      batch norm after every conv, before or after the\n"
-        "                              activation (default none: the entry conv's only)\n"
-        "  --activation leaky-relu|relu  default leaky-relu (slope 0.01)\n"
-        "  --residual                  x + block(x) around each processing block\n"
-        "  --dropout P                 after every batch norm, 0 <= P < 1 (default 0)\n"
-        "training:\n"
-        "  --optimizer adam|adamw|sgd  default adam\n"
-        "  --lr LR                     default 0.001\n"
-        "  --lr-min LR                 cosine annealing over the epochs down to this (default 2e-05)\n"
-        "  --weight-decay WD           default 0 (coupled L2 for adam and sgd, decoupled for adamw)\n"
-        "  --momentum M                sgd only, default 0.9\n"
-        "  --batch-size N              default 100\n"
-        "  --epochs N                  default 100\n"
-        "  --seed S                    initialisation, shuffling, augmentation, dropout (default 0;\n"
-        "                              the train/validation split always uses seed 0)\n"
-        "  --threads N                 default: OMP_NUM_THREADS or the number of cores\n"
-        "output:\n"
-        "  --experiment-dir DIR        default runs/<dataset>_VGG_<depth>_bn-<bn>_seed<S>\n"
-        "  --resume                    continue the run in DIR from its latest checkpoint\n"
-        "                              (its config.txt supplies the flags not given)\n"
-        "  --help                      this text\n"
-        "exit status: 0 done, 1 failure, 2 usage error\n");
-}
-
-/* the shortest of %.15g .. %.17g that reads back as v */
-static void fmt_double(char *buf, size_t size, double v)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
-    }
-}
-
-static bool parse_double(const char *flag, const char *s, double lo, bool lo_open, double hi, bool hi_open,
-                         double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    bool ok = *s && !*end && isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
-    if (!ok) {
-        char range[80];
-        if (isinf(hi))
-            snprintf(range, sizeof range, "%s %g", lo_open ? ">" : ">=", lo);
-        else
-            snprintf(range, sizeof range, "in %c%g, %g%c", lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
-        fprintf(stderr, PROG ": --%s wants a number %s, got '%s'\n", flag, range, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool parse_int64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, PROG ": --%s wants an integer in %" PRId64 "..%" PRId64 ", got '%s'\n", flag, lo,
-                hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    int64_t v;
-    if (!parse_int64(flag, s, lo, hi, &v))
-        return false;
-    *out = (int)v;
-    return true;
-}
-
-static bool parse_choice(const char *flag, const char *s, const char *const *names, int n, int *out)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(s, names[i])) {
-            *out = i;
-            return true;
-        }
-    char list[200] = "";
-    for (int i = 0; i < n; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
-                 names[i]);
-    fprintf(stderr, PROG ": --%s wants %s, got '%s'\n", flag, list, s);
-    return false;
-}
-
-/* Parses argv into o; set[id] marks the options given. Returns 0, 2 (usage error,
- * message printed) or -1 (--help). `where` names the source in messages. */
-static int parse_args(int argc, char **argv, options *o, bool *set, const char *where)
-{
-    optind = 0; /* GNU: reinitialise, so that a second parse in one process works */
-    opterr = 0;
-    int c, idx;
-    while ((c = getopt_long(argc, argv, ":", long_options, &idx)) != -1) {
-        const char *a = optarg, *name = NULL;
-        for (const struct option *lo = long_options; lo->name; lo++)
-            if (lo->val == c)
-                name = lo->name;
-        if (c == '?') {
-            fprintf(stderr, PROG ": unknown option '%s'%s (try --help)\n", argv[optind - 1], where);
-            return 2;
-        }
-        if (c == ':') {
-            fprintf(stderr, PROG ": %s needs a value%s\n", argv[optind - 1], where);
-            return 2;
-        }
-        int choice = 0;
-        bool ok = true;
-        switch (c) {
-        case OPT_DATASET: {
-            static const char *const ds[] = {"cifar100", "cifar10", "fashion-mnist"};
-            ok = parse_choice(name, a, ds, 3, &choice);
-            if (ok)
-                o->dataset = ds[choice];
-            break;
-        }
-        case OPT_DATA_DIR: o->data_dir = a; break;
-        case OPT_STAGES: ok = parse_int(name, a, 1, 5, &o->num_stages); break; /* 32 / 2^5 = 1 */
-        case OPT_BLOCKS: ok = parse_int(name, a, 0, 999, &o->blocks); break;
-        case OPT_FILTERS: ok = parse_int(name, a, 1, 4096, &o->filters); break;
-        case OPT_BN:
-            ok = parse_choice(name, a, bn_names, 3, &choice);
-            o->bn = (tg_bn_placement)choice;
-            break;
-        case OPT_ACTIVATION:
-            ok = parse_choice(name, a, act_names, 2, &choice);
-            o->activation = (tg_activation)choice;
-            break;
-        case OPT_RESIDUAL: o->residual = true; break;
-        case OPT_DROPOUT: ok = parse_double(name, a, 0, false, 1, true, &o->dropout); break;
-        case OPT_OPTIMIZER:
-            ok = parse_choice(name, a, optim_names, 3, &choice);
-            o->optimizer = (tg_optim_kind)choice;
-            break;
-        case OPT_LR: ok = parse_double(name, a, 0, true, INFINITY, false, &o->lr); break;
-        case OPT_WEIGHT_DECAY: ok = parse_double(name, a, 0, false, INFINITY, false, &o->weight_decay); break;
-        case OPT_MOMENTUM: ok = parse_double(name, a, 0, false, 1, true, &o->momentum); break;
-        case OPT_BATCH: ok = parse_int(name, a, 1, 1000000, &o->batch_size); break;
-        case OPT_EPOCHS: ok = parse_int(name, a, 1, 1000000, &o->epochs); break;
-        case OPT_LR_MIN: ok = parse_double(name, a, 0, false, INFINITY, false, &o->lr_min); break;
-        case OPT_SEED: {
-            int64_t v;
-            ok = parse_int64(name, a, 0, INT64_MAX, &v);
-            o->seed = (uint64_t)v;
-            break;
-        }
-        case OPT_TRAIN_LIMIT: ok = parse_int64(name, a, 1, INT64_MAX, &o->train_limit); break;
-        case OPT_THREADS: ok = parse_int(name, a, 1, 1024, &o->threads); break;
-        case OPT_EXPERIMENT_DIR:
-            ok = *a != '\0';
-            if (!ok)
-                fprintf(stderr, PROG ": --experiment-dir wants a directory name, got ''\n");
-            o->experiment_dir = a;
-            break;
-        case OPT_RESUME: o->resume = true; break;
-        case OPT_HELP: return -1;
-        default:
-            fprintf(stderr, PROG ": unknown option '%s'%s (try --help)\n", argv[optind - 1], where);
-            return 2;
-        }
-        if (!ok)
-            return 2;
-        if (set && c > 0 && c < OPT_COUNT)
-            set[c] = true;
-    }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'%s (options only; try --help)\n", argv[optind], where);
-        return 2;
-    }
-    if (set && set[OPT_MOMENTUM] && o->optimizer != TG_SGD) {
-        fprintf(stderr, PROG ": --momentum is for --optimizer sgd only\n");
-        return 2;
-    }
-    return 0;
-}
-
-/* An option's value as config.txt writes it ("" for a flag without value); false if the
- * option is not written (not set and without a default worth writing). */
-static bool option_value(const options *o, int id, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    switch (id) {
-    case OPT_DATASET: snprintf(buf, size, "%s", o->dataset); return true;
-    case OPT_DATA_DIR:
-        if (!o->data_dir)
-            return false;
-        snprintf(buf, size, "%s", o->data_dir);
-        return true;
-    case OPT_STAGES: snprintf(buf, size, "%d", o->num_stages); return true;
-    case OPT_BLOCKS: snprintf(buf, size, "%d", o->blocks); return true;
-    case OPT_FILTERS: snprintf(buf, size, "%d", o->filters); return true;
-    case OPT_BN: snprintf(buf, size, "%s", bn_names[o->bn]); return true;
-    case OPT_ACTIVATION: snprintf(buf, size, "%s", act_names[o->activation]); return true;
-    case OPT_RESIDUAL: return o->residual;
-    case OPT_DROPOUT: fmt_double(buf, size, o->dropout); return true;
-    case OPT_OPTIMIZER: snprintf(buf, size, "%s", optim_names[o->optimizer]); return true;
-    case OPT_LR: fmt_double(buf, size, o->lr); return true;
-    case OPT_WEIGHT_DECAY: fmt_double(buf, size, o->weight_decay); return true;
-    case OPT_MOMENTUM:
-        if (o->optimizer != TG_SGD)
-            return false;
-        fmt_double(buf, size, o->momentum);
-        return true;
-    case OPT_BATCH: snprintf(buf, size, "%d", o->batch_size); return true;
-    case OPT_EPOCHS: snprintf(buf, size, "%d", o->epochs); return true;
-    case OPT_LR_MIN: fmt_double(buf, size, o->lr_min); return true;
-    case OPT_SEED: snprintf(buf, size, "%" PRIu64, o->seed); return true;
-    case OPT_TRAIN_LIMIT:
-        if (!o->train_limit)
-            return false;
-        snprintf(buf, size, "%" PRId64, o->train_limit);
-        return true;
-    case OPT_THREADS: snprintf(buf, size, "%d", o->threads ? o->threads : tg_get_num_threads()); return true;
-    default: return false; /* experiment-dir, resume, help: not part of a run's configuration */
-    }
-}
-
-static const char *option_name(int id)
-{
-    for (const struct option *lo = long_options; lo->name; lo++)
-        if (lo->val == id)
-            return lo->name;
-    return "?";
-}
-
-/* Options whose change would change the results: a resumed run must keep them. */
-static bool affects_results(int id)
-{
-    return id != OPT_DATA_DIR && id != OPT_THREADS && id != OPT_EXPERIMENT_DIR && id != OPT_RESUME &&
-           id != OPT_HELP;
-}
-
-/* config.txt: "--flag value" one a line, in --help's order */
-static void config_text(const options *o, study_buf *b)
-{
-    char v[4200];
-    for (int id = 1; id < OPT_COUNT; id++)
-        if (option_value(o, id, v, sizeof v))
-            study_buf_printf(b, "--%s%s%s\n", option_name(id), v[0] ? " " : "", v);
-}
-
-/* The options of a config.txt: each line is split at its first space into flag and
- * value (a value may contain spaces); text is modified and must outlive o. */
-static int parse_config_file(char *text, const char *path, options *o, bool *set)
-{
-    int cap = 2, argc = 1;
-    for (const char *p = text; *p; p++)
-        cap += 2 * (*p == '\n');
-    char **argv = calloc((size_t)cap + 2, sizeof *argv);
-    if (!argv) {
-        fprintf(stderr, PROG ": out of memory\n");
-        return 1;
-    }
-    argv[0] = "config.txt";
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        line[strcspn(line, "\r")] = '\0';
-        if (!*line || *line == '#')
-            continue;
-        char *sp = strchr(line, ' ');
-        if (sp)
-            *sp = '\0';
-        argv[argc++] = line;
-        if (sp)
-            argv[argc++] = sp + 1;
-    }
-    char where[4200];
-    snprintf(where, sizeof where, " in %s", path);
-    int r = parse_args(argc, argv, o, set, where);
-    free(argv);
-    return r == -1 ? 2 : r;
-}
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -422,32 +65,6 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-/* ------------------------------------------------------------------ a run */
-
-/* Everything one run holds; freed by run_free. */
-typedef struct run {
-    options opt;
-    char dir[2048];
-    tg_dataset *train, *val, *test;
-    tg_vgg *net;
-    tg_model *model;
-    tg_optim *optim;
-    tg_tape *tp;
-    tg_batcher *train_b, *val_b, *test_b;
-    int nstate;
-    const char **state_names;
-    tg_tensor **state;
-    /* the gradient-flow rows: weight parameters and the layers they belong to */
-    int nweights;
-    int *weight_param;     /* parameter index of each weight row */
-    int nlayers;
-    char (*layers)[96];    /* distinct layer scopes, in parameter order */
-    int *layer_record;     /* scratch: the last record of each layer */
-    study_buf summary, gradflow; /* the CSV files' text so far */
-    char config[8192];
-    bool tty;
-} run;
-
 static void run_free(run *r)
 {
     tg_batcher_free(r->train_b);
@@ -466,6 +83,8 @@ static void run_free(run *r)
     free(r->layer_record);
     study_buf_free(&r->summary);
     study_buf_free(&r->gradflow);
+    free(r->config);
+    study_unlock_dir(r->lock_fd);
 }
 
 static int fail(const char *what)
@@ -716,14 +335,14 @@ static int evaluate(run *r, tg_batcher *b, double *loss, double *acc)
 
 static tg_status save_checkpoint(run *r, const char *name, int epoch, int best_epoch, double best_acc)
 {
-    char path[4096], ep[32], be[32], ba[40], seed[32];
-    study_path(path, sizeof path, r->dir, name);
+    char path[STUDY_PATH_MAX], ep[32], be[32], ba[40], seed[32];
+    run_path(path, r, name);
     snprintf(ep, sizeof ep, "%d", epoch);
     snprintf(be, sizeof be, "%d", best_epoch);
-    fmt_double(ba, sizeof ba, best_acc);
+    study_train_fmt_double(ba, sizeof ba, best_acc);
     snprintf(seed, sizeof seed, "%" PRIu64, r->opt.seed);
     const tg_kv meta[] = {
-        {"format", "tapegrad-study-train-1"},
+        {"format", STUDY_CHECKPOINT_FORMAT},
         {"epoch", ep}, /* epochs completed */
         {"best_epoch", be},
         {"best_val_acc", ba},
@@ -736,93 +355,111 @@ static tg_status save_checkpoint(run *r, const char *name, int epoch, int best_e
                               (int)(sizeof meta / sizeof meta[0]), meta);
 }
 
-/* Rows of a CSV file whose first field (the epoch) is at most `epochs`, header first,
- * into b; false if the file's header is not `header`. */
-static bool keep_rows(const char *path, const char *header, int epochs, study_buf *b, int *max_epoch)
+/* ------------------------------------------------------------------ the program */
+
+/* A file any run writes exists in dir: a new run there would overwrite results. */
+static const char *has_results(const run *r)
 {
-    char *text = study_read_file(path, NULL);
-    if (!text)
-        return false;
-    size_t hl = strlen(header);
-    bool ok = !strncmp(text, header, hl) && text[hl] == '\n';
-    *max_epoch = 0;
-    if (ok) {
-        study_buf_printf(b, "%s\n", header);
-        for (char *line = strtok(text + hl + 1, "\n"); line; line = strtok(NULL, "\n")) {
-            int e = atoi(line);
-            if (e >= 1 && e <= epochs) {
-                study_buf_printf(b, "%s\n", line);
-                if (e > *max_epoch)
-                    *max_epoch = e;
-            }
-        }
-    }
-    free(text);
-    return ok;
+    static const char *const files[] = {STUDY_SUMMARY_CSV, STUDY_GRADFLOW_CSV, STUDY_CHECKPOINT_LATEST,
+                                        STUDY_CHECKPOINT_BEST, STUDY_TEST_SUMMARY_CSV};
+    char path[STUDY_PATH_MAX];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (study_file_exists(run_path(path, r, files[i])))
+            return files[i];
+    return NULL;
 }
 
-static const char summary_header[] = "epoch,train_acc,train_loss,val_acc,val_loss,lr,seconds";
-static const char gradflow_header[] = "epoch,layer,kind,mean_abs,rms,max_abs,zero_frac";
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The learning rate of every epoch is a finite number >= 0: checked before the
+ * directory exists (--lr 1e308 gives inf in the cosine schedule's arithmetic). */
+static bool check_schedule(const options *o)
+{
+    tg_lr_schedule sched = {.kind = TG_LR_COSINE, .lr0 = o->lr, .eta_min = o->lr_min, .t_max = o->epochs};
+    for (int e = 0; e < o->epochs; e++) {
+        double lr = tg_lr_at(&sched, e);
+        if (!(lr >= 0) || !isfinite(lr)) {
+            fprintf(stderr, PROG ": --lr %g with --lr-min %g gives a learning rate of %g at epoch %d; expected "
+                    "a finite number >= 0\n", o->lr, o->lr_min, lr, e + 1);
+            return false;
+        }
+    }
+    return true;
+}
 
 int study_train_main(int argc, char **argv)
 {
-    options o = default_options();
+    options o = study_train_defaults();
     bool set[OPT_COUNT] = {0};
-    int pr = parse_args(argc, argv, &o, set, "");
+    int pr = study_train_parse_args(argc, argv, &o, set, "");
     if (pr == -1) {
-        usage(stdout);
+        study_train_usage(stdout);
         return 0;
     }
     if (pr)
         return pr;
 
-    run r = {0};
+    run r = {.lock_fd = -1};
     int status = 1;
     char *config_file_text = NULL;
     double t_start = study_now();
     r.tty = isatty(2);
 
-    /* the experiment directory */
+    /* the experiment directory: taken (locked) first if it exists, so that every look
+     * at its files below sees no other writer */
     if (o.experiment_dir) {
         snprintf(r.dir, sizeof r.dir, "%s", o.experiment_dir);
     } else {
         int depth = 1 + o.num_stages * (2 * o.blocks + 2) + 1;
-        snprintf(r.dir, sizeof r.dir, "runs/%s_VGG_%02d_bn-%s_seed%" PRIu64, o.dataset, depth, bn_names[o.bn],
+        snprintf(r.dir, sizeof r.dir, "runs/%s_VGG_%02d_bn-%s_seed%" PRIu64, o.dataset, depth, study_bn_name(o.bn),
                  o.seed);
     }
-    char path[4096];
+    bool existed = is_dir(r.dir);
+    if (existed && (r.lock_fd = study_lock_dir(r.dir, "run")) < 0)
+        return fail(NULL);
+    char path[STUDY_PATH_MAX];
     if (o.resume && study_run_complete(r.dir)) {
         fprintf(stderr, PROG ": %s is complete (it has %s); nothing to do\n", r.dir, STUDY_TEST_SUMMARY_CSV);
-        return 0;
+        status = 0;
+        goto out;
     }
-    study_path(path, sizeof path, r.dir, STUDY_SUMMARY_CSV);
-    if (!o.resume && study_file_exists(path)) {
+    const char *found = has_results(&r);
+    if (!o.resume && found) {
         fprintf(stderr, PROG ": %s already has a %s; continue it with --resume or choose another "
-                        "--experiment-dir\n", r.dir, STUDY_SUMMARY_CSV);
-        return 1;
+                        "--experiment-dir\n", r.dir, found);
+        goto out;
     }
     /* resuming: the run's own config.txt gives the flags, and flags given now must agree */
-    study_path(path, sizeof path, r.dir, STUDY_CONFIG_TXT);
+    run_path(path, &r, STUDY_CONFIG_TXT);
+    if (o.resume && !study_file_exists(path) && found) {
+        fprintf(stderr, PROG ": cannot resume %s: its %s (the flags of the run) is missing, and it has a %s\n",
+                r.dir, STUDY_CONFIG_TXT, found);
+        goto out;
+    }
     if (o.resume && study_file_exists(path)) {
         config_file_text = study_read_file(path, NULL);
-        if (!config_file_text)
-            return fail(NULL);
-        options base = default_options();
-        int cr = parse_config_file(config_file_text, path, &base, NULL);
-        if (cr) {
-            free(config_file_text);
-            return cr;
+        if (!config_file_text) {
+            fail(NULL);
+            goto out;
         }
-        for (int id = 1; id < OPT_COUNT; id++) {
-            char a[4200], b[4200];
-            bool ha = option_value(&o, id, a, sizeof a), hb = option_value(&base, id, b, sizeof b);
-            if (set[id] && affects_results(id) && (ha != hb || strcmp(a, b))) {
-                fprintf(stderr, PROG ": --%s %s differs from the run's --%s %s (%s); resume without it or "
-                        "choose another --experiment-dir\n", option_name(id), ha ? a : "(unset)",
-                        option_name(id), hb ? b : "(unset)", path);
-                free(config_file_text);
-                return 2;
-            }
+        options base = study_train_defaults();
+        int cr = study_train_parse_config(config_file_text, path, &base, NULL);
+        if (cr) {
+            status = cr;
+            goto out;
+        }
+        char a[4200], b[4200];
+        int id = study_train_differing_option(&o, &base, set, a, b, sizeof a);
+        if (id) {
+            fprintf(stderr, PROG ": --%s %s differs from the run's --%s %s (%s); resume without it or "
+                    "choose another --experiment-dir\n", study_train_option_name(id), a, study_train_option_name(id), b,
+                    path);
+            status = 2;
+            goto out;
         }
         if (set[OPT_THREADS])
             base.threads = o.threads;
@@ -833,62 +470,55 @@ int study_train_main(int argc, char **argv)
         o = base;
     }
     r.opt = o;
+    if (!check_schedule(&o)) {
+        status = 2;
+        goto out;
+    }
     if (o.threads)
         tg_set_num_threads(o.threads);
     {
         study_buf cb = {0};
-        config_text(&o, &cb);
-        snprintf(r.config, sizeof r.config, "%s", cb.data ? cb.data : "");
-        study_buf_free(&cb);
+        study_train_config_text(&o, &cb);
+        r.config = cb.data;
+        if (cb.failed || !r.config) {
+            study_buf_free(&cb);
+            r.config = NULL;
+            fprintf(stderr, PROG ": out of memory\n");
+            goto out;
+        }
     }
 
     if (load_data(&r) || build_model(&r)) /* before the directory: a typo leaves nothing behind */
         goto out;
-    if (study_mkdirs(r.dir) != TG_OK) {
-        fail(NULL);
-        goto out;
+    if (!existed) {
+        if (study_mkdirs(r.dir) != TG_OK || (r.lock_fd = study_lock_dir(r.dir, "run")) < 0) {
+            fail(NULL);
+            goto out;
+        }
+        if ((found = has_results(&r)) != NULL) { /* another process made a run here meanwhile */
+            fprintf(stderr, PROG ": %s has a %s now (another process's run?); choose another --experiment-dir\n",
+                    r.dir, found);
+            goto out;
+        }
     }
 
-    /* where to start */
+    /* where to start: every file checked before anything is written */
     int start = 0, best_epoch = 0;
     double best_acc = -1;
-    char ckpt[4096];
-    study_path(ckpt, sizeof ckpt, r.dir, STUDY_CHECKPOINT_LATEST);
-    if (o.resume && study_file_exists(ckpt)) {
-        tg_safetensors *meta = NULL;
-        if (tg_checkpoint_load(ckpt, r.model, r.nstate, r.state_names, r.state, &meta) != TG_OK) {
-            fail("cannot resume");
+    bool rewrite_best = false;
+    if (o.resume && found) {
+        if (study_train_check_resume(&r, &start, &best_epoch, &best_acc, &rewrite_best))
             goto out;
-        }
-        const char *ep = tg_safetensors_meta(meta, "epoch"), *be = tg_safetensors_meta(meta, "best_epoch"),
-                   *ba = tg_safetensors_meta(meta, "best_val_acc");
-        start = ep ? atoi(ep) : -1;
-        best_epoch = be ? atoi(be) : 0;
-        best_acc = ba ? strtod(ba, NULL) : -1;
-        tg_safetensors_free(meta);
-        if (start < 0 || start > o.epochs) {
-            fprintf(stderr, PROG ": %s: epoch '%s' is not in 0..%d\n", ckpt, ep ? ep : "(missing)", o.epochs);
-            goto out;
-        }
-    }
-    if (start > 0) {
-        int have_s, have_g;
-        char sp[4096], gp[4096];
-        study_path(sp, sizeof sp, r.dir, STUDY_SUMMARY_CSV);
-        study_path(gp, sizeof gp, r.dir, STUDY_GRADFLOW_CSV);
-        if (!keep_rows(sp, summary_header, start, &r.summary, &have_s) ||
-            !keep_rows(gp, gradflow_header, start, &r.gradflow, &have_g) || have_s != start || have_g != start) {
-            fprintf(stderr, PROG ": cannot resume %s: its CSV files do not hold the %d epochs of its checkpoint%s%s\n",
-                    r.dir, start, *tg_last_error() ? ": " : "", tg_last_error());
-            goto out;
-        }
-        fprintf(stderr, PROG ": resuming %s after epoch %d of %d\n", r.dir, start, o.epochs);
+        if (start > 0)
+            fprintf(stderr, PROG ": resuming %s after epoch %d of %d\n", r.dir, start, o.epochs);
+        else
+            fprintf(stderr, PROG ": resuming %s: no epoch was checkpointed, so from epoch 1\n", r.dir);
     } else {
-        study_buf_printf(&r.summary, "%s\n", summary_header);
-        study_buf_printf(&r.gradflow, "%s\n", gradflow_header);
+        study_buf_printf(&r.summary, "%s\n", STUDY_SUMMARY_HEADER);
+        study_buf_printf(&r.gradflow, "%s\n", STUDY_GRADFLOW_HEADER);
     }
-    study_path(path, sizeof path, r.dir, STUDY_CONFIG_TXT);
-    if (study_write_file_atomic(path, r.config, strlen(r.config)) != TG_OK) {
+    if (study_write_file_atomic(run_path(path, &r, STUDY_CONFIG_TXT), r.config, strlen(r.config)) != TG_OK ||
+        (rewrite_best && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, start, best_epoch, best_acc) != TG_OK)) {
         fail(NULL);
         goto out;
     }
@@ -899,10 +529,13 @@ int study_train_main(int argc, char **argv)
                 tg_dataset_size(r.train), tg_dataset_size(r.val), tg_dataset_size(r.test), tg_get_num_threads(),
                 tg_gemm_kernels(), r.dir);
 
-    /* the epochs */
+    /* the epochs: the CSV files, then the latest checkpoint, then the best (see the top) */
     tg_lr_schedule sched = {.kind = TG_LR_COSINE, .lr0 = o.lr, .eta_min = o.lr_min, .t_max = o.epochs};
     double epochs_time = 0;
     int epochs_run = 0;
+    char sp[STUDY_PATH_MAX], gp[STUDY_PATH_MAX];
+    run_path(sp, &r, STUDY_SUMMARY_CSV);
+    run_path(gp, &r, STUDY_GRADFLOW_CSV);
     for (int e = start; e < o.epochs; e++) {
         double lr = tg_lr_at(&sched, e);
         tg_optim_set_lr(r.optim, lr);
@@ -918,22 +551,14 @@ int study_train_main(int argc, char **argv)
         epochs_time += secs;
         epochs_run++;
         study_buf_printf(&r.summary, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f\n", e + 1, ta, tl, va, vl, lr, secs);
-        char sp[4096], gp[4096];
-        study_path(sp, sizeof sp, r.dir, STUDY_SUMMARY_CSV);
-        study_path(gp, sizeof gp, r.dir, STUDY_GRADFLOW_CSV);
-        if (study_buf_write(&r.summary, sp) != TG_OK || study_buf_write(&r.gradflow, gp) != TG_OK) {
-            fail(NULL);
-            goto out;
-        }
-        if (va > best_acc) {
+        bool better = va > best_acc;
+        if (better) {
             best_acc = va;
             best_epoch = e + 1;
-            if (save_checkpoint(&r, STUDY_CHECKPOINT_BEST, e + 1, best_epoch, best_acc) != TG_OK) {
-                fail(NULL);
-                goto out;
-            }
         }
-        if (save_checkpoint(&r, STUDY_CHECKPOINT_LATEST, e + 1, best_epoch, best_acc) != TG_OK) {
+        if (study_buf_write(&r.summary, sp) != TG_OK || study_buf_write(&r.gradflow, gp) != TG_OK ||
+            save_checkpoint(&r, STUDY_CHECKPOINT_LATEST, e + 1, best_epoch, best_acc) != TG_OK ||
+            (better && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, e + 1, best_epoch, best_acc) != TG_OK)) {
             fail(NULL);
             goto out;
         }
@@ -945,28 +570,30 @@ int study_train_main(int argc, char **argv)
     }
 
     /* the best model on the test set */
-    study_path(ckpt, sizeof ckpt, r.dir, STUDY_CHECKPOINT_BEST);
-    if (tg_checkpoint_load(ckpt, r.model, r.nstate, r.state_names, r.state, NULL) != TG_OK) {
+    if (tg_checkpoint_load(run_path(path, &r, STUDY_CHECKPOINT_BEST), r.model, r.nstate, r.state_names, r.state,
+                           NULL) != TG_OK) {
         fail("the best checkpoint");
         goto out;
     }
     double test_loss, test_acc;
     if (evaluate(&r, r.test_b, &test_loss, &test_acc))
         goto out;
-    /* plots, then test_summary.csv: a run is complete when it has every file */
+    /* plots, then test_summary.csv: a run is complete when it has its results; a plot is
+     * a picture of them, and one that fails is a warning, not a run left incomplete */
     if (!study_have_gnuplot()) {
         fprintf(stderr, PROG ": gnuplot is not installed (apt-get install gnuplot-nox): the CSV files are "
                         "written, the plots are not\n");
-    } else if (study_plot_curves(r.dir) != TG_OK || study_plot_gradflow(r.dir) != TG_OK) {
-        fail("plots");
-        goto out;
+    } else {
+        if (study_plot_curves(r.dir) != TG_OK)
+            fprintf(stderr, PROG ": warning: no %s: %s\n", STUDY_CURVES_PNG, tg_last_error());
+        if (study_plot_gradflow(r.dir) != TG_OK)
+            fprintf(stderr, PROG ": warning: no %s: %s\n", STUDY_GRADFLOW_PNG, tg_last_error());
     }
 
     {
         char text[256];
         int n = snprintf(text, sizeof text, "test_acc,test_loss\n%.9g,%.9g\n", test_acc, test_loss);
-        study_path(path, sizeof path, r.dir, STUDY_TEST_SUMMARY_CSV);
-        if (study_write_file_atomic(path, text, (size_t)n) != TG_OK) {
+        if (study_write_file_atomic(run_path(path, &r, STUDY_TEST_SUMMARY_CSV), text, (size_t)n) != TG_OK) {
             fail(NULL);
             goto out;
         }

@@ -191,6 +191,28 @@ START_TEST(test_cifar_missing_and_empty)
 }
 END_TEST
 
+START_TEST(test_cifar_fifo_is_refused_not_waited_on)
+{
+    /* a FIFO where a record file or the class names belong: refused at once, for a reader
+     * that opened it would wait for a writer forever */
+    char *dir = ds_tmpdir();
+    char want[1200];
+    alarm(10);
+    ck_assert_int_eq(mkfifo(ds_path(dir, "train.bin"), 0600), 0);
+    snprintf(want, sizeof want, "datasets/cifar: %s/train.bin: not a regular file", dir);
+    tt_expect_error(tg_dataset_load_cifar100(dir, TG_DATASET_TRAIN, false), TG_ERR_IO, want);
+    unlink(ds_path(dir, "train.bin"));
+    uint8_t *recs = cifar100_records(2);
+    ds_write(dir, "train.bin", recs, 2 * REC100);
+    ck_assert_int_eq(mkfifo(ds_path(dir, "fine_label_names.txt"), 0600), 0);
+    snprintf(want, sizeof want, "datasets/cifar: %s/fine_label_names.txt: not a regular file", dir);
+    tt_expect_error(tg_dataset_load_cifar100(dir, TG_DATASET_TRAIN, false), TG_ERR_IO, want);
+    alarm(0);
+    free(recs);
+    ds_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_cifar_truncated_mid_record)
 {
     char *dir = ds_tmpdir();
@@ -279,6 +301,7 @@ int main(void)
     tcase_add_test(tc, test_cifar100_archive_folder_or_parent);
     tcase_add_test(tc, test_cifar10_batches_in_order);
     tcase_add_test(tc, test_cifar_missing_and_empty);
+    tcase_add_test(tc, test_cifar_fifo_is_refused_not_waited_on);
     tcase_add_test(tc, test_cifar_truncated_mid_record);
     tcase_add_test(tc, test_cifar_label_out_of_range);
     tcase_add_test(tc, test_cifar_wrong_format);

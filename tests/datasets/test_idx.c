@@ -324,7 +324,7 @@ START_TEST(test_gunzip_every_prefix)
         uint8_t *copy = malloc(k ? k : 1), *out;
         memcpy(copy, gz, k);
         size_t out_n;
-        tg_status st = tg__gunzip("datasets/idx", "x.gz", copy, k, 1 << 20, &out, &out_n);
+        tg_status st = tg__gunzip("datasets/idx", "x.gz", copy, k, 1 << 20, NULL, &out, &out_n);
         if (k == n) {
             ck_assert_int_eq(st, TG_OK);
             ck_assert_uint_eq(out_n, ni);
@@ -340,9 +340,93 @@ START_TEST(test_gunzip_every_prefix)
     /* the output limit holds */
     uint8_t *out;
     size_t out_n;
-    ck_assert_int_eq(tg__gunzip("datasets/idx", "x.gz", gz, n, 16, &out, &out_n), TG_ERR_FORMAT);
+    ck_assert_int_eq(tg__gunzip("datasets/idx", "x.gz", gz, n, 16, NULL, &out, &out_n), TG_ERR_FORMAT);
     ck_assert_str_eq(tg_last_error(), "datasets/idx: x.gz: inflates to more than 16 bytes");
     free(gz), free(im);
+    ds_rmtree(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ what a file costs
+ * A reader judges a file by its header before it reads or inflates the body, and reads
+ * no more than the header declares: with tt_alloc_limit set, asking for the memory of a
+ * body the header does not declare is an allocation failure, so the test sees it. */
+
+START_TEST(test_idx_fifo_is_refused_not_waited_on)
+{
+    char *dir = ds_tmpdir();
+    char want[1200];
+    ck_assert_int_eq(mkfifo(ds_path(dir, "train-images-idx3-ubyte.gz"), 0600), 0);
+    alarm(10); /* opening a FIFO for reading waits for a writer: fail, do not hang */
+    snprintf(want, sizeof want, "datasets/idx: %s/train-images-idx3-ubyte.gz: not a regular file", dir);
+    tt_expect_error(tg_dataset_load_fashion_mnist(dir, TG_DATASET_TRAIN), TG_ERR_IO, want);
+    alarm(0);
+    ds_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_idx_plain_header_before_body)
+{
+    /* 2 images of 3x4 declared in a file of 1 GiB (sparse: it costs no disk) */
+    char *dir = ds_tmpdir();
+    size_t ni, nl;
+    uint8_t *im = idx_images(2, 2, 3, 4, &ni), *lb = idx_labels(2, &nl);
+    char im_path[1024], lb_path[1024], want[1200];
+    snprintf(im_path, sizeof im_path, "%s", ds_write(dir, "im", im, ni));
+    snprintf(lb_path, sizeof lb_path, "%s", ds_write(dir, "lb", lb, nl));
+    ck_assert_int_eq(truncate(im_path, (off_t)1 << 30), 0);
+    tt_count_allocations();
+    tt_alloc_limit = (size_t)1 << 20;
+    snprintf(want, sizeof want, "datasets/idx: %s: header declares 2 images of 3x4 (40 bytes with the "
+             "header) but the file has 1073741824 bytes (1073741784 extra from byte 40)", im_path);
+    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tg_set_allocator(NULL);
+    free(im), free(lb);
+    ds_rmtree(dir);
+}
+END_TEST
+
+/* dir/name: gzip of the IDX bytes `head` followed by `zeros` zero bytes */
+static const char *write_gz_with_zeros(const char *dir, const char *name, const uint8_t *head,
+                                       size_t n, size_t zeros)
+{
+    const char *path = ds_path(dir, name);
+    gzFile f = gzopen(path, "wb9");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(gzwrite(f, head, (unsigned)n), (int)n);
+    static const uint8_t z[1 << 16];
+    for (size_t done = 0; done < zeros; done += sizeof z)
+        ck_assert_int_gt(gzwrite(f, z, (unsigned)(zeros - done < sizeof z ? zeros - done : sizeof z)), 0);
+    ck_assert_int_eq(gzclose(f), Z_OK);
+    return path;
+}
+
+START_TEST(test_idx_gzip_inflates_only_what_the_header_declares)
+{
+    char *dir = ds_tmpdir();
+    size_t ni, nl;
+    uint8_t *im = idx_images(2, 2, 3, 4, &ni), *lb = idx_labels(2, &nl);
+    char im_path[1024], lb_path[1024], want[1200];
+    snprintf(lb_path, sizeof lb_path, "%s", ds_write(dir, "lb", lb, nl));
+    tt_count_allocations();
+    tt_alloc_limit = (size_t)1 << 20;
+    /* a bomb: 40 bytes declared, 16 MiB more behind them */
+    snprintf(im_path, sizeof im_path, "%s", write_gz_with_zeros(dir, "bomb.gz", im, ni, (size_t)16 << 20));
+    snprintf(want, sizeof want, "datasets/idx: %s: inflates to more than the 40 bytes its header declares",
+             im_path);
+    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    /* a bad magic number is seen in the first bytes inflated, not after all of them */
+    write_gz_with_zeros(dir, "bomb.gz", NULL, 0, (size_t)16 << 20);
+    snprintf(want, sizeof want, "datasets/idx: %s (inflated): magic number 0x00000000 at byte 0 (not an "
+             "IDX magic number), expected 0x00000803 (IDX u8 images, 3 dimensions)", im_path);
+    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    /* and a file that is what it declares still loads, within the limit */
+    write_gz_with_zeros(dir, "bomb.gz", im, ni, 0);
+    tg_dataset *d = tg_dataset_load_idx(im_path, lb_path, 10);
+    expect_data(d, 2, 3, 4);
+    tg_dataset_free(d);
+    tg_set_allocator(NULL);
+    free(im), free(lb);
     ds_rmtree(dir);
 }
 END_TEST
@@ -359,6 +443,9 @@ int main(void)
     tcase_add_test(tc, test_idx_label_out_of_range);
     tcase_add_test(tc, test_idx_gzip_damage);
     tcase_add_test(tc, test_gunzip_every_prefix);
+    tcase_add_test(tc, test_idx_fifo_is_refused_not_waited_on);
+    tcase_add_test(tc, test_idx_plain_header_before_body);
+    tcase_add_test(tc, test_idx_gzip_inflates_only_what_the_header_declares);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }

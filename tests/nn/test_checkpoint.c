@@ -796,6 +796,58 @@ START_TEST(test_saves_are_atomic)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ what a load costs */
+
+START_TEST(test_fifo_is_refused_not_waited_on)
+{
+    /* opening a FIFO for reading waits for a writer: the reader must not */
+    const char *p = in_tmp("fifo.safetensors");
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    alarm(10);
+    tg_clear_error();
+    ck_assert_ptr_null(tg_safetensors_load(p));
+    alarm(0);
+    ck_assert_int_eq(tg_last_status(), TG_ERR_IO);
+    char want[600];
+    snprintf(want, sizeof want, "tg_safetensors_load: %s: not a regular file", p);
+    ck_assert_str_eq(tg_last_error(), want);
+    unlink(p);
+}
+END_TEST
+
+START_TEST(test_header_is_checked_before_the_data_is_read)
+{
+    /* with allocations over 1 MiB failing, a reader that asked for the whole file's
+     * memory would report "out of memory", not what is wrong with the file */
+    const char *p = in_tmp("big.safetensors");
+    tt_write_file(p, "", 0);
+    ck_assert_int_eq(truncate(p, (off_t)4 << 30), 0); /* 4 GiB of zeros, sparse */
+    tt_count_allocations();
+    tt_alloc_limit = (size_t)1 << 20;
+    expect_bad(p, "the header is not JSON");
+    /* a small valid header and 4 GiB of data it does not declare */
+    float d[2] = {1, 2};
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", d, 8);
+    ck_assert_int_eq(truncate(p, (off_t)4 << 30), 0);
+    expect_bad(p, "the tensors cover 8 bytes of data but 4294967227 follow the header");
+    /* a header length that needs more than the file */
+    tt_write_file(p, "\0\0\0\0\x01\0\0\0", 8);
+    ck_assert_int_eq(truncate(p, (off_t)1 << 30), 0);
+    expect_bad(p, "header length 4294967296 is larger than the 1073741816 bytes that follow it");
+    tg_set_allocator(NULL);
+}
+END_TEST
+
+START_TEST(test_shape_no_tensor_can_hold_is_a_format_error)
+{
+    /* [2^47, 0] holds no data, so the offsets agree, but no tensor has such a size */
+    const char *p = in_tmp("shape.safetensors");
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [140737488355328, 0], \"data_offsets\": [0, 0]}}",
+             NULL, 0);
+    expect_bad(p, "tensor 'a': F32 [140737488355328,0] is not a shape tapegrad can hold");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nn/checkpoint");
@@ -810,6 +862,9 @@ int main(void)
     tcase_add_test(tc, test_checkpoint_roundtrip);
     tcase_add_test(tc, test_checkpoint_load_is_all_or_nothing);
     tcase_add_test(tc, test_saves_are_atomic);
+    tcase_add_test(tc, test_fifo_is_refused_not_waited_on);
+    tcase_add_test(tc, test_header_is_checked_before_the_data_is_read);
+    tcase_add_test(tc, test_shape_no_tensor_can_hold_is_a_format_error);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }
