@@ -9,6 +9,7 @@
 
 #include <mpi.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,13 @@ void tg_dist_free(tg_dist *d)
         MPI_Finalize();
     free(d->buf);
     free(d);
+}
+
+_Noreturn void tg_dist_abort(tg_dist *d, int status)
+{
+    fflush(NULL);
+    MPI_Abort(d ? d->comm : MPI_COMM_WORLD, status);
+    _Exit(status); /* MPI_Abort does not return; this is for a broken MPI */
 }
 
 int tg_dist_rank(const tg_dist *d) { return d ? d->rank : 0; }

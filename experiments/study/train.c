@@ -270,23 +270,45 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
     if (tg_batcher_start_epoch(r->train_b, p->epoch) != TG_OK)
         return fail(NULL);
     p->batches = tg_batcher_num_batches(r->train_b);
+    const int ranks = study_ranks_size();
+    /* the batch whose gradient flow is logged: the last, or the one before a last batch
+     * too small to share among the ranks (left out below) */
+    int64_t last_size = tg_dataset_size(r->train) - (p->batches - 1) * r->opt.batch_size;
+    const int64_t logged = ranks > 1 && last_size < ranks && p->batches > 1 ? p->batches - 1 : p->batches;
     tg_tensor *x, *y;
     while (tg_batcher_next(r->train_b, &x, &y)) {
-        /* the layers' output gradients are read off the tape on the epoch's last batch
-         * only; on the others each is given back once used, which bounds the memory */
-        tg_tape_set_keep_grads(r->tp, p->done + 1 == p->batches);
+        /* the layers' output gradients are read off the tape on the logged batch only; on
+         * the others each is given back once used, which bounds the memory */
+        tg_tape_set_keep_grads(r->tp, p->done + 1 == logged);
+        /* under MPI, this rank's share of the global batch; a last batch smaller than
+         * the ranks (some would get no image) is left out by every rank alike */
+        int64_t n = y->shape[0], first = 0, count = n;
+        if (ranks > 1) {
+            if (n < ranks) {
+                ++p->done;
+                continue;
+            }
+            study_ranks_share(n, &first, &count);
+            x = tg_tensor_slice(tg_tape_arena(r->tp), x, 0, first, first + count, 1);
+            y = tg_tensor_slice(tg_tape_arena(r->tp), y, 0, first, first + count, 1);
+        }
         tg_tensor *logits = tg_vgg_forward(r->tp, r->net, x);
         tg_tensor *l = tg_cross_entropy(r->tp, logits, y);
-        if (tg_backward(r->tp, l) != TG_OK) {
+        /* each rank's mean, weighted so that the ranks' average is the batch's mean
+         * (exactly 1 when the shares are equal) */
+        tg_tensor *lw = ranks > 1 && count * ranks != n ? tg_mul_scalar(r->tp, l, (double)(count * ranks) / (double)n)
+                                                        : l;
+        if (tg_backward(r->tp, lw) != TG_OK) {
             fprintf(stderr, "%s" PROG ": epoch %d, batch %" PRId64 ": %s\n", r->tty ? "\n" : "", p->epoch + 1,
                     p->done + 1, tg_tape_error(r->tp));
             return 1;
         }
-        int64_t n = y->shape[0];
-        p->loss_sum += tg_tensor_item(l) * (double)n;
-        p->correct += round(tg_accuracy(logits, y) * (double)n);
-        p->images += n;
-        if (++p->done == p->batches)
+        if (study_ranks_average_grads(r->model) != TG_OK)
+            return fail("averaging the gradients across ranks");
+        p->loss_sum += tg_tensor_item(l) * (double)count;
+        p->correct += round(tg_accuracy(logits, y) * (double)count);
+        p->images += count;
+        if (++p->done == logged && study_ranks_rank() == 0)
             record_gradflow(r, p->epoch + 1);
         if (tg_optim_step(r->optim) != TG_OK)
             return fail("the optimiser step");
@@ -298,8 +320,11 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
             p->last_draw = t;
         }
     }
-    *loss = p->images ? p->loss_sum / (double)p->images : NAN;
-    *acc = p->images ? p->correct / (double)p->images : NAN;
+    double sums[3] = {p->loss_sum, p->correct, (double)p->images}; /* every rank's */
+    if (study_ranks_sum(sums, 3) != TG_OK)
+        return fail("adding up the epoch's loss across ranks");
+    *loss = sums[2] ? sums[0] / sums[2] : NAN;
+    *acc = sums[2] ? sums[1] / sums[2] : NAN;
     return 0;
 }
 
@@ -314,22 +339,34 @@ static int evaluate(run *r, tg_batcher *b, double *loss, double *acc)
     if (tg_batcher_start_epoch(b, 0) != TG_OK)
         return fail(NULL);
     while (tg_batcher_next(b, &x, &y)) {
+        /* under MPI each rank evaluates its share of the batch (no collective inside: batch
+         * norm uses its running statistics here) */
+        int64_t n = y->shape[0], first = 0, count = n;
+        if (study_ranks_size() > 1) {
+            study_ranks_share(n, &first, &count);
+            if (count == 0)
+                continue;
+            x = tg_tensor_slice(tg_tape_arena(r->tp), x, 0, first, first + count, 1);
+            y = tg_tensor_slice(tg_tape_arena(r->tp), y, 0, first, first + count, 1);
+        }
         tg_tensor *logits = tg_vgg_forward(r->tp, r->net, x);
         tg_tensor *l = tg_cross_entropy(r->tp, logits, y);
         if (tg_tape_status(r->tp) != TG_OK) {
             fprintf(stderr, PROG ": evaluation: %s\n", tg_tape_error(r->tp));
             return 1;
         }
-        int64_t n = y->shape[0];
-        loss_sum += tg_tensor_item(l) * (double)n;
-        correct += round(tg_accuracy(logits, y) * (double)n);
-        images += n;
+        loss_sum += tg_tensor_item(l) * (double)count;
+        correct += round(tg_accuracy(logits, y) * (double)count);
+        images += count;
         tg_tape_reset(r->tp);
     }
     tg_tape_set_grad_enabled(r->tp, was);
     tg_model_set_training(r->model, true);
-    *loss = images ? loss_sum / (double)images : NAN;
-    *acc = images ? correct / (double)images : NAN;
+    double sums[3] = {loss_sum, correct, (double)images};
+    if (study_ranks_sum(sums, 3) != TG_OK)
+        return fail("adding up the evaluation across ranks");
+    *loss = sums[2] ? sums[0] / sums[2] : NAN;
+    *acc = sums[2] ? sums[1] / sums[2] : NAN;
     return 0;
 }
 
@@ -391,6 +428,51 @@ static bool check_schedule(const options *o)
     return true;
 }
 
+/* ", 2 ranks (synchronised batch norm)" under MPI, else "" */
+static const char *ranks_text(int ranks, bool sync_bn)
+{
+    static char text[64];
+    if (ranks <= 1)
+        return "";
+    snprintf(text, sizeof text, " x %d ranks (%s batch norm)", ranks, sync_bn ? "synchronised" : "per-rank");
+    return text;
+}
+
+/* Under MPI rank 0 alone takes the directory and decides where the run stands (lock,
+ * resume checks); then every rank calls this exactly once, before the first epoch or
+ * on its way out, to learn the decision: -1 to train (from *start, with rank 0's model
+ * and optimiser state), else the exit status to end with. A rank that failed before
+ * (missing data, say) makes every rank end. go: this rank is ready to train. */
+static int ranks_agree(run *r, bool go, int status, int *start, int *best_epoch, double *best_acc)
+{
+    r->agreed = true;
+    const bool root = study_ranks_rank() == 0;
+    double v[7] = {0};
+    if (root) {
+        v[0] = go, v[1] = status, v[2] = *start, v[3] = *best_epoch, v[4] = *best_acc;
+    } else if (!go && status != 0) {
+        v[5] = 1;                   /* ranks that failed */
+        v[6] = study_ranks_rank();  /* one of them, for the message */
+    }
+    if (study_ranks_sum(v, 7) != TG_OK)
+        return fail("agreeing with the other ranks");
+    if (v[5] > 0) {
+        if (root)
+            fprintf(stderr, PROG ": %g rank%s failed before training (rank %g among them; its message is "
+                    "above)\n", v[5], v[5] == 1 ? "" : "s", v[6]);
+        return status ? status : 1;
+    }
+    if (!v[0])
+        return (int)v[1];
+    if (!go) /* rank 0 trains, this rank does not: they disagree about the directory */
+        return fprintf(stderr, PROG ": rank %d: the run directory looked different here than on rank 0\n",
+                       study_ranks_rank()), 1;
+    *start = (int)v[2], *best_epoch = (int)v[3], *best_acc = v[4];
+    if (study_ranks_broadcast(r->model, r->nstate, r->state) != TG_OK)
+        return fail("rank 0's model and optimiser state");
+    return -1;
+}
+
 int study_train_main(int argc, char **argv)
 {
     options o = study_train_defaults();
@@ -403,11 +485,20 @@ int study_train_main(int argc, char **argv)
     if (pr)
         return pr;
 
+    if (study_ranks_join() != TG_OK) {
+        fprintf(stderr, PROG ": %s\n", tg_last_error());
+        return 1;
+    }
+    /* under MPI rank 0 alone owns the directory: locks it and writes every file */
+    const bool root = study_ranks_rank() == 0;
+    const int ranks = study_ranks_size();
     run r = {.lock_fd = -1};
     int status = 1;
     char *config_file_text = NULL;
     double t_start = study_now();
-    r.tty = isatty(2);
+    r.tty = root && isatty(2);
+    int start = 0, best_epoch = 0;
+    double best_acc = -1;
 
     /* the experiment directory: taken (locked) first if it exists, so that every look
      * at its files below sees no other writer */
@@ -419,8 +510,10 @@ int study_train_main(int argc, char **argv)
                  o.seed);
     }
     bool existed = is_dir(r.dir);
-    if (existed && (r.lock_fd = study_lock_dir(r.dir, "run")) < 0)
-        return fail(NULL);
+    if (existed && root && (r.lock_fd = study_lock_dir(r.dir, "run")) < 0) {
+        fail(NULL);
+        goto out;
+    }
     char path[STUDY_PATH_MAX];
     if (o.resume && study_run_complete(r.dir)) {
         fprintf(stderr, PROG ": %s is complete (it has %s); nothing to do\n", r.dir, STUDY_TEST_SUMMARY_CSV);
@@ -474,6 +567,13 @@ int study_train_main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    if (ranks > 1 && o.batch_size % ranks) {
+        if (root)
+            fprintf(stderr, PROG ": --batch-size %d does not split into %d equal shares (one per rank); "
+                    "choose a multiple of %d or another -np\n", o.batch_size, ranks, ranks);
+        status = 2;
+        goto out;
+    }
     if (o.threads)
         tg_set_num_threads(o.threads);
     {
@@ -490,7 +590,8 @@ int study_train_main(int argc, char **argv)
 
     if (load_data(&r) || build_model(&r)) /* before the directory: a typo leaves nothing behind */
         goto out;
-    if (!existed) {
+    study_ranks_sync_batch_norm(r.tp, o.sync_bn);
+    if (!existed && root) {
         if (study_mkdirs(r.dir) != TG_OK || (r.lock_fd = study_lock_dir(r.dir, "run")) < 0) {
             fail(NULL);
             goto out;
@@ -503,10 +604,8 @@ int study_train_main(int argc, char **argv)
     }
 
     /* where to start: every file checked before anything is written */
-    int start = 0, best_epoch = 0;
-    double best_acc = -1;
     bool rewrite_best = false;
-    if (o.resume && found) {
+    if (o.resume && found && root) {
         if (study_train_check_resume(&r, &start, &best_epoch, &best_acc, &rewrite_best))
             goto out;
         if (start > 0)
@@ -517,17 +616,24 @@ int study_train_main(int argc, char **argv)
         study_buf_printf(&r.summary, "%s\n", STUDY_SUMMARY_HEADER);
         study_buf_printf(&r.gradflow, "%s\n", STUDY_GRADFLOW_HEADER);
     }
-    if (study_write_file_atomic(run_path(path, &r, STUDY_CONFIG_TXT), r.config, strlen(r.config)) != TG_OK ||
-        (rewrite_best && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, start, best_epoch, best_acc) != TG_OK)) {
+    if (root && (study_write_file_atomic(run_path(path, &r, STUDY_CONFIG_TXT), r.config, strlen(r.config)) != TG_OK ||
+                 (rewrite_best && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, start, best_epoch, best_acc) != TG_OK))) {
         fail(NULL);
         goto out;
     }
-    if (start == 0)
+    if (ranks > 1) {
+        int agreed = ranks_agree(&r, true, 0, &start, &best_epoch, &best_acc);
+        if (agreed >= 0) {
+            status = agreed;
+            goto out;
+        }
+    }
+    if (start == 0 && root)
         fprintf(stderr, PROG ": %s, %d conv layers + 1 linear, %" PRId64 " parameters; %" PRId64 " train / %" PRId64
-                " validation / %" PRId64 " test images; %d threads, %s -> %s\n",
+                " validation / %" PRId64 " test images; %d threads%s, %s -> %s\n",
                 o.dataset, 1 + o.num_stages * (2 * o.blocks + 2), tg_model_param_count(r.model),
                 tg_dataset_size(r.train), tg_dataset_size(r.val), tg_dataset_size(r.test), tg_get_num_threads(),
-                tg_gemm_kernels(), r.dir);
+                ranks_text(ranks, o.sync_bn), tg_gemm_kernels(), r.dir);
 
     /* the epochs: the CSV files, then the latest checkpoint, then the best (see the top) */
     tg_lr_schedule sched = {.kind = TG_LR_COSINE, .lr0 = o.lr, .eta_min = o.lr_min, .t_max = o.epochs};
@@ -556,12 +662,14 @@ int study_train_main(int argc, char **argv)
             best_acc = va;
             best_epoch = e + 1;
         }
-        if (study_buf_write(&r.summary, sp) != TG_OK || study_buf_write(&r.gradflow, gp) != TG_OK ||
-            save_checkpoint(&r, STUDY_CHECKPOINT_LATEST, e + 1, best_epoch, best_acc) != TG_OK ||
-            (better && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, e + 1, best_epoch, best_acc) != TG_OK)) {
+        if (root && (study_buf_write(&r.summary, sp) != TG_OK || study_buf_write(&r.gradflow, gp) != TG_OK ||
+                     save_checkpoint(&r, STUDY_CHECKPOINT_LATEST, e + 1, best_epoch, best_acc) != TG_OK ||
+                     (better && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, e + 1, best_epoch, best_acc) != TG_OK))) {
             fail(NULL);
             goto out;
         }
+        if (!root)
+            continue;
         char eta[32];
         fmt_duration(eta, sizeof eta, epochs_time / epochs_run * (o.epochs - e - 1));
         fprintf(stderr, "%sepoch %d/%d train loss %.4f acc %.4f | val loss %.4f acc %.4f%s | lr %.3g | %.1fs, "
@@ -569,15 +677,23 @@ int study_train_main(int argc, char **argv)
                 best_epoch == e + 1 ? " (best)" : "", lr, secs, (double)p.images / train_secs, eta);
     }
 
-    /* the best model on the test set */
-    if (tg_checkpoint_load(run_path(path, &r, STUDY_CHECKPOINT_BEST), r.model, r.nstate, r.state_names, r.state,
-                           NULL) != TG_OK) {
+    /* the best model on the test set (rank 0 reads it; under MPI the others get it) */
+    if (root && tg_checkpoint_load(run_path(path, &r, STUDY_CHECKPOINT_BEST), r.model, r.nstate, r.state_names,
+                                   r.state, NULL) != TG_OK) {
         fail("the best checkpoint");
+        goto out;
+    }
+    if (ranks > 1 && study_ranks_broadcast(r.model, r.nstate, r.state) != TG_OK) {
+        fail("the best model from rank 0");
         goto out;
     }
     double test_loss, test_acc;
     if (evaluate(&r, r.test_b, &test_loss, &test_acc))
         goto out;
+    if (!root) {
+        status = 0;
+        goto out;
+    }
     /* plots, then test_summary.csv: a run is complete when it has its results; a plot is
      * a picture of them, and one that fails is a warning, not a run left incomplete */
     if (!study_have_gnuplot()) {
@@ -611,7 +727,12 @@ int study_train_main(int argc, char **argv)
     }
     status = 0;
 out:
+    if (ranks > 1 && !r.agreed) { /* on the way out before training: every rank learns why */
+        int agreed = ranks_agree(&r, false, status, &start, &best_epoch, &best_acc);
+        status = agreed >= 0 ? agreed : 1;
+    }
     run_free(&r);
     free(config_file_text);
+    study_ranks_leave(status);
     return status;
 }

@@ -27,6 +27,7 @@ typedef struct options {
     uint64_t seed;
     int64_t train_limit; /* 0: every training image */
     int threads;         /* 0: the library's default */
+    bool sync_bn;        /* under mpirun: batch norm over every rank's share of the batch */
     const char *experiment_dir; /* NULL: derived from the configuration */
     bool resume;
 } options;
@@ -34,7 +35,7 @@ typedef struct options {
 enum {
     OPT_DATASET = 1, OPT_DATA_DIR, OPT_STAGES, OPT_BLOCKS, OPT_FILTERS, OPT_BN, OPT_ACTIVATION,
     OPT_RESIDUAL, OPT_DROPOUT, OPT_OPTIMIZER, OPT_LR, OPT_WEIGHT_DECAY, OPT_MOMENTUM, OPT_BATCH,
-    OPT_EPOCHS, OPT_LR_MIN, OPT_SEED, OPT_TRAIN_LIMIT, OPT_THREADS, OPT_EXPERIMENT_DIR, OPT_RESUME,
+    OPT_EPOCHS, OPT_LR_MIN, OPT_SEED, OPT_TRAIN_LIMIT, OPT_THREADS, OPT_SYNC_BN, OPT_EXPERIMENT_DIR, OPT_RESUME,
     OPT_HELP, OPT_COUNT
 };
 
@@ -91,6 +92,7 @@ typedef struct run {
     study_buf summary, gradflow; /* the CSV files' text so far */
     char *config;                /* config.txt's text (malloc'd), also saved in checkpoints */
     bool tty;
+    bool agreed; /* under MPI: the ranks have agreed whether and where to start */
 } run;
 
 /* r->dir/name into buf (STUDY_PATH_MAX bytes): it fits, as the directory's length is
@@ -100,6 +102,23 @@ static inline char *run_path(char *buf, const run *r, const char *name)
     study_path(buf, STUDY_PATH_MAX, r->dir, name);
     return buf;
 }
+
+/* ------------------------------------------------------------------ ranks (ranks.c) */
+
+/* Joins the MPI job when mpirun (or srun) started this process; else nothing, and the
+ * functions below are those of a job of one rank. */
+tg_status study_ranks_join(void);
+/* Leaves the job: with a nonzero status and other ranks, ends them all (they may be
+ * waiting in a collective call); else finalises MPI. */
+void study_ranks_leave(int status);
+int study_ranks_rank(void);
+int study_ranks_size(void);
+/* This rank's rows [*first, *first + *count) of n (shares differ by at most one). */
+void study_ranks_share(int64_t n, int64_t *first, int64_t *count);
+tg_status study_ranks_sum(double *values, int n);        /* across ranks, in place */
+tg_status study_ranks_average_grads(tg_model *m);       /* the mean over ranks */
+tg_status study_ranks_broadcast(tg_model *m, int n, tg_tensor *const *state); /* rank 0's */
+void study_ranks_sync_batch_norm(tg_tape *tp, bool on);
 
 /* ------------------------------------------------------------------ resuming (resume.c) */
 

@@ -21,6 +21,7 @@ static const struct option long_options[] = {
     {"bn", required_argument, NULL, OPT_BN},
     {"activation", required_argument, NULL, OPT_ACTIVATION},
     {"residual", no_argument, NULL, OPT_RESIDUAL},
+    {"sync-bn", no_argument, NULL, OPT_SYNC_BN},
     {"dropout", required_argument, NULL, OPT_DROPOUT},
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
     {"lr", required_argument, NULL, OPT_LR},
@@ -82,11 +83,16 @@ void study_train_usage(FILE *f)
         "  --seed S                    initialisation, shuffling, augmentation, dropout (default 0;\n"
         "                              the train/validation split always uses seed 0)\n"
         "  --threads N                 default: OMP_NUM_THREADS or the number of cores\n"
+        "  --sync-bn                   under mpirun: batch norm over every rank's share of the\n"
+        "                              batch together (default: each rank's own, as PyTorch's DDP)\n"
         "output:\n"
         "  --experiment-dir DIR        default runs/<dataset>_VGG_<depth>_bn-<bn>_seed<S>\n"
         "  --resume                    continue the run in DIR from its latest checkpoint\n"
         "                              (its config.txt supplies the flags not given)\n"
         "  --help                      this text\n"
+        "several processes (MPI): mpirun -np N study train ... trains data-parallel: each rank\n"
+        "  takes batch-size / N images of every batch (N must divide it), the ranks average\n"
+        "  their gradients, and rank 0 alone writes the run directory.\n"
         "exit status: 0 done, 1 failure, 2 usage error\n");
 }
 
@@ -214,6 +220,7 @@ int study_train_parse_args(int argc, char **argv, options *o, bool *set, const c
             o->activation = (tg_activation)choice;
             break;
         case OPT_RESIDUAL: o->residual = true; break;
+        case OPT_SYNC_BN: o->sync_bn = true; break;
         case OPT_DROPOUT: ok = parse_double(name, a, 0, false, 1, true, &o->dropout); break;
         case OPT_OPTIMIZER:
             ok = parse_choice(name, a, optim_names, 3, &choice);
@@ -281,6 +288,7 @@ static bool option_value(const options *o, int id, char *buf, size_t size)
     case OPT_BN: snprintf(buf, size, "%s", bn_names[o->bn]); return true;
     case OPT_ACTIVATION: snprintf(buf, size, "%s", act_names[o->activation]); return true;
     case OPT_RESIDUAL: return o->residual;
+    case OPT_SYNC_BN: return o->sync_bn; /* written only when set: older runs' config.txt agree */
     case OPT_DROPOUT: study_train_fmt_double(buf, size, o->dropout); return true;
     case OPT_OPTIMIZER: snprintf(buf, size, "%s", optim_names[o->optimizer]); return true;
     case OPT_LR: study_train_fmt_double(buf, size, o->lr); return true;

@@ -50,6 +50,10 @@ tg_dist *tg_dist_init(int *argc, char ***argv);
 /* Leaves the job: frees the communicator, and finalises MPI if tg_dist_init
  * initialised it. NULL is ignored. Not collective when MPI stays initialised. */
 void tg_dist_free(tg_dist *d);
+/* Ends every rank of the job at once with exit status `status` (MPI_Abort): for a
+ * rank that failed while the others may be waiting in a collective call, where a
+ * plain exit would leave them waiting. Not collective; does not return. */
+_Noreturn void tg_dist_abort(tg_dist *d, int status);
 int tg_dist_rank(const tg_dist *d); /* 0 .. size - 1; not collective */
 int tg_dist_size(const tg_dist *d); /* not collective */
 
