@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -143,6 +144,8 @@ typedef struct sweep_opts {
     int seeds[MAX_SEEDS], nseeds;
     const char *dataset, *data_dir, *runs_dir;
     bool dry_run;
+    const char *emit_slurm; /* write an sbatch script here instead of running */
+    long ranks;             /* MPI ranks a run of the script (0: not given, 1) */
 } sweep_opts;
 
 static int usage(FILE *f, int status)
@@ -150,6 +153,7 @@ static int usage(FILE *f, int status)
     fprintf(f,
             "usage: study sweep PLAN [--epochs N] [--train-limit N] [--seeds 0,1,2] [--jobs J]\n"
             "                        [--dataset NAME] [--data-dir DIR] [--runs-dir DIR] [--threads N]\n"
+            "                        [--emit-slurm FILE [--ranks N]]\n"
             "                        [--num-filters N] [--batch-size N] [--dry-run]\n"
             "  Runs the report's experiments: each configuration of PLAN and seed is one\n"
             "  `study train` child process in RUNS/configs/<name>_seed<S>, linked from RUNS/PLAN/.\n"
@@ -171,6 +175,12 @@ static int usage(FILE *f, int status)
             "  --runs-dir DIR where runs go (default runs)\n"
             "  --threads N    threads for a run (default: OMP_NUM_THREADS or the cores)\n"
             "  --dry-run      print the commands and what would be skipped; run nothing\n"
+            "  --emit-slurm FILE  run nothing: write the plan folders and FILE, an sbatch script\n"
+            "                 with one Slurm array task per run not yet complete (each resumes\n"
+            "                 an interrupted run); submit it with `sbatch FILE`, then\n"
+            "                 `study report RUNS` when the array has finished\n"
+            "  --ranks N      with --emit-slurm: each run is N MPI ranks (srun, --ntasks N);\n"
+            "                 the batch size must split into N\n"
             "  Exit status: 0 all runs complete, 1 a run failed, 2 usage error.\n");
     return status;
 }
@@ -239,6 +249,15 @@ static int parse_args(int argc, char **argv, sweep_opts *o)
             o->dry_run = true;
             continue;
         }
+        if (!strcmp(a, "--emit-slurm")) {
+            if (!v || !*v || v[0] == '-') {
+                fprintf(stderr, "study sweep: --emit-slurm wants the script's file name\n");
+                return 2;
+            }
+            o->emit_slurm = v;
+            i++;
+            continue;
+        }
         bool ok = true;
         if (!strcmp(a, "--epochs"))
             ok = parse_long(a, v, 1, 100000, &o->epochs);
@@ -248,6 +267,8 @@ static int parse_args(int argc, char **argv, sweep_opts *o)
             ok = parse_long(a, v, 1, 256, &o->jobs);
         else if (!strcmp(a, "--threads"))
             ok = parse_long(a, v, 1, 4096, &o->threads);
+        else if (!strcmp(a, "--ranks"))
+            ok = parse_long(a, v, 1, 100000, &o->ranks);
         else if (!strcmp(a, "--num-filters"))
             ok = parse_long(a, v, 1, 4096, &o->num_filters);
         else if (!strcmp(a, "--batch-size"))
@@ -268,6 +289,10 @@ static int parse_args(int argc, char **argv, sweep_opts *o)
         if (!ok)
             return 2;
         i++;
+    }
+    if (o->ranks && !o->emit_slurm) {
+        fprintf(stderr, "study sweep: --ranks is for --emit-slurm (here, run `mpirun -np N study train` yourself)\n");
+        return 2;
     }
     if (!o->plan) {
         fprintf(stderr, "study sweep: which plan? (depth, bn, bn-placement, weight-decay, dropout, "
@@ -584,21 +609,30 @@ static void child_argv(const run *r, const char *self, long threads, char *threa
     argv[k] = NULL;
 }
 
-static void print_command(FILE *f, char **argv)
+/* argv as one shell command line, each word quoted where the shell would split or
+ * expand it */
+static void quote_command(study_buf *b, char **argv)
 {
     for (int i = 0; argv[i]; i++) {
         const char *a = argv[i];
         bool quote = !*a || strpbrk(a, " \t\n'\"\\$`*?[]{}();&|<>~#!") != NULL;
-        if (!quote)
-            fprintf(f, "%s%s", i ? " " : "", a);
-        else {
-            fprintf(f, "%s'", i ? " " : "");
-            for (; *a; a++)
-                *a == '\'' ? fputs("'\\''", f) : fputc(*a, f);
-            fputc('\'', f);
+        if (!quote) {
+            study_buf_printf(b, "%s%s", i ? " " : "", a);
+            continue;
         }
+        study_buf_printf(b, "%s'", i ? " " : "");
+        for (; *a; a++)
+            *a == '\'' ? study_buf_printf(b, "'\\''") : study_buf_append(b, a, 1);
+        study_buf_printf(b, "'");
     }
-    fputc('\n', f);
+}
+
+static void print_command(FILE *f, char **argv)
+{
+    study_buf b = {0};
+    quote_command(&b, argv);
+    fprintf(f, "%s\n", b.data ? b.data : "");
+    study_buf_free(&b);
 }
 
 /* Starts r as a child process; false (with a message) if it could not. With a log, the
@@ -675,6 +709,86 @@ static void report_child(const run *r, int wstatus, int total, bool log)
         fprintf(stderr, "study sweep: [%d/%d] %s: FAILED, killed by signal %d (%s) after %.1f s%s%s%s\n",
                 k, total, r->name, WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)), secs,
                 log ? " (see " : "", log ? r->dir : "", log ? "/train.log)" : "");
+}
+
+/* ------------------------------------------------------------------ Slurm */
+
+/* Every run's batch splits into --ranks equal shares, as study train wants; else a
+ * message and false. */
+static bool batches_split(const sweep_opts *o, const run *runs, int nruns)
+{
+    long ranks = o->ranks > 0 ? o->ranks : 1;
+    for (int i = 0; i < nruns; i++)
+        for (int a = 0; a + 1 < runs[i].nargs; a += 2)
+            if (!strcmp(runs[i].args[a], "--batch-size") && atol(runs[i].args[a + 1]) % ranks) {
+                fprintf(stderr, "study sweep: --ranks %ld: %s has --batch-size %s, which does not split into %ld "
+                        "equal shares; choose a number of ranks that divides every batch size of the plan\n",
+                        ranks, runs[i].name, runs[i].args[a + 1], ranks);
+                return false;
+            }
+    return true;
+}
+
+/* FILE: an sbatch script with one array task per run of runs[] not yet complete. Each
+ * task runs its `study train` through srun (N ranks with --ranks N: the run is then an
+ * MPI job) and adds --resume when the run was interrupted, which it decides when it
+ * starts, not now. The program path is this one's: the cluster's nodes must see it. */
+static int emit_slurm(const sweep_opts *o, run *runs, int nruns, long threads)
+{
+    char self[4096], threads_text[32];
+    if (!self_path(self, sizeof self))
+        return 1;
+    study_buf b = {0};
+    int ntasks = 0;
+    for (int i = 0; i < nruns; i++)
+        ntasks += runs[i].state != RUN_COMPLETE;
+    if (ntasks == 0) {
+        fprintf(stderr, "study sweep: %s: every run is complete: no script written; `study report %s`\n", o->plan,
+                o->runs_dir);
+        return 0;
+    }
+    long ranks = o->ranks > 0 ? o->ranks : 1;
+    study_buf_printf(&b, "#!/bin/bash\n"
+                         "# Written by `study sweep %s --emit-slurm`: one Slurm array task per run of the plan\n"
+                         "# that was not complete then (%d of %d). Submit with `sbatch %s`; when the array has\n"
+                         "# finished, `study report %s`. A task whose run is complete by then does nothing,\n"
+                         "# one whose run was interrupted resumes it: resubmitting is safe.\n",
+                     o->plan, ntasks, nruns, o->emit_slurm, o->runs_dir);
+    study_buf_printf(&b, "#SBATCH --job-name=study-%s\n#SBATCH --array=0-%d\n#SBATCH --ntasks=%ld\n", o->plan,
+                     ntasks - 1, ranks);
+    if (threads > 0)
+        study_buf_printf(&b, "#SBATCH --cpus-per-task=%ld\n", threads);
+    study_buf_printf(&b, "#SBATCH --output=%s/slurm-%%A_%%a.out\nset -euo pipefail\n\n"
+                         "case ${SLURM_ARRAY_TASK_ID:?run this script with sbatch} in\n",
+                     o->runs_dir);
+    for (int i = 0, k = 0; i < nruns; i++) {
+        if (runs[i].state == RUN_COMPLETE)
+            continue;
+        run r = runs[i];
+        r.state = RUN_NEW; /* --resume is decided when the task starts */
+        char *argv[MAX_ARGS + 8];
+        child_argv(&r, self, threads, threads_text, sizeof threads_text, argv);
+        study_buf_printf(&b, "  %d) train=(", k++);
+        quote_command(&b, argv);
+        char *dirv[] = {r.dir, NULL};
+        study_buf_printf(&b, ")\n     dir=");
+        quote_command(&b, dirv);
+        study_buf_printf(&b, " ;;\n");
+    }
+    study_buf_printf(&b, "  *) echo \"no run for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\nesac\n"
+                         "if [ -f \"$dir/%s\" ]; then echo \"$dir is complete\"; exit 0; fi\n"
+                         "resume=()\n[ -f \"$dir/%s\" ] && resume=(--resume)\n"
+                         "srun \"${train[@]}\" \"${resume[@]}\"\n",
+                     STUDY_TEST_SUMMARY_CSV, STUDY_SUMMARY_CSV);
+    tg_status st = study_buf_write(&b, o->emit_slurm);
+    study_buf_free(&b);
+    if (st != TG_OK || chmod(o->emit_slurm, 0755) != 0) {
+        fprintf(stderr, "study sweep: %s\n", st != TG_OK ? tg_last_error() : strerror(errno));
+        return 1;
+    }
+    fprintf(stderr, "study sweep: %s: wrote %s, %d array task%s of %ld rank%s each; submit it with `sbatch %s`\n",
+            o->plan, o->emit_slurm, ntasks, ntasks == 1 ? "" : "s", ranks, ranks == 1 ? "" : "s", o->emit_slurm);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ the sweep */
@@ -767,12 +881,20 @@ int study_sweep_main(int argc, char **argv)
         goto done;
     }
 
+    if (o.emit_slurm && !batches_split(&o, runs, nruns)) {
+        status = 2;
+        goto done;
+    }
     /* plan folders first, so that a report can find the runs while they train */
     bool ok = true;
     for (int p = 0; ok && p < nplans; p++)
         ok = write_plan_dir(todo[p], &o);
     if (!ok)
         goto done;
+    if (o.emit_slurm) {
+        status = emit_slurm(&o, runs, nruns, o.threads);
+        goto done;
+    }
 
     int total = nruns - nskip, started = 0, failed = 0, running = 0, next = 0;
     for (int i = 0; i < nruns; i++)

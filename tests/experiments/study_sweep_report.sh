@@ -95,6 +95,27 @@ grep -q 'cifar' "$tmp/bad/configs/VGG_38_bn-before_seed0/train.log" || fail "the
   grep -qx 2 || fail "with --jobs 2 --threads 5 each run should get --threads 2"
 ok "children that fail (no CIFAR files) are reported one line each; the sweep exits 1"
 
+# ---------------------------------------------------------------- a Slurm job array
+sl=$tmp/slurm
+"$study" sweep bn-placement --epochs 1 --train-limit 40 --num-filters 4 --data-dir "$data" --runs-dir "$sl/runs" \
+  --emit-slurm "$sl/job.sh" --ranks 2 --threads 1 >/dev/null 2>"$tmp/err" || fail "--emit-slurm exited $?: $(cat "$tmp/err")"
+bash -n "$sl/job.sh" || fail "the sbatch script is not valid bash"
+grep -qx '#SBATCH --array=0-1' "$sl/job.sh" && grep -qx '#SBATCH --ntasks=2' "$sl/job.sh" ||
+  fail "the script's array or task count: $(grep SBATCH "$sl/job.sh")"
+[ -s "$sl/runs/bn-placement/plan.csv" ] || fail "--emit-slurm did not write the plan folder"
+[ -e "$sl/runs/configs" ] && fail "--emit-slurm trained or made run directories"
+# each array task runs its own configuration through srun (a stand-in that prints its arguments)
+mkdir -p "$sl/bin" && printf '#!/bin/sh\necho "$@"\n' >"$sl/bin/srun" && chmod +x "$sl/bin/srun"
+out=$(SLURM_ARRAY_TASK_ID=1 PATH="$sl/bin:$PATH" bash "$sl/job.sh") || fail "array task 1 failed"
+echo "$out" | grep -q -- "train .*--bn after .*--experiment-dir $sl/runs/configs/VGG_38_bn-after_seed0 --threads 1\$" ||
+  fail "array task 1 ran: $out"
+mkdir -p "$sl/runs/configs/VGG_38_bn-before_seed0" && : >"$sl/runs/configs/VGG_38_bn-before_seed0/summary.csv"
+SLURM_ARRAY_TASK_ID=0 PATH="$sl/bin:$PATH" bash "$sl/job.sh" | grep -q -- '--resume$' || fail "an interrupted run's task does not resume"
+st=0; "$study" sweep batch-size --runs-dir "$sl/runs2" --emit-slurm "$sl/job2.sh" --ranks 3 >/dev/null 2>"$tmp/err" || st=$?
+[ $st = 2 ] && grep -q 'does not split into 3 equal shares' "$tmp/err" || fail "--ranks 3 with batch 100: $st $(cat "$tmp/err")"
+[ -e "$sl/job2.sh" ] || [ -e "$sl/runs2/batch-size" ] && fail "a refused --emit-slurm wrote its script or plan folder"
+ok "--emit-slurm writes an sbatch array (one task a run, srun over --ranks, resume decided at start)"
+
 # ---------------------------------------------------------------- the report
 "$study" report "$runs/depth" >/dev/null 2>"$tmp/r.err" || { cat "$tmp/r.err" >&2; fail "report exited $?"; }
 md=$runs/REPORT.md
