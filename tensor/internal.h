@@ -16,7 +16,14 @@ struct tg_storage {
     size_t nbytes;
     atomic_int refcount; /* -1: owned by an arena, not counted */
     bool borrowed;       /* data belongs to the caller */
+    /* Writes made to existing data through the library (tg_tensor_version). Not atomic:
+     * two threads writing one storage at once race on its data anyway. */
+    uint64_t version;
 };
+
+/* After a write into t's existing elements (an _ or _out function, tg_tensor_set): the
+ * tape's in-place check compares versions. Fresh tensors need not call it. */
+static inline void tg__written(const tg_tensor *t) { t->storage->version++; }
 
 /* A new tensor header (from ar, or the heap) with a fresh contiguous storage of
  * numel * dtype size bytes, uninitialised. Same as tg_tensor_empty. */

@@ -339,8 +339,10 @@ static tg_status fill(const char *fn, tg_tensor *t, tg_rng *g, fill_job job)
     job.k1 = key[1];
     job.stream = g->stream;
     job.counter = g->counter;
-    if (job.n == 0)
+    if (job.n == 0) {
+        tg__written(t);
         return TG_OK;
+    }
     tg_tensor *tmp = NULL;
     if (tg_tensor_is_contiguous(t)) {
         job.out = tg__ptr(t);
@@ -353,8 +355,10 @@ static tg_status fill(const char *fn, tg_tensor *t, tg_rng *g, fill_job job)
     fill_contiguous(&job);
     tg_status st = TG_OK;
     if (tmp) {
-        st = tg_tensor_copy_(t, tmp);
+        st = tg_tensor_copy_(t, tmp); /* which counts the write */
         tg_tensor_free(tmp);
+    } else {
+        tg__written(t);
     }
     g->counter += (uint64_t)((job.n + job.per_block - 1) / job.per_block);
     return st;

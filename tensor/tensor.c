@@ -49,6 +49,8 @@ bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b)
 void *tg_tensor_data(const tg_tensor *t) { return tg__ptr(t); }
 size_t tg_storage_nbytes(const tg_storage *s) { return s->nbytes; }
 int tg_storage_refcount(const tg_storage *s) { return atomic_load(&s->refcount); }
+uint64_t tg_tensor_version(const tg_tensor *t) { return t->storage->version; }
+void tg_tensor_bump_version(tg_tensor *t) { tg__written(t); }
 
 void tg__set_contiguous_strides(tg_tensor *t)
 {
@@ -99,6 +101,7 @@ static tg_storage *storage_new(tg_arena *ar, size_t nbytes, void *borrowed)
     s->data = borrowed ? borrowed : (char *)s + STORAGE_HEADER;
     s->nbytes = nbytes;
     s->borrowed = borrowed != NULL;
+    s->version = 0;
     atomic_init(&s->refcount, ar ? -1 : 1);
     return s;
 }
@@ -295,6 +298,7 @@ tg_status tg_tensor_copy_(tg_tensor *dst, const tg_tensor *src)
     tg_status st = tg__expand_into(&bsrc, src, dst->ndim, dst->shape, "tg_tensor_copy_");
     if (st)
         return st;
+    tg__written(dst);
     if (tg_tensor_numel(dst) == 0)
         return TG_OK;
     const tg_tensor *ops[2] = {dst, &bsrc};
@@ -379,6 +383,7 @@ tg_status tg_tensor_set(tg_tensor *t, const int64_t *index, double value)
     if (!p)
         return tg_last_status();
     tg__store(t->dtype, p, value);
+    tg__written(t);
     return TG_OK;
 }
 

@@ -105,7 +105,18 @@ void tg_zero_grad(tg_tensor *t); /* zeros a leaf's grad (keeping its memory); el
 /* ------------------------------------------------------------------ backward */
 
 /* Gradients of a one-element loss (seeded with 1) with respect to everything on the
- * tape that needs one; accumulates into leaves' grads. */
+ * tape that needs one; accumulates into leaves' grads.
+ *
+ * In-place writes. Before any backward runs, every record it will reach must find the
+ * values its backward reads (tg_op.reads) at the versions they had when it was recorded
+ * (tg_tensor_version): a parameter overwritten by an optimiser step, tg_tensor_fill_,
+ * copy_, axpy_ or any other write through the library between the forward and
+ * tg_backward would make the gradient silently wrong, so it is the tape's sticky error
+ * instead, naming the op, its scope, the input and both versions, and no gradient is
+ * touched. Writes through tg_tensor_data's raw pointer cannot be seen (unless followed
+ * by tg_tensor_bump_version). The tape's own writes to gradients are not values any
+ * backward reads, and what happens after tg_backward (an optimiser step) is not
+ * checked until the next backward. */
 tg_status tg_backward(tg_tape *tp, tg_tensor *loss);
 /* The same from any output, seeded with `gout` (same shape and dtype as out). */
 tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout);
@@ -260,12 +271,22 @@ tg_tensor *tg_batch_norm2d(tg_tape *tp, tg_tensor *x, tg_tensor *gamma, tg_tenso
  * backward receives gout = dL/d(out) (the shape and dtype of out) and hands each input
  * that needs it (tg_needs_grad) its gradient with tg_accumulate_grad, which checks
  * shape and dtype and adds it where the input came from. NULL: not differentiable.
+ *
+ * reads says which values backward reads, so that tg_backward can refuse when one of
+ * them was written in place after the forward (see tg_backward): TG_READS_IN(i) for
+ * input i, TG_READS_OUT for the output, or TG_READS_NONE for a backward that needs
+ * only shapes and params (add, sum, the views). Left 0, every input and the output
+ * are checked: always safe, but it refuses in-place writes a backward would not see.
  */
 typedef struct tg_op {
     const char *name; /* "matmul": errors read "tg_matmul: ..." */
     tg_tensor *(*forward)(tg_tape *tp, tg_record *r);
     tg_status (*backward)(tg_tape *tp, const tg_record *r, const tg_tensor *gout);
+    unsigned reads;   /* TG_READS_* flags; 0: everything */
 } tg_op;
+#define TG_READS_IN(i) (1u << ((i) < 29 ? (i) : 29)) /* inputs 29 and up share a flag */
+#define TG_READS_OUT (1u << 30)
+#define TG_READS_NONE (1u << 31)
 
 /* Runs op on the inputs (params_size bytes at params are copied for the record) and
  * records it. Inputs may be NULL only where the op says so; the tape checks nothing

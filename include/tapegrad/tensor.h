@@ -169,9 +169,21 @@ typedef struct tg_tensor {
 int64_t tg_tensor_numel(const tg_tensor *t);     /* the product of the shape; 1 for a scalar */
 bool tg_tensor_is_contiguous(const tg_tensor *t); /* row-major, no gaps, no broadcast */
 bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b); /* same ndim and sizes */
-void *tg_tensor_data(const tg_tensor *t);         /* address of element [0,...,0] */
+/* Address of element [0,...,0]. Writes through it are invisible to the version below
+ * (and so to the tape's in-place check): call tg_tensor_bump_version after them. */
+void *tg_tensor_data(const tg_tensor *t);
 size_t tg_storage_nbytes(const tg_storage *s);    /* bytes of data it holds */
 int tg_storage_refcount(const tg_storage *s);     /* -1 for arena storage (not counted) */
+
+/* The version of t's storage, shared by every view of it: how many times the library
+ * has written into its existing elements (every function ending in _, the _out forms,
+ * tg_tensor_set, an optimiser step, a checkpoint load, a data batch), as PyTorch's
+ * version counter. A new tensor starts at 0. The tape remembers the versions of what
+ * each backward reads and tg_backward refuses when one changed (autograd.h). A write
+ * through tg_tensor_data's raw pointer cannot be seen; tg_tensor_bump_version after
+ * such a write makes it count. */
+uint64_t tg_tensor_version(const tg_tensor *t);
+void tg_tensor_bump_version(tg_tensor *t);
 
 /* Frees a heap tensor's header and drops its reference to the storage. NULL and
  * arena tensors are ignored, so cleanup code need not know where a tensor lives. */

@@ -17,7 +17,7 @@ static tg_status softplus_backward(tg_tape *tp, const tg_record *r, const tg_ten
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, g, dydx));
 }
 
-static const tg_op softplus_op = {"softplus", softplus_forward, softplus_backward};
+static const tg_op softplus_op = {"softplus", softplus_forward, softplus_backward, TG_READS_IN(0)};
 
 static tg_tensor *softplus_times(tg_tape *tp, tg_tensor *const *in, void *user)
 {
@@ -69,7 +69,7 @@ static tg_status transposed_backward(tg_tape *tp, const tg_record *r, const tg_t
 }
 
 static tg_tensor *exp_forward(tg_tape *tp, tg_record *r) { return tg_tensor_exp(tg_tape_arena(tp), r->in[0]); }
-static const tg_op transposed_exp = {"transposed_exp", exp_forward, transposed_backward};
+static const tg_op transposed_exp = {"transposed_exp", exp_forward, transposed_backward, TG_READS_IN(0)};
 
 static tg_tensor *call_transposed(tg_tape *tp, tg_tensor *const *in, void *user)
 {
@@ -93,7 +93,7 @@ static tg_status wrong_shape_backward(tg_tape *tp, const tg_record *r, const tg_
     return tg_accumulate_grad(tp, r, 0, tg_tensor_sum(tg_tape_arena(tp), g, 0, NULL, false));
 }
 
-static const tg_op wrong_shape_exp = {"wrong_shape_exp", exp_forward, wrong_shape_backward};
+static const tg_op wrong_shape_exp = {"wrong_shape_exp", exp_forward, wrong_shape_backward, TG_READS_NONE};
 
 static tg_tensor *call_wrong_shape(tg_tape *tp, tg_tensor *const *in, void *user)
 {

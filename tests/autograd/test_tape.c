@@ -474,7 +474,7 @@ static tg_status dup_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return st != TG_OK ? st : tg_accumulate_grad(tp, r, 1, t);
 }
 
-static const tg_op op_dup = {"dup", dup_forward, dup_backward};
+static const tg_op op_dup = {"dup", dup_forward, dup_backward, TG_READS_NONE};
 
 /* loss = sum(dup(p, q)) + sum(3p), p = q = exp(x): dL/dx = (1 + 3) e^x + e^x = 5 e^x.
  * x is large enough (512 KiB) for its gradients to be large arena blocks. */
@@ -668,7 +668,7 @@ static tg_tensor *heap_forward(tg_tape *tp, tg_record *r)
     return leaked = tg_tensor_clone(NULL, r->in[0]); /* wrong: not from the tape's arena */
 }
 
-static const tg_op op_heap = {"heapy", heap_forward, NULL};
+static const tg_op op_heap = {"heapy", heap_forward, NULL, 0};
 
 typedef struct twice_params {
     double k;
@@ -687,8 +687,8 @@ static tg_status scale_backward(tg_tape *tp, const tg_record *r, const tg_tensor
     return tg_accumulate_grad(tp, r, 0, tg_tensor_affine(tg_tape_arena(tp), g, p->k, 0));
 }
 
-static const tg_op op_scale = {"scale", scale_forward, scale_backward};
-static const tg_op op_frozen = {"frozen", scale_forward, NULL}; /* not differentiable */
+static const tg_op op_scale = {"scale", scale_forward, scale_backward, TG_READS_NONE};
+static const tg_op op_frozen = {"frozen", scale_forward, NULL, 0}; /* not differentiable */
 
 /* passes its input through unchanged */
 static tg_tensor *identity_forward(tg_tape *tp, tg_record *r)
@@ -702,7 +702,7 @@ static tg_status identity_backward(tg_tape *tp, const tg_record *r, const tg_ten
     return tg_accumulate_grad(tp, r, 0, g);
 }
 
-static const tg_op op_identity = {"identity", identity_forward, identity_backward};
+static const tg_op op_identity = {"identity", identity_forward, identity_backward, TG_READS_NONE};
 
 /* hands back a gradient of the wrong shape */
 static tg_status wrong_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
@@ -710,7 +710,7 @@ static tg_status wrong_backward(tg_tape *tp, const tg_record *r, const tg_tensor
     return tg_accumulate_grad(tp, r, 0, tg_tensor_sum(tg_tape_arena(tp), g, 0, NULL, false));
 }
 
-static const tg_op op_wrong = {"wrong", scale_forward, wrong_backward};
+static const tg_op op_wrong = {"wrong", scale_forward, wrong_backward, TG_READS_NONE};
 
 START_TEST(test_user_ops)
 {

@@ -302,6 +302,53 @@ START_TEST(test_extreme_sizes)
 }
 END_TEST
 
+/* The storage's version: 0 when made, shared by every view, one more for each write
+ * through the library into existing elements, and nothing for reads or fresh results. */
+START_TEST(test_version_counts_writes)
+{
+    tg_tensor *t = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 3));
+    tg_tensor *v = tg_tensor_transpose(NULL, t, 0, 1), *src = tg_tensor_ones(NULL, TG_F32, TG_DIMS(3));
+    ck_assert_uint_eq(tg_tensor_version(t), 0);
+    tg_rng g = tg_rng_new(0);
+    uint64_t n = 0;
+    /* each call must succeed and count once, on t and its view v alike */
+#define WRITE(call)                                        \
+    do {                                                   \
+        ck_assert_int_eq((call), TG_OK);                   \
+        ck_assert_uint_eq(tg_tensor_version(t), ++n);      \
+        ck_assert_uint_eq(tg_tensor_version(v), n);        \
+    } while (0)
+    WRITE(tg_tensor_fill_(v, 1));
+    WRITE(tg_tensor_copy_(t, src));
+    WRITE(tg_tensor_axpy_(v, 2, v));
+    WRITE(tg_tensor_set(t, (int64_t[]){0, 0}, 3));
+    WRITE(tg_tensor_unary_out(t, TG_NEG, t, 0, 0));
+    WRITE(tg_tensor_binary_out(t, TG_MUL, t, src));
+    WRITE(tg_tensor_uniform_(v, &g, 0, 1));
+    WRITE(tg_tensor_bernoulli_(t, &g, 0.5));
+    tg_tensor *sq = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 2));
+    ck_assert_int_eq(tg_tensor_matmul_out(sq, t, v, 1, 0), TG_OK);
+    ck_assert_uint_eq(tg_tensor_version(sq), 1);
+    tg_tensor_bump_version(t);
+    ck_assert_uint_eq(tg_tensor_version(v), ++n);
+#undef WRITE
+    /* reads and new tensors leave it alone; a failed write too */
+    tg_tensor *c = tg_tensor_clone(NULL, t), *e = tg_tensor_exp(NULL, t);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_ne(tg_tensor_copy_(t, sq), TG_OK);
+    ck_assert_uint_eq(tg_tensor_version(t), n);
+    tg_tensor_fill_(c, 0);
+    ck_assert_uint_eq(tg_tensor_version(t), n);
+    tg_tensor_free(c);
+    tg_tensor_free(e);
+    tg_tensor_free(sq);
+    tg_tensor_free(src);
+    tg_tensor_free(v);
+    tg_tensor_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/view");
@@ -319,6 +366,7 @@ int main(void)
     tcase_add_test(tc, test_arena_view_of_heap_tensor);
     tcase_add_test(tc, test_extreme_sizes);
     tcase_add_test(tc, test_parallel_worth);
+    tcase_add_test(tc, test_version_counts_writes);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }
