@@ -172,7 +172,7 @@ tg_tensor *tg_add(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* broadcasting */
 tg_tensor *tg_sub(tg_tape *tp, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_mul(tg_tape *tp, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_div(tg_tape *tp, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_maximum(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* ties: half to each */
+tg_tensor *tg_maximum(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* a tie gives each side half */
 tg_tensor *tg_neg(tg_tape *tp, tg_tensor *x);
 tg_tensor *tg_add_scalar(tg_tape *tp, tg_tensor *x, double s);
 tg_tensor *tg_mul_scalar(tg_tape *tp, tg_tensor *x, double s);
@@ -200,7 +200,8 @@ tg_tensor *tg_sum(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool ke
 tg_tensor *tg_mean(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_var(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, int correction,
                   bool keepdim);
-tg_tensor *tg_max(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim); /* ties share */
+/* Tied maxima share the gradient equally (1/2 each of two, 1/3 each of three). */
+tg_tensor *tg_max(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_logsumexp(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_log_softmax(tg_tape *tp, tg_tensor *x, int axis);
 /* out[i...] = x[i..., index[i...], ...] along axis; index is i32, shaped as x without
@@ -320,27 +321,54 @@ typedef tg_tensor *(*tg_gradcheck_fn)(tg_tape *tp, tg_tensor *const *inputs, voi
 typedef struct tg_gradcheck_options {
     double eps;           /* central-difference step; 0: 1e-6 */
     double atol, rtol;    /* |analytic - numeric| <= atol + rtol * |numeric|; 0: 1e-5, 1e-3 */
-    int64_t max_elements; /* per input, a random subset above this; 0: 4096 */
-    uint64_t seed;        /* for the subset and the projection */
+    int64_t max_elements; /* per input, a random sample above this; 0: 4096 */
+    uint64_t seed;        /* for the sample and the projection */
+    bool full_jacobian;   /* every output element, not a random projection (see below) */
 } tg_gradcheck_options;
 
 typedef struct tg_gradcheck_report {
     bool ok;
-    int64_t checked;      /* elements compared */
-    int64_t kinks;        /* elements skipped: f is not differentiable within eps there */
-    /* the worst element: input number, flat row-major index, both values */
+    int64_t checked;      /* elements compared (Jacobian entries with full_jacobian) */
+    int64_t kinks;        /* skipped: f is not differentiable within eps there */
+    /* the worst comparison: input number, flat row-major index into it, the output
+     * element's flat index (full_jacobian; -1 otherwise), both values, their difference */
     int input;
     int64_t index;
+    int64_t output_index;
     double analytic, numeric, error;
     char message[512];    /* what failed and where, or a one-line summary */
 } tg_gradcheck_report;
 
 /* Checks fn's gradients against central differences in float64, as
- * torch.autograd.gradcheck: the float inputs are copied to f64 leaves, the output is
- * projected on a fixed random direction v (so L = <v, fn(x)>), the analytic dL/dx comes
- * from tg_backward_from, and dL/dx_j numerically from L(x +- eps e_j) for every element
- * j (or max_elements of them). Integer inputs (labels) pass through unchanged.
- * Returns TG_OK if every checked element agrees; the report says which did not. */
+ * torch.autograd.gradcheck does.
+ *
+ * Inputs. Each f32 or f64 input is copied to an f64 leaf with its layout (shape,
+ * strides, including 0 on a broadcast axis, and offset, over a copy of its storage), so
+ * an op is checked on the transposed, sliced or broadcast input it is given. Integer
+ * inputs (labels) pass through unchanged. A storage element that several positions
+ * share (a broadcast axis) is perturbed once, and compared with the sum of their
+ * gradients.
+ *
+ * What is compared. By default not the whole Jacobian J but a random projection of it,
+ * PyTorch's "fast mode": the output is projected on a fixed random direction v (from
+ * seed), L = <v, fn(x)>; the analytic dL/dx is one tg_backward_from seeded with v, and
+ * dL/dx_j is (L(x + eps e_j) - L(x - eps e_j)) / 2 eps numerically, for every element j
+ * of every input, or for max_elements of them drawn at random with repeats (so a
+ * sample may check an element twice and miss another). v^T J is wrong for almost every
+ * v when J is, and a backward that ignores its incoming gradient fails. With
+ * full_jacobian, every output element is a row of its own: one backward per output
+ * element, every entry of J (or of the sampled columns) compared, and the report names
+ * the output element too; that costs one backward per output element.
+ *
+ * Kinks. Where an element's one-sided differences disagree (relu at 0, a tie of max or
+ * maximum), the central difference is their mean, which a backward need not return:
+ * any value between the two slopes is a valid gradient there. Such an element, with the
+ * analytic value between the slopes, is counted in report->kinks and skipped. So
+ * tg_max's tied maxima sharing the gradient equally (1/2 each for two, 1/3 for three)
+ * and tg_maximum's half to each pass, as relu's 0 at 0 does.
+ *
+ * Returns TG_OK if every checked element agrees; TG_ERR_CHECK and the report (also
+ * tg_last_error) say which did not; another status when fn or its backward fails. */
 tg_status tg_gradcheck(tg_gradcheck_fn fn, void *user, int nin, tg_tensor *const *inputs,
                        const tg_gradcheck_options *opts, tg_gradcheck_report *report);
 

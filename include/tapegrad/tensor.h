@@ -253,6 +253,13 @@ tg_tensor *tg_tensor_expand(tg_arena *ar, const tg_tensor *t, int ndim, const in
 tg_tensor *tg_tensor_squeeze(tg_arena *ar, const tg_tensor *t, int dim);
 tg_tensor *tg_tensor_unsqueeze(tg_arena *ar, const tg_tensor *t, int dim);
 
+/* Any view of t's storage: shape, strides (in elements) and offset as given, all >= 0,
+ * as PyTorch's as_strided; NULL (and an error) if an element would lie outside the
+ * storage. Elements may overlap (a stride 0, or strides that cross): such a view is
+ * for reading, since writing one element writes all that share it. */
+tg_tensor *tg_tensor_as_strided(tg_arena *ar, const tg_tensor *t, int ndim, const int64_t *shape,
+                                const int64_t *strides, int64_t offset);
+
 /* The broadcast shape of a and b into out_shape (TG_MAX_DIMS entries); returns its ndim,
  * or -1 (and an error naming `caller`) when they cannot be broadcast. */
 int tg_broadcast_shape(const char *caller, int an, const int64_t *ashape, int bn,

@@ -349,6 +349,39 @@ START_TEST(test_version_counts_writes)
 }
 END_TEST
 
+/* Any strides over a storage, bounds-checked against it; overlapping views read. */
+START_TEST(test_as_strided)
+{
+    tg_tensor *t = iota(TG_F32, TG_DIMS(3, 4));
+    tg_tensor *win = tg_tensor_as_strided(NULL, t, TG_DIMS(2, 2), (int64_t[]){4, 1}, 5); /* [1:3, 1:3] */
+    ck_assert_ptr_nonnull(win);
+    tt_assert_close(win, ((double[]){5, 6, 9, 10}), 0);
+    ck_assert_ptr_eq(win->storage, t->storage);
+    tg_tensor *rows = tg_tensor_as_strided(NULL, t, TG_DIMS(3, 2), (int64_t[]){0, 1}, 10); /* overlapping */
+    tt_assert_close(rows, ((double[]){10, 11, 10, 11, 10, 11}), 0);
+    tg_tensor *last = tg_tensor_as_strided(NULL, t, TG_DIMS(2, 2), (int64_t[]){1, 10}, 0); /* to the end */
+    tt_assert_close(last, ((double[]){0, 10, 1, 11}), 0);
+    tg_tensor *none = tg_tensor_as_strided(NULL, t, TG_DIMS(0, 5), (int64_t[]){1, 1}, 12); /* empty */
+    ck_assert_ptr_nonnull(none);
+    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2, 2), (int64_t[]){1, 10}, 1), TG_ERR_SHAPE,
+                    "tg_tensor_as_strided: shape [2,2], strides [1,10] and offset 1 reach past the end of "
+                    "a storage of 12 f32 elements");
+    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(1), (int64_t[]){1}, 12), TG_ERR_SHAPE,
+                    "tg_tensor_as_strided: shape [1], strides [1] and offset 12 reach past the end of "
+                    "a storage of 12 f32 elements");
+    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2), (int64_t[]){-1}, 5), TG_ERR_ARG,
+                    "tg_tensor_as_strided: shape [2], strides [-1]: sizes and strides must be >= 0");
+    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2, INT64_C(1) << 62), (int64_t[]){1, INT64_C(1) << 62}, 0),
+                    TG_ERR_SHAPE, "tg_tensor_as_strided: shape [2,4611686018427387904], strides "
+                    "[1,4611686018427387904] and offset 0 reach past the end of a storage of 12 f32 elements");
+    tg_tensor_free(none);
+    tg_tensor_free(last);
+    tg_tensor_free(rows);
+    tg_tensor_free(win);
+    tg_tensor_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/view");
@@ -367,6 +400,7 @@ int main(void)
     tcase_add_test(tc, test_extreme_sizes);
     tcase_add_test(tc, test_parallel_worth);
     tcase_add_test(tc, test_version_counts_writes);
+    tcase_add_test(tc, test_as_strided);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }
