@@ -76,9 +76,12 @@ static inline int tg__axis(int axis, int ndim)
 }
 
 /* The first axis along which several elements of t are one address (size > 1, stride
- * 0: a broadcast view, which cannot be written), or -1. */
+ * 0: a broadcast view, which cannot be written), or -1. An empty tensor has no
+ * elements to share an address, so it has none, whatever its strides. */
 static inline int tg__broadcast_axis(const tg_tensor *t)
 {
+    if (tg_tensor_numel(t) == 0)
+        return -1;
     for (int i = 0; i < t->ndim; i++)
         if (t->strides[i] == 0 && t->shape[i] > 1)
             return i;

@@ -323,8 +323,7 @@ static void fill_contiguous(const fill_job *job)
 /* Fills t in its logical (row-major) order and advances g by the blocks used. */
 static tg_status fill(const char *fn, tg_tensor *t, tg_rng *g, fill_job job)
 {
-    /* an empty tensor's strides may be 0 on any axis (nothing to share): nothing to fill */
-    int i = tg_tensor_numel(t) > 0 ? tg__broadcast_axis(t) : -1;
+    int i = tg__broadcast_axis(t);
     if (i >= 0) {
         char b[TG__SHAPE_STR];
         return tg_set_error(TG_ERR_ARG, "%s: axis %d of the target %s is broadcast (stride 0), "

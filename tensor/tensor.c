@@ -27,6 +27,8 @@ int64_t tg_tensor_numel(const tg_tensor *t)
 
 bool tg_tensor_is_contiguous(const tg_tensor *t)
 {
+    if (tg_tensor_numel(t) == 0)
+        return true; /* no element is out of place */
     int64_t expect = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] != 1 && t->strides[i] != expect)
@@ -54,10 +56,12 @@ void tg_tensor_bump_version(tg_tensor *t) { tg__written(t); }
 
 void tg__set_contiguous_strides(tg_tensor *t)
 {
+    /* a size-0 axis counts as 1, as in PyTorch: [2,0] gets strides [1,1], not [0,1],
+     * which would read as a broadcast axis */
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         t->strides[i] = s;
-        s *= t->shape[i];
+        s *= t->shape[i] ? t->shape[i] : 1;
     }
 }
 

@@ -382,6 +382,44 @@ START_TEST(test_as_strided)
 }
 END_TEST
 
+/* An empty tensor gets PyTorch's strides (a size-0 axis counts as 1), is contiguous,
+ * and has no broadcast axis, so every in-place write accepts it (and does nothing);
+ * an expanded view of one with a genuine stride 0 is writable too: it has no element. */
+START_TEST(test_empty_has_no_broadcast_axis)
+{
+    tg_tensor *t = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 0));
+    ck_assert_int_eq(t->strides[0], 1);
+    ck_assert_int_eq(t->strides[1], 1);
+    ck_assert(tg_tensor_is_contiguous(t));
+    tg_tensor *e = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(0, 3, 0));
+    ck_assert_int_eq(e->strides[0], 3);
+    ck_assert_int_eq(e->strides[1], 1);
+    tg_tensor *row = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(1, 0));
+    tg_tensor *x = tg_tensor_expand(NULL, row, TG_DIMS(4, 0));
+    ck_assert_int_eq(x->strides[0], 0);
+    tg_rng g = tg_rng_new(0);
+    tg_tensor *targets[3] = {t, e, x};
+    for (int i = 0; i < 3; i++) {
+        tg_tensor *u = targets[i];
+        ck_assert_int_eq(tg_tensor_axpy_(u, 2, u), TG_OK);
+        ck_assert_int_eq(tg_tensor_fill_(u, 1), TG_OK);
+        ck_assert_int_eq(tg_tensor_unary_out(u, TG_EXP, u, 0, 0), TG_OK);
+        ck_assert_int_eq(tg_tensor_binary_out(u, TG_ADD, u, u), TG_OK);
+        ck_assert_int_eq(tg_tensor_normal_(u, &g, 0, 1), TG_OK);
+    }
+    tg_tensor *p = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 3)), *q = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(3, 0));
+    tg_tensor *r = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 0));
+    ck_assert_int_eq(tg_tensor_matmul_out(r, p, q, 1, 0), TG_OK); /* [2,3] @ [3,0] */
+    tg_tensor_free(r);
+    tg_tensor_free(q);
+    tg_tensor_free(p);
+    tg_tensor_free(x);
+    tg_tensor_free(row);
+    tg_tensor_free(e);
+    tg_tensor_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/view");
@@ -401,6 +439,7 @@ int main(void)
     tcase_add_test(tc, test_parallel_worth);
     tcase_add_test(tc, test_version_counts_writes);
     tcase_add_test(tc, test_as_strided);
+    tcase_add_test(tc, test_empty_has_no_broadcast_axis);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }
