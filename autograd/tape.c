@@ -39,6 +39,8 @@ struct tg_tape {
     tg_rng rng;
     bool grad_enabled, check_finite;
     bool fused, keep_grads, profile;
+    bool retain_graph; /* a second backward before reset is allowed */
+    bool walked;       /* a backward has run since the last reset */
     uint64_t backward_mark; /* arena mark before the running op's backward; UINT64_MAX outside */
     const void **keep;      /* scratch for tg_arena_release_since (heap, grows) */
     int keep_cap;
@@ -111,6 +113,7 @@ void tg_tape_reset(tg_tape *tp)
         return;
     tg_arena_reset(tp->arena);
     tp->nrec = 0;
+    tp->walked = false;
     tp->status = TG_OK;
     tp->error[0] = '\0';
     tp->depth = 0;
@@ -129,6 +132,13 @@ bool tg_tape_set_fused(tg_tape *tp, bool fused)
 {
     bool old = tp->fused;
     tp->fused = fused;
+    return old;
+}
+
+bool tg_tape_set_retain_graph(tg_tape *tp, bool retain)
+{
+    bool old = tp->retain_graph;
+    tp->retain_graph = retain;
     return old;
 }
 
@@ -559,9 +569,18 @@ tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
     if (tp->status != TG_OK)
         return tp->status; /* refuses: the sticky error says why */
     rec *R = rec_of(tp, out);
-    if (!R)
-        return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: the output was not recorded on this tape "
-                            "(made with gradients disabled, on another tape, or not by an op)");
+    if (!R) {
+        const rec *other = out ? out->user : NULL;
+        const char *why = "was not recorded (made with gradients disabled, or by a tg_tensor_ function)";
+        if (!out)
+            why = "is NULL";
+        else if (leaf_of(out))
+            why = "is a leaf (a parameter), not an op's output";
+        else if (other && other->magic == REC_MAGIC)
+            why = "was recorded on another tape";
+        return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: the output %s; a backward starts from an "
+                            "op's output on this tape", why);
+    }
     if (!R->pub.requires_grad)
         return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: nothing that '%s' (record %d) depends on "
                             "requires a gradient", R->pub.op->name, R->pub.id);
@@ -571,9 +590,15 @@ tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
                             gout ? tg_shape_str(a, sizeof a, gout->ndim, gout->shape) : "NULL",
                             tg_dtype_name(out->dtype), tg_shape_str(b, sizeof b, out->ndim, out->shape));
     }
+    if (tp->walked && !tp->retain_graph)
+        return tg_tape_fail(tp, TG_ERR_STATE, "tg_backward: this tape was walked back already, and a "
+                            "second backward would add to the leaves' gradients again; call tg_tape_reset "
+                            "before the next forward, or tg_tape_set_retain_graph(tp, true) to walk it "
+                            "again on purpose");
     if (check_unchanged(tp, R) != TG_OK)
         return tp->status;
-    /* a second backward on the same tape starts its intermediate gradients afresh */
+    tp->walked = true;
+    /* a second backward (retain_graph) starts the intermediate gradients afresh */
     for (int id = 0; id < tp->nrec; id++)
         tp->records[id]->pub.grad = NULL;
     R->pub.grad = tg_tensor_clone(tp->arena, gout);

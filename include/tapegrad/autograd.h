@@ -87,6 +87,14 @@ bool tg_tape_fused(const tg_tape *tp);
  * whatever this says. Returns the old setting. */
 bool tg_tape_set_keep_grads(tg_tape *tp, bool keep);
 
+/* Allows a second tg_backward on the tape before tg_tape_reset (PyTorch's
+ * retain_graph): off by default, when a second one is the tape's error, since it would
+ * add to the leaves' gradients a second time. On, each backward starts the records'
+ * gradients afresh and adds to the leaves' again (two backwards from one loss give the
+ * leaves twice its gradient; from two losses, the gradient of their sum). Returns the
+ * old setting. */
+bool tg_tape_set_retain_graph(tg_tape *tp, bool retain);
+
 /* Profiling: with it on, each record's forward_s and backward_s hold the wall time of
  * its forward and backward, in seconds (0 when off). */
 void tg_tape_set_profile(tg_tape *tp, bool on);
@@ -107,6 +115,13 @@ void tg_zero_grad(tg_tensor *t); /* zeros a leaf's grad (keeping its memory); el
 /* Gradients of a one-element loss (seeded with 1) with respect to everything on the
  * tape that needs one; accumulates into leaves' grads.
  *
+ * What it refuses, each as the tape's sticky error: a loss of more than one element
+ * (there is no implicit seed; tg_backward_from takes one), a tensor that is not an op's
+ * output on this tape (a leaf, a result of a tg_tensor_ function or of evaluation mode,
+ * an output of another tape: the message says which), a graph with nothing that needs
+ * a gradient, and a second backward on the tape before tg_tape_reset unless
+ * tg_tape_set_retain_graph allows it.
+ *
  * In-place writes. Before any backward runs, every record it will reach must find the
  * values its backward reads (tg_op.reads) at the versions they had when it was recorded
  * (tg_tensor_version): a parameter overwritten by an optimiser step, tg_tensor_fill_,
@@ -118,7 +133,8 @@ void tg_zero_grad(tg_tensor *t); /* zeros a leaf's grad (keeping its memory); el
  * backward reads, and what happens after tg_backward (an optimiser step) is not
  * checked until the next backward. */
 tg_status tg_backward(tg_tape *tp, tg_tensor *loss);
-/* The same from any output, seeded with `gout` (same shape and dtype as out). */
+/* The same from any output of any shape, seeded with `gout` = dL/d(out) (same shape and
+ * dtype as out; NULL is an error). */
 tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout);
 
 /* ------------------------------------------------------------------ inspecting */
