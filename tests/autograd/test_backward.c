@@ -5,13 +5,6 @@
  * they were. */
 #include "check_util.h"
 
-static tg_tensor *leaf(int ndim, const int64_t *shape, const char *name)
-{
-    tg_tensor *t = tt_rand_tensor(TG_F64, ndim, shape);
-    ck_assert_int_eq(tg_requires_grad(t, name), TG_OK);
-    return t;
-}
-
 /* loss = sum(x * x) */
 static tg_tensor *square_sum(tg_tape *tp, tg_tensor *x)
 {
@@ -21,7 +14,7 @@ static tg_tensor *square_sum(tg_tape *tp, tg_tensor *x)
 START_TEST(test_second_backward_is_refused)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_DIMS(3), "x");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(3), "x");
     double *xv = tt_values(x), twice[3], four[3];
     for (int i = 0; i < 3; i++)
         twice[i] = 2 * xv[i], four[i] = 4 * xv[i];
@@ -49,7 +42,7 @@ END_TEST
 START_TEST(test_retain_graph_adds_up)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_DIMS(3), "x");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(3), "x");
     double *xv = tt_values(x), want[3];
     ck_assert(!tg_tape_set_retain_graph(tp, true));
     tg_tensor *sq = tg_mul(tp, x, x);
@@ -78,7 +71,7 @@ END_TEST
 START_TEST(test_backward_from_what_is_not_an_output_of_this_tape)
 {
     tg_tape *tp = tg_tape_new(0), *other = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_DIMS(3), "x");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(3), "x");
     const char *tail = "; a backward starts from an op's output on this tape";
     char want[256];
 
@@ -119,7 +112,7 @@ END_TEST
 START_TEST(test_non_scalar_needs_a_seed)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_DIMS(2, 3), "x");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(2, 3), "x");
     tg_tensor *y = tg_exp(tp, x);
     ck_assert_int_eq(tg_backward(tp, y), TG_ERR_SHAPE);
     ck_assert_str_eq(tg_tape_error(tp), "tg_backward: the loss must have one element, not shape [2,3] "

@@ -5,13 +5,6 @@
  * are not refused. */
 #include "check_util.h"
 
-static tg_tensor *leaf(int ndim, const int64_t *shape, const char *name)
-{
-    tg_tensor *t = tt_rand_tensor(TG_F64, ndim, shape);
-    ck_assert_int_eq(tg_requires_grad(t, name), TG_OK);
-    return t;
-}
-
 static void assert_has(const char *s, const char *part)
 {
     ck_assert_msg(strstr(s, part) != NULL, "'%s' not in '%s'", part, s);
@@ -21,7 +14,7 @@ static void assert_has(const char *s, const char *part)
 START_TEST(test_overwritten_input_is_refused)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_DIMS(3), "x"), *w = leaf(TG_DIMS(3), "w");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(3), "x"), *w = tt_leaf(TG_F64, TG_DIMS(3), "w");
     uint64_t v0 = tg_tensor_version(w);
     tg_scope_push(tp, "layer");
     tg_tensor *y = tg_sum(tp, tg_mul(tp, x, w), 0, NULL, false);
@@ -53,7 +46,7 @@ START_TEST(test_every_library_write_is_seen)
 {
     for (int k = 0; k < 8; k++) {
         tg_tape *tp = tg_tape_new(0);
-        tg_tensor *x = leaf(TG_DIMS(2, 3), "x"), *w = leaf(TG_DIMS(2, 3), "w");
+        tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(2, 3), "x"), *w = tt_leaf(TG_F64, TG_DIMS(2, 3), "w");
         tg_tensor *y = tg_sum(tp, tg_mul(tp, x, w), 0, NULL, false);
         tg_tensor *other = tt_rand_tensor(TG_F64, TG_DIMS(2, 3));
         tg_tensor *row = tg_tensor_select(NULL, w, 0, 1); /* a view: one storage, one version */
@@ -89,7 +82,7 @@ END_TEST
 START_TEST(test_raw_write_is_not_seen)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_DIMS(2), "x"), *w = leaf(TG_DIMS(2), "w");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(2), "x"), *w = tt_leaf(TG_F64, TG_DIMS(2), "w");
     tg_tensor *y = tg_sum(tp, tg_mul(tp, x, w), 0, NULL, false);
     double *wd = tg_tensor_data(w);
     wd[0] = 3, wd[1] = 4;
@@ -105,7 +98,7 @@ END_TEST
 START_TEST(test_overwritten_output_is_refused)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_DIMS(4), "x");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(4), "x");
     tg_tensor *e = tg_exp(tp, x);
     tg_tensor *y = tg_sum(tp, e, 0, NULL, false);
     ck_assert_int_eq(tg_tensor_fill_(e, 1.0), TG_OK);
@@ -121,8 +114,8 @@ END_TEST
 START_TEST(test_writes_no_backward_reads_are_allowed)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_DIMS(3), "x"), *c = tt_rand_tensor(TG_F64, TG_DIMS(3));
-    tg_tensor *w2 = leaf(TG_DIMS(3), "w2");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(3), "x"), *c = tt_rand_tensor(TG_F64, TG_DIMS(3));
+    tg_tensor *w2 = tt_leaf(TG_F64, TG_DIMS(3), "w2");
     tg_tensor *s = tg_add(tp, x, c);
     tg_tensor *y = tg_sum(tp, s, 0, NULL, false);
     tg_tensor *unused = tg_mul(tp, x, w2); /* another branch: not reached from y */
@@ -152,7 +145,7 @@ static tg_tensor *used_thrice(tg_tape *tp, tg_tensor *x)
 
 START_TEST(test_the_tapes_own_writes_are_not_refused)
 {
-    tg_tensor *x = leaf(TG_DIMS(2, 3), "x");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(2, 3), "x");
     double *xv = tt_values(x), want[6];
     for (int i = 0; i < 6; i++)
         want[i] = 3 * exp(3 * xv[i]);
@@ -193,7 +186,7 @@ START_TEST(test_user_op_default_checks_everything)
     for (int k = 0; k < 2; k++) {
         for (int out = 0; out < 2; out++) {
             tg_tape *tp = tg_tape_new(0);
-            tg_tensor *x = leaf(TG_DIMS(3), "x");
+            tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(3), "x");
             tg_tensor *o = tg_apply(tp, ops[k], 1, &x, NULL, 0);
             tg_tensor *y = tg_sum(tp, o, 0, NULL, false);
             ck_assert_int_eq(tg_tensor_fill_(out ? o : x, 1.0), TG_OK);

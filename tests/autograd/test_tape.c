@@ -10,13 +10,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static tg_tensor *leaf(tg_dtype dt, int ndim, const int64_t *shape, const char *name)
-{
-    tg_tensor *t = tt_rand_tensor(dt, ndim, shape);
-    ck_assert_int_eq(tg_requires_grad(t, name), TG_OK);
-    return t;
-}
-
 /* dL/d(out) = 1 everywhere, in the tape's arena */
 static tg_status backward_ones(tg_tape *tp, tg_tensor *out)
 {
@@ -50,8 +43,8 @@ static void dot_writer(const tg_tape *tp, FILE *f) { ck_assert_int_eq(tg_tape_wr
 START_TEST(test_records_ops_scopes_inputs)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *a = leaf(TG_F64, TG_DIMS(2, 3), "a");
-    tg_tensor *b = leaf(TG_F64, TG_DIMS(3), "b");
+    tg_tensor *a = tt_leaf(TG_F64, TG_DIMS(2, 3), "a");
+    tg_tensor *b = tt_leaf(TG_F64, TG_DIMS(3), "b");
     tg_tensor *c = tt_rand_tensor(TG_F64, TG_DIMS(2, 3)); /* a constant: not a leaf */
     ck_assert(tg_is_leaf(a) && !tg_is_leaf(c));
     ck_assert_str_eq(tg_leaf_name(b), "b");
@@ -139,7 +132,7 @@ END_TEST
 START_TEST(test_leaves_and_scope_limits)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *w = leaf(TG_F32, TG_DIMS(3), "w");
+    tg_tensor *w = tt_leaf(TG_F32, TG_DIMS(3), "w");
     ck_assert_int_eq(backward_ones(tp, tg_exp(tp, w)), TG_OK);
     tg_tensor *g = tg_grad(w);
     ck_assert_ptr_nonnull(g);
@@ -190,7 +183,7 @@ START_TEST(test_reuse_accumulates_exactly)
 {
     for (int dt = TG_F32; dt <= TG_F64; dt++) {
         tg_tape *tp = tg_tape_new(0);
-        tg_tensor *a = leaf((tg_dtype)dt, TG_DIMS(7), "a");
+        tg_tensor *a = tt_leaf((tg_dtype)dt, TG_DIMS(7), "a");
         tg_tensor *b = tg_add(tp, a, a);
         tg_tensor *c = tg_mul(tp, b, b); /* c = 4 a^2, dc/da = 8 a */
         ck_assert_int_eq(backward_ones(tp, c), TG_OK);
@@ -211,7 +204,7 @@ END_TEST
 START_TEST(test_grads_accumulate_until_zero_grad)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *w = leaf(TG_F64, TG_DIMS(2, 3), "w");
+    tg_tensor *w = tt_leaf(TG_F64, TG_DIMS(2, 3), "w");
     double *wv = tt_values(w), twice[6], four[6], zero[6] = {0};
     for (int i = 0; i < 6; i++)
         twice[i] = 2 * wv[i], four[i] = 4 * wv[i];
@@ -256,7 +249,7 @@ END_TEST
 START_TEST(test_backward_from_output_gradient)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_F64, TG_DIMS(2, 3), "x");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(2, 3), "x");
     tg_tensor *y = tg_mul_scalar(tp, tg_add_scalar(tp, x, 5), 3);
     double gv[6] = {1, -2, 0.5, 4, 0, -1}, want[6];
     for (int i = 0; i < 6; i++)
@@ -300,7 +293,7 @@ END_TEST
 START_TEST(test_no_grad_mode_records_nothing)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *a = leaf(TG_F64, TG_DIMS(4), "a");
+    tg_tensor *a = tt_leaf(TG_F64, TG_DIMS(4), "a");
     ck_assert(tg_tape_grad_enabled(tp));
     ck_assert(tg_tape_set_grad_enabled(tp, false) == true);
     ck_assert(!tg_tape_grad_enabled(tp));
@@ -422,8 +415,8 @@ START_TEST(test_steady_state_step_allocates_nothing)
     tt_count_allocations();
     tg_tape *tp = tg_tape_new(0);
     tg_tensor *x = tt_rand_tensor(TG_F32, TG_DIMS(8, 5));
-    tg_tensor *w = leaf(TG_F32, TG_DIMS(5, 4), "fc/weight");
-    tg_tensor *b = leaf(TG_F32, TG_DIMS(4), "fc/bias");
+    tg_tensor *w = tt_leaf(TG_F32, TG_DIMS(5, 4), "fc/weight");
+    tg_tensor *b = tt_leaf(TG_F32, TG_DIMS(4), "fc/bias");
     train_step(tp, x, w, b);
     train_step(tp, x, w, b);
     int64_t before = tt_n_alloc;
@@ -445,8 +438,8 @@ START_TEST(test_steady_state_without_kept_grads_allocates_nothing)
     tg_tape *tp = tg_tape_new(0);
     tg_tape_set_keep_grads(tp, false);
     tg_tensor *x = tt_rand_tensor(TG_F32, TG_DIMS(512, 300));
-    tg_tensor *w = leaf(TG_F32, TG_DIMS(300, 400), "fc/weight");
-    tg_tensor *b = leaf(TG_F32, TG_DIMS(400), "fc/bias");
+    tg_tensor *w = tt_leaf(TG_F32, TG_DIMS(300, 400), "fc/weight");
+    tg_tensor *b = tt_leaf(TG_F32, TG_DIMS(400), "fc/bias");
     train_step(tp, x, w, b);
     train_step(tp, x, w, b);
     int64_t before = tt_n_alloc;
@@ -499,7 +492,7 @@ static void assert_five_exp(const tg_tensor *x)
 START_TEST(test_gradients_given_back_when_not_kept)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_F32, TG_DIMS(256, 512), "x");
+    tg_tensor *x = tt_leaf(TG_F32, TG_DIMS(256, 512), "x");
 
     ck_assert_int_eq(tg_backward(tp, shared_gradient_graph(tp, x)), TG_OK);
     assert_five_exp(x);
@@ -528,7 +521,7 @@ END_TEST
 START_TEST(test_profile_times_records)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_F32, TG_DIMS(256, 512), "x");
+    tg_tensor *x = tt_leaf(TG_F32, TG_DIMS(256, 512), "x");
     tg_tensor *y = shared_gradient_graph(tp, x);
     ck_assert_double_eq(tg_tape_record(tp, 0)->forward_s, 0); /* off by default */
     tg_tape_reset(tp);
@@ -553,8 +546,8 @@ END_TEST
 START_TEST(test_sticky_errors)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *a = leaf(TG_F32, TG_DIMS(2, 3), "a");
-    tg_tensor *b = leaf(TG_F32, TG_DIMS(4), "b");
+    tg_tensor *a = tt_leaf(TG_F32, TG_DIMS(2, 3), "a");
+    tg_tensor *b = tt_leaf(TG_F32, TG_DIMS(4), "b");
     tg_tensor *ok = tg_exp(tp, a);
     tg_scope_push(tp, "block_0");
     tg_tensor *bad = tg_add(tp, a, b);
@@ -719,7 +712,7 @@ static const tg_op op_wrong = {"wrong", scale_forward, wrong_backward, TG_READS_
 START_TEST(test_user_ops)
 {
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_F64, TG_DIMS(2, 2), "x");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(2, 2), "x");
     double *xv = tt_values(x);
 
     /* params are copied: changing the caller's struct afterwards changes nothing */
@@ -815,8 +808,8 @@ START_TEST(test_print_before_and_after_backward)
 {
     tg_tape *tp = tg_tape_new(0);
     tg_tensor *x = tt_rand_tensor(TG_F32, TG_DIMS(4, 3));
-    tg_tensor *w = leaf(TG_F32, TG_DIMS(3, 2), "fc/weight");
-    tg_tensor *b = leaf(TG_F32, TG_DIMS(2), "fc/bias");
+    tg_tensor *w = tt_leaf(TG_F32, TG_DIMS(3, 2), "fc/weight");
+    tg_tensor *b = tt_leaf(TG_F32, TG_DIMS(2), "fc/bias");
     tg_tensor *loss = small_net(tp, x, w, b);
     char *before = capture(print_writer, tp);
     assert_has(before, "tape: 4 records, no gradients yet (before backward)");
@@ -878,7 +871,7 @@ START_TEST(test_print_zero_and_unreached)
 {
     /* a record the backward never reached shows '-', a zero gradient 100% zeros */
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *x = leaf(TG_F64, TG_DIMS(3), "x");
+    tg_tensor *x = tt_leaf(TG_F64, TG_DIMS(3), "x");
     tg_tensor *side = tg_exp(tp, x); /* not on the loss's path */
     (void)side;
     tg_tensor *loss = tg_sum(tp, tg_mul_scalar(tp, x, 0), 0, NULL, false);
@@ -928,8 +921,8 @@ START_TEST(test_dot_graph)
 {
     tg_tape *tp = tg_tape_new(0);
     tg_tensor *x = tt_rand_tensor(TG_F32, TG_DIMS(4, 3));
-    tg_tensor *w = leaf(TG_F32, TG_DIMS(3, 2), "fc/we\"ird\\name");
-    tg_tensor *b = leaf(TG_F32, TG_DIMS(2), "fc/bias");
+    tg_tensor *w = tt_leaf(TG_F32, TG_DIMS(3, 2), "fc/we\"ird\\name");
+    tg_tensor *b = tt_leaf(TG_F32, TG_DIMS(2), "fc/bias");
     tg_scope_push(tp, "q\"uote");
     tg_tensor *loss = small_net(tp, x, w, b);
     tg_scope_pop(tp);
