@@ -42,6 +42,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "version.h" /* TG_VERSION_MAJOR, _MINOR, _PATCH, _STRING */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -68,6 +70,15 @@ const char *tg_dtype_name(tg_dtype dt); /* "f32", "f64", "u8", "i32" */
     (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]) { __VA_ARGS__ }
 #define TG_AXES(...)                                                                  \
     (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
+
+/* ------------------------------------------------------------------ version */
+
+/* The version of the library the program runs with, "0.1.0": the shared library may
+ * be newer than the headers it was compiled with, whose version TG_VERSION_MAJOR,
+ * TG_VERSION_MINOR, TG_VERSION_PATCH and TG_VERSION_STRING give (tapegrad/version.h).
+ * Versions follow semantic versioning; before 1.0, a minor version may change the API
+ * (CHANGELOG.md says how). */
+const char *tg_version(void);
 
 /* ------------------------------------------------------------------ errors */
 
