@@ -23,7 +23,7 @@ static tg_status im2col_backward(tg_tape *tp, const tg_record *r, const tg_tenso
                                                          x->shape[3], r->params));
 }
 
-static const tg_op op_im2col = {"im2col", im2col_forward, im2col_backward};
+static const tg_op op_im2col = {"im2col", im2col_forward, im2col_backward, TG_READS_NONE};
 
 /* The geometry is copied into the record; a NULL one reaches the kernel, which says so. */
 static tg_tensor *apply_geom(tg_tape *tp, const tg_op *op, tg_tensor *x, const tg_conv2d_geom *g)
@@ -61,7 +61,8 @@ static tg_status conv2d_backward(tg_tape *tp, const tg_record *r, const tg_tenso
     return st;
 }
 
-static const tg_op op_conv2d = {"conv2d", conv2d_forward, conv2d_backward};
+static const tg_op op_conv2d = {"conv2d", conv2d_forward, conv2d_backward,
+                                TG_READS_IN(0) | TG_READS_IN(1)};
 
 /* Not tg_conv2d: that is nn's layer type. Errors still read "tg_conv2d: ...", after the
  * record's name, which is also the layer's. */
@@ -86,7 +87,8 @@ static tg_status avg_pool2d_backward(tg_tape *tp, const tg_record *r, const tg_t
                                                                       x->shape[3], r->params));
 }
 
-static const tg_op op_avg_pool2d = {"avg_pool2d", avg_pool2d_forward, avg_pool2d_backward};
+static const tg_op op_avg_pool2d = {"avg_pool2d", avg_pool2d_forward, avg_pool2d_backward,
+                                    TG_READS_NONE};
 
 tg_tensor *tg_avg_pool2d(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g)
 {
@@ -116,7 +118,8 @@ static tg_status max_pool2d_backward(tg_tape *tp, const tg_record *r, const tg_t
                                                                       x->shape[2], x->shape[3]));
 }
 
-static const tg_op op_max_pool2d = {"max_pool2d", max_pool2d_forward, max_pool2d_backward};
+static const tg_op op_max_pool2d = {"max_pool2d", max_pool2d_forward, max_pool2d_backward,
+                                    TG_READS_NONE};
 
 tg_tensor *tg_max_pool2d(tg_tape *tp, tg_tensor *x, const tg_conv2d_geom *g)
 {
@@ -153,7 +156,7 @@ static tg_status global_avg_pool2d_backward(tg_tape *tp, const tg_record *r, con
 }
 
 static const tg_op op_global_avg_pool2d = {"global_avg_pool2d", global_avg_pool2d_forward,
-                                           global_avg_pool2d_backward};
+                                           global_avg_pool2d_backward, TG_READS_NONE};
 
 tg_tensor *tg_global_avg_pool2d(tg_tape *tp, tg_tensor *x)
 {

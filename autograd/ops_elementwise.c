@@ -47,7 +47,7 @@ static tg_status add_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return tg_tape_status(tp);
 }
 
-static const tg_op op_add = {"add", add_forward, add_backward};
+static const tg_op op_add = {"add", add_forward, add_backward, TG_READS_NONE};
 
 tg_tensor *tg_add(tg_tape *tp, tg_tensor *a, tg_tensor *b)
 {
@@ -71,7 +71,7 @@ static tg_status sub_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return tg_tape_status(tp);
 }
 
-static const tg_op op_sub = {"sub", sub_forward, sub_backward};
+static const tg_op op_sub = {"sub", sub_forward, sub_backward, TG_READS_NONE};
 
 tg_tensor *tg_sub(tg_tape *tp, tg_tensor *a, tg_tensor *b)
 {
@@ -94,7 +94,7 @@ static tg_status mul_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return tg_tape_status(tp);
 }
 
-static const tg_op op_mul = {"mul", mul_forward, mul_backward};
+static const tg_op op_mul = {"mul", mul_forward, mul_backward, TG_READS_IN(0) | TG_READS_IN(1)};
 
 tg_tensor *tg_mul(tg_tape *tp, tg_tensor *a, tg_tensor *b)
 {
@@ -122,7 +122,7 @@ static tg_status div_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return tg_tape_status(tp);
 }
 
-static const tg_op op_div = {"div", div_forward, div_backward};
+static const tg_op op_div = {"div", div_forward, div_backward, TG_READS_IN(1) | TG_READS_OUT};
 
 tg_tensor *tg_div(tg_tape *tp, tg_tensor *a, tg_tensor *b)
 {
@@ -157,7 +157,8 @@ static tg_status maximum_backward(tg_tape *tp, const tg_record *r, const tg_tens
     return tg_tape_status(tp);
 }
 
-static const tg_op op_maximum = {"maximum", maximum_forward, maximum_backward};
+static const tg_op op_maximum = {"maximum", maximum_forward, maximum_backward,
+                                 TG_READS_IN(0) | TG_READS_IN(1)};
 
 tg_tensor *tg_maximum(tg_tape *tp, tg_tensor *a, tg_tensor *b)
 {
@@ -176,7 +177,7 @@ static tg_status neg_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return tg_accumulate_grad(tp, r, 0, tg_tensor_neg(TG__AR(tp), g));
 }
 
-static const tg_op op_neg = {"neg", neg_forward, neg_backward};
+static const tg_op op_neg = {"neg", neg_forward, neg_backward, TG_READS_NONE};
 
 tg_tensor *tg_neg(tg_tape *tp, tg_tensor *x)
 {
@@ -196,7 +197,8 @@ static tg_status add_scalar_backward(tg_tape *tp, const tg_record *r, const tg_t
     return tg_accumulate_grad(tp, r, 0, g);
 }
 
-static const tg_op op_add_scalar = {"add_scalar", add_scalar_forward, add_scalar_backward};
+static const tg_op op_add_scalar = {"add_scalar", add_scalar_forward, add_scalar_backward,
+                                    TG_READS_NONE};
 
 tg_tensor *tg_add_scalar(tg_tape *tp, tg_tensor *x, double s)
 {
@@ -217,7 +219,8 @@ static tg_status mul_scalar_backward(tg_tape *tp, const tg_record *r, const tg_t
     return tg_accumulate_grad(tp, r, 0, tg_tensor_affine(TG__AR(tp), g, p->s, 0));
 }
 
-static const tg_op op_mul_scalar = {"mul_scalar", mul_scalar_forward, mul_scalar_backward};
+static const tg_op op_mul_scalar = {"mul_scalar", mul_scalar_forward, mul_scalar_backward,
+                                    TG_READS_NONE};
 
 tg_tensor *tg_mul_scalar(tg_tape *tp, tg_tensor *x, double s)
 {
@@ -244,7 +247,8 @@ static tg_status pow_scalar_backward(tg_tape *tp, const tg_record *r, const tg_t
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, g, slope));
 }
 
-static const tg_op op_pow_scalar = {"pow_scalar", pow_scalar_forward, pow_scalar_backward};
+static const tg_op op_pow_scalar = {"pow_scalar", pow_scalar_forward, pow_scalar_backward,
+                                    TG_READS_IN(0)};
 
 tg_tensor *tg_pow_scalar(tg_tape *tp, tg_tensor *x, double exponent)
 {
@@ -263,7 +267,7 @@ static tg_status exp_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(TG__AR(tp), g, r->out));
 }
 
-static const tg_op op_exp = {"exp", exp_forward, exp_backward};
+static const tg_op op_exp = {"exp", exp_forward, exp_backward, TG_READS_OUT};
 
 tg_tensor *tg_exp(tg_tape *tp, tg_tensor *x)
 {
@@ -282,7 +286,7 @@ static tg_status log_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return tg_accumulate_grad(tp, r, 0, tg_tensor_div(TG__AR(tp), g, r->in[0]));
 }
 
-static const tg_op op_log = {"log", log_forward, log_backward};
+static const tg_op op_log = {"log", log_forward, log_backward, TG_READS_IN(0)};
 
 tg_tensor *tg_log(tg_tape *tp, tg_tensor *x)
 {
@@ -302,7 +306,7 @@ static tg_status sqrt_backward(tg_tape *tp, const tg_record *r, const tg_tensor 
     return tg_accumulate_grad(tp, r, 0, tg_tensor_div(ar, tg_tensor_affine(ar, g, 0.5, 0), r->out));
 }
 
-static const tg_op op_sqrt = {"sqrt", sqrt_forward, sqrt_backward};
+static const tg_op op_sqrt = {"sqrt", sqrt_forward, sqrt_backward, TG_READS_OUT};
 
 tg_tensor *tg_sqrt(tg_tape *tp, tg_tensor *x)
 {
@@ -323,7 +327,7 @@ static tg_status rsqrt_backward(tg_tape *tp, const tg_record *r, const tg_tensor
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, tg_tensor_affine(ar, g, -0.5, 0), cube));
 }
 
-static const tg_op op_rsqrt = {"rsqrt", rsqrt_forward, rsqrt_backward};
+static const tg_op op_rsqrt = {"rsqrt", rsqrt_forward, rsqrt_backward, TG_READS_OUT};
 
 tg_tensor *tg_rsqrt(tg_tape *tp, tg_tensor *x)
 {
@@ -344,7 +348,7 @@ static tg_status tanh_backward(tg_tape *tp, const tg_record *r, const tg_tensor 
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, g, slope));
 }
 
-static const tg_op op_tanh = {"tanh", tanh_forward, tanh_backward};
+static const tg_op op_tanh = {"tanh", tanh_forward, tanh_backward, TG_READS_OUT};
 
 tg_tensor *tg_tanh(tg_tape *tp, tg_tensor *x)
 {
@@ -365,7 +369,7 @@ static tg_status sigmoid_backward(tg_tape *tp, const tg_record *r, const tg_tens
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, g, slope));
 }
 
-static const tg_op op_sigmoid = {"sigmoid", sigmoid_forward, sigmoid_backward};
+static const tg_op op_sigmoid = {"sigmoid", sigmoid_forward, sigmoid_backward, TG_READS_OUT};
 
 tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x)
 {
@@ -441,7 +445,7 @@ static tg_status relu_backward(tg_tape *tp, const tg_record *r, const tg_tensor 
     return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->in[0], g, true, 0));
 }
 
-static const tg_op op_relu = {"relu", relu_forward, relu_backward};
+static const tg_op op_relu = {"relu", relu_forward, relu_backward, TG_READS_IN(0)};
 
 tg_tensor *tg_relu(tg_tape *tp, tg_tensor *x)
 {
@@ -461,7 +465,8 @@ static tg_status leaky_relu_backward(tg_tape *tp, const tg_record *r, const tg_t
     return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->in[0], g, false, p->s));
 }
 
-static const tg_op op_leaky_relu = {"leaky_relu", leaky_relu_forward, leaky_relu_backward};
+static const tg_op op_leaky_relu = {"leaky_relu", leaky_relu_forward, leaky_relu_backward,
+                                    TG_READS_IN(0)};
 
 tg_tensor *tg_leaky_relu(tg_tape *tp, tg_tensor *x, double slope)
 {
@@ -494,7 +499,7 @@ static tg_status clamp_backward(tg_tape *tp, const tg_record *r, const tg_tensor
     return tg_accumulate_grad(tp, r, 0, dx);
 }
 
-static const tg_op op_clamp = {"clamp", clamp_forward, clamp_backward};
+static const tg_op op_clamp = {"clamp", clamp_forward, clamp_backward, TG_READS_IN(0)};
 
 tg_tensor *tg_clamp(tg_tape *tp, tg_tensor *x, double lo, double hi)
 {
@@ -540,7 +545,7 @@ static tg_status dropout_backward(tg_tape *tp, const tg_record *r, const tg_tens
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(TG__AR(tp), g, p->scale));
 }
 
-static const tg_op op_dropout = {"dropout", dropout_forward, dropout_backward};
+static const tg_op op_dropout = {"dropout", dropout_forward, dropout_backward, TG_READS_NONE};
 
 tg_tensor *tg_dropout(tg_tape *tp, tg_tensor *x, double p)
 {

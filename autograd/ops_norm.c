@@ -490,7 +490,8 @@ static tg_status batch_norm2d_backward(tg_tape *tp, const tg_record *r, const tg
     return tg_tape_status(tp);
 }
 
-static const tg_op op_batch_norm2d = {"batch_norm2d", batch_norm2d_forward, batch_norm2d_backward};
+static const tg_op op_batch_norm2d = {"batch_norm2d", batch_norm2d_forward, batch_norm2d_backward,
+                                      TG_READS_IN(0) | TG_READS_IN(1)};
 
 tg_tensor *tg_batch_norm2d(tg_tape *tp, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps,
                            tg_tensor **batch_mean, tg_tensor **batch_var)

@@ -99,7 +99,7 @@ static tg_status sum_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
                                                          x->ndim, x->shape));
 }
 
-static const tg_op op_sum = {"sum", sum_forward, sum_backward};
+static const tg_op op_sum = {"sum", sum_forward, sum_backward, TG_READS_NONE};
 
 tg_tensor *tg_sum(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim)
 {
@@ -126,7 +126,7 @@ static tg_status mean_backward(tg_tape *tp, const tg_record *r, const tg_tensor 
     return tg_accumulate_grad(tp, r, 0, tg_tensor_expand(ar, gk, x->ndim, x->shape));
 }
 
-static const tg_op op_mean = {"mean", mean_forward, mean_backward};
+static const tg_op op_mean = {"mean", mean_forward, mean_backward, TG_READS_NONE};
 
 tg_tensor *tg_mean(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim)
 {
@@ -158,7 +158,7 @@ static tg_status var_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, centred, gk));
 }
 
-static const tg_op op_var = {"var", var_forward, var_backward};
+static const tg_op op_var = {"var", var_forward, var_backward, TG_READS_IN(0)};
 
 tg_tensor *tg_var(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, int correction,
                   bool keepdim)
@@ -191,7 +191,7 @@ static tg_status max_backward(tg_tape *tp, const tg_record *r, const tg_tensor *
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, hit, share));
 }
 
-static const tg_op op_max = {"max", max_forward, max_backward};
+static const tg_op op_max = {"max", max_forward, max_backward, TG_READS_IN(0) | TG_READS_OUT};
 
 tg_tensor *tg_max(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim)
 {
@@ -216,7 +216,8 @@ static tg_status logsumexp_backward(tg_tape *tp, const tg_record *r, const tg_te
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, softmax, keepdim_view(tp, r, g)));
 }
 
-static const tg_op op_logsumexp = {"logsumexp", logsumexp_forward, logsumexp_backward};
+static const tg_op op_logsumexp = {"logsumexp", logsumexp_forward, logsumexp_backward,
+                                   TG_READS_IN(0) | TG_READS_OUT};
 
 tg_tensor *tg_logsumexp(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim)
 {
@@ -247,7 +248,8 @@ static tg_status log_softmax_backward(tg_tape *tp, const tg_record *r, const tg_
                                                                         gsum)));
 }
 
-static const tg_op op_log_softmax = {"log_softmax", log_softmax_forward, log_softmax_backward};
+static const tg_op op_log_softmax = {"log_softmax", log_softmax_forward, log_softmax_backward,
+                                     TG_READS_OUT};
 
 tg_tensor *tg_log_softmax(tg_tape *tp, tg_tensor *x, int axis)
 {
@@ -364,7 +366,7 @@ static tg_status gather_backward(tg_tape *tp, const tg_record *r, const tg_tenso
                                                     r->in[1], gc));
 }
 
-static const tg_op op_gather = {"gather", gather_forward, gather_backward};
+static const tg_op op_gather = {"gather", gather_forward, gather_backward, TG_READS_IN(1)};
 
 tg_tensor *tg_gather(tg_tape *tp, tg_tensor *x, int axis, const tg_tensor *index)
 {
@@ -422,7 +424,7 @@ static tg_status nll_loss_backward(tg_tape *tp, const tg_record *r, const tg_ten
     return tg_accumulate_grad(tp, r, 0, scatter_add(ar, "tg_nll_loss backward", logp, 1, r->in[1], each));
 }
 
-static const tg_op op_nll_loss = {"nll_loss", nll_loss_forward, nll_loss_backward};
+static const tg_op op_nll_loss = {"nll_loss", nll_loss_forward, nll_loss_backward, TG_READS_IN(1)};
 
 tg_tensor *tg_nll_loss(tg_tape *tp, tg_tensor *logp, const tg_tensor *labels)
 {

@@ -57,7 +57,7 @@ static tg_tensor *reshape_forward(tg_tape *tp, tg_record *r)
     return tg_tensor_reshape(TG__AR(tp), r->in[0], p->ndim, p->shape);
 }
 
-static const tg_op op_reshape = {"reshape", reshape_forward, reshape_back};
+static const tg_op op_reshape = {"reshape", reshape_forward, reshape_back, TG_READS_NONE};
 
 tg_tensor *tg_reshape(tg_tape *tp, tg_tensor *x, int ndim, const int64_t *shape)
 {
@@ -93,7 +93,7 @@ static tg_status permute_backward(tg_tape *tp, const tg_record *r, const tg_tens
     return tg_accumulate_grad(tp, r, 0, tg_tensor_permute(TG__AR(tp), g, p->ndim, inv));
 }
 
-static const tg_op op_permute = {"permute", permute_forward, permute_backward};
+static const tg_op op_permute = {"permute", permute_forward, permute_backward, TG_READS_NONE};
 
 tg_tensor *tg_permute(tg_tape *tp, tg_tensor *x, int ndim, const int *perm)
 {
@@ -122,7 +122,7 @@ static tg_status transpose_backward(tg_tape *tp, const tg_record *r, const tg_te
     return tg_accumulate_grad(tp, r, 0, tg_tensor_transpose(TG__AR(tp), g, p->d0, p->d1));
 }
 
-static const tg_op op_transpose = {"transpose", transpose_forward, transpose_backward};
+static const tg_op op_transpose = {"transpose", transpose_forward, transpose_backward, TG_READS_NONE};
 
 tg_tensor *tg_transpose(tg_tape *tp, tg_tensor *x, int d0, int d1)
 {
@@ -152,7 +152,7 @@ static tg_status slice_backward(tg_tape *tp, const tg_record *r, const tg_tensor
     return tg_accumulate_grad(tp, r, 0, zeros_with(dx, part, g));
 }
 
-static const tg_op op_slice = {"slice", slice_forward, slice_backward};
+static const tg_op op_slice = {"slice", slice_forward, slice_backward, TG_READS_NONE};
 
 tg_tensor *tg_slice(tg_tape *tp, tg_tensor *x, int dim, int64_t start, int64_t stop, int64_t step)
 {
@@ -182,7 +182,7 @@ static tg_status select_backward(tg_tape *tp, const tg_record *r, const tg_tenso
     return tg_accumulate_grad(tp, r, 0, zeros_with(dx, part, g));
 }
 
-static const tg_op op_select = {"select", select_forward, select_backward};
+static const tg_op op_select = {"select", select_forward, select_backward, TG_READS_NONE};
 
 tg_tensor *tg_select(tg_tape *tp, tg_tensor *x, int dim, int64_t index)
 {
@@ -205,7 +205,7 @@ static tg_status expand_backward(tg_tape *tp, const tg_record *r, const tg_tenso
     return tg_accumulate_grad(tp, r, 0, tg_tensor_sum_to(TG__AR(tp), g, x->ndim, x->shape));
 }
 
-static const tg_op op_expand = {"expand", expand_forward, expand_backward};
+static const tg_op op_expand = {"expand", expand_forward, expand_backward, TG_READS_NONE};
 
 tg_tensor *tg_expand(tg_tape *tp, tg_tensor *x, int ndim, const int64_t *shape)
 {
@@ -226,7 +226,7 @@ static tg_tensor *squeeze_forward(tg_tape *tp, tg_record *r)
     return tg_tensor_squeeze(TG__AR(tp), r->in[0], p->dim);
 }
 
-static const tg_op op_squeeze = {"squeeze", squeeze_forward, reshape_back};
+static const tg_op op_squeeze = {"squeeze", squeeze_forward, reshape_back, TG_READS_NONE};
 
 tg_tensor *tg_squeeze(tg_tape *tp, tg_tensor *x, int dim)
 {
@@ -239,7 +239,7 @@ static tg_tensor *unsqueeze_forward(tg_tape *tp, tg_record *r)
     return tg_tensor_unsqueeze(TG__AR(tp), r->in[0], p->dim);
 }
 
-static const tg_op op_unsqueeze = {"unsqueeze", unsqueeze_forward, reshape_back};
+static const tg_op op_unsqueeze = {"unsqueeze", unsqueeze_forward, reshape_back, TG_READS_NONE};
 
 tg_tensor *tg_unsqueeze(tg_tape *tp, tg_tensor *x, int dim)
 {
@@ -317,7 +317,7 @@ static tg_status concat_backward(tg_tape *tp, const tg_record *r, const tg_tenso
     return tg_tape_status(tp);
 }
 
-static const tg_op op_concat = {"concat", concat_forward, concat_backward};
+static const tg_op op_concat = {"concat", concat_forward, concat_backward, TG_READS_NONE};
 
 tg_tensor *tg_concat(tg_tape *tp, int n, tg_tensor *const *xs, int axis)
 {
@@ -349,7 +349,8 @@ static tg_status matmul_backward(tg_tape *tp, const tg_record *r, const tg_tenso
     return tg_tape_status(tp);
 }
 
-static const tg_op op_matmul = {"matmul", matmul_forward, matmul_backward};
+static const tg_op op_matmul = {"matmul", matmul_forward, matmul_backward,
+                                TG_READS_IN(0) | TG_READS_IN(1)};
 
 tg_tensor *tg_matmul(tg_tape *tp, tg_tensor *a, tg_tensor *b)
 {

@@ -23,6 +23,8 @@
 typedef struct rec {
     uint32_t magic;
     const tg_tape *tape;
+    uint64_t *version; /* of in[0..nin-1] and out (at [nin]) when recorded */
+    bool reached;      /* the running backward will reach it (check_unchanged) */
     tg_record pub;
 } rec;
 
@@ -39,6 +41,8 @@ struct tg_tape {
     bool fused, keep_grads, profile;
     bool have_sync;
     tg_stat_sync sync; /* tg_tape_set_stat_sync's copy, when have_sync */
+    bool retain_graph; /* a second backward before reset is allowed */
+    bool walked;       /* a backward has run since the last reset */
     uint64_t backward_mark; /* arena mark before the running op's backward; UINT64_MAX outside */
     const void **keep;      /* scratch for tg_arena_release_since (heap, grows) */
     int keep_cap;
@@ -111,6 +115,7 @@ void tg_tape_reset(tg_tape *tp)
         return;
     tg_arena_reset(tp->arena);
     tp->nrec = 0;
+    tp->walked = false;
     tp->status = TG_OK;
     tp->error[0] = '\0';
     tp->depth = 0;
@@ -137,6 +142,13 @@ bool tg_tape_set_fused(tg_tape *tp, bool fused)
 {
     bool old = tp->fused;
     tp->fused = fused;
+    return old;
+}
+
+bool tg_tape_set_retain_graph(tg_tape *tp, bool retain)
+{
+    bool old = tp->retain_graph;
+    tp->retain_graph = retain;
     return old;
 }
 
@@ -289,9 +301,10 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
     rec *R = tg_arena_alloc(ar, sizeof *R, _Alignof(rec));
     tg_tensor **ins = tg_arena_alloc(ar, (size_t)(nin ? nin : 1) * sizeof *ins, _Alignof(tg_tensor *));
     int *ids = tg_arena_alloc(ar, (size_t)(nin ? nin : 1) * sizeof *ids, _Alignof(int));
+    uint64_t *version = tg_arena_alloc(ar, (size_t)(nin + 1) * sizeof *version, _Alignof(uint64_t));
     void *pcopy = params_size ? tg_arena_alloc(ar, params_size, 16) : NULL;
     const char *scope = scope_for_record(tp);
-    if (!R || !ins || !ids || (params_size && !pcopy) || !scope) {
+    if (!R || !ins || !ids || !version || (params_size && !pcopy) || !scope) {
         tg_tape_fail(tp, TG_ERR_NOMEM, "tg_%s: %s", op->name, tg_last_error());
         return tp->placeholder;
     }
@@ -304,7 +317,7 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
         ids[i] = src ? src->pub.id : -1;
         requires = requires || needs_grad(tp, in[i]);
     }
-    *R = (rec){.magic = REC_MAGIC, .tape = tp};
+    *R = (rec){.magic = REC_MAGIC, .tape = tp, .version = version};
     R->pub = (tg_record){.id = tp->nrec, .op = op, .scope = scope, .nin = nin, .in = ins,
                          .in_record = ids, .requires_grad = requires && tp->grad_enabled,
                          .params = pcopy};
@@ -342,6 +355,9 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
         tg_tape_fail(tp, TG_ERR_NOMEM, "tg_%s: out of memory growing the tape", op->name);
         return tp->placeholder;
     }
+    for (int i = 0; i < nin; i++) /* after the forward: its own writes (a fresh output) count */
+        version[i] = tg_tensor_version(in[i]);
+    version[nin] = tg_tensor_version(out);
     out->user = R;
     return out;
 }
@@ -510,6 +526,52 @@ static tg_status release_scratch(tg_tape *tp, tg_record *r)
     return TG_OK;
 }
 
+/* Whether op's backward reads input i (i == nin: the output), by its tg_op.reads. */
+static bool op_reads(const tg_op *op, int i, int nin)
+{
+    unsigned want = i == nin ? TG_READS_OUT : TG_READS_IN(i);
+    return op->reads == 0 || (op->reads & want);
+}
+
+/* Before a backward from record `from` runs: every record it will reach (a reverse
+ * walk over the inputs that need a gradient, which is the order backward runs in) must
+ * find what its backward reads at the version it was recorded with. A mismatch is the
+ * sticky error, before any gradient is touched. */
+static tg_status check_unchanged(tg_tape *tp, rec *from)
+{
+    for (int id = 0; id < from->pub.id; id++)
+        tp->records[id]->reached = false;
+    from->reached = true;
+    for (int id = from->pub.id; id >= 0; id--) {
+        rec *R = tp->records[id];
+        const tg_record *r = &R->pub;
+        if (!R->reached || !r->requires_grad || !r->op->backward)
+            continue;
+        for (int i = 0; i <= r->nin; i++) {
+            const tg_tensor *t = i < r->nin ? r->in[i] : r->out;
+            uint64_t then = R->version[i], now = tg_tensor_version(t);
+            if (now == then || !op_reads(r->op, i, r->nin))
+                continue;
+            char what[160];
+            if (i == r->nin)
+                snprintf(what, sizeof what, "its output");
+            else if (tg_is_leaf(t))
+                snprintf(what, sizeof what, "input %d ('%s')", i, tg_leaf_name(t));
+            else
+                snprintf(what, sizeof what, "input %d", i);
+            return tg_tape_fail(tp, TG_ERR_STATE, "tg_backward: tg_%s (record %d%s%s) needs %s as "
+                                "it was when recorded, but it was written in place since (version "
+                                "%llu then, %llu now); write it after tg_backward, or write a copy "
+                                "(tg_tensor_clone)", r->op->name, r->id, *r->scope ? ", in " : "",
+                                r->scope, what, (unsigned long long)then, (unsigned long long)now);
+        }
+        for (int i = 0; i < r->nin; i++)
+            if (r->in_record[i] >= 0 && needs_grad(tp, r->in[i]))
+                tp->records[r->in_record[i]]->reached = true;
+    }
+    return TG_OK;
+}
+
 tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
 {
     if (!tp)
@@ -517,9 +579,18 @@ tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
     if (tp->status != TG_OK)
         return tp->status; /* refuses: the sticky error says why */
     rec *R = rec_of(tp, out);
-    if (!R)
-        return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: the output was not recorded on this tape "
-                            "(made with gradients disabled, on another tape, or not by an op)");
+    if (!R) {
+        const rec *other = out ? out->user : NULL;
+        const char *why = "was not recorded (made with gradients disabled, or by a tg_tensor_ function)";
+        if (!out)
+            why = "is NULL";
+        else if (leaf_of(out))
+            why = "is a leaf (a parameter), not an op's output";
+        else if (other && other->magic == REC_MAGIC)
+            why = "was recorded on another tape";
+        return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: the output %s; a backward starts from an "
+                            "op's output on this tape", why);
+    }
     if (!R->pub.requires_grad)
         return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: nothing that '%s' (record %d) depends on "
                             "requires a gradient", R->pub.op->name, R->pub.id);
@@ -529,7 +600,15 @@ tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
                             gout ? tg_shape_str(a, sizeof a, gout->ndim, gout->shape) : "NULL",
                             tg_dtype_name(out->dtype), tg_shape_str(b, sizeof b, out->ndim, out->shape));
     }
-    /* a second backward on the same tape starts its intermediate gradients afresh */
+    if (tp->walked && !tp->retain_graph)
+        return tg_tape_fail(tp, TG_ERR_STATE, "tg_backward: this tape was walked back already, and a "
+                            "second backward would add to the leaves' gradients again; call tg_tape_reset "
+                            "before the next forward, or tg_tape_set_retain_graph(tp, true) to walk it "
+                            "again on purpose");
+    if (check_unchanged(tp, R) != TG_OK)
+        return tp->status;
+    tp->walked = true;
+    /* a second backward (retain_graph) starts the intermediate gradients afresh */
     for (int id = 0; id < tp->nrec; id++)
         tp->records[id]->pub.grad = NULL;
     R->pub.grad = tg_tensor_clone(tp->arena, gout);

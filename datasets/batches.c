@@ -151,6 +151,9 @@ static void prepare(const tg_batcher *b, int64_t epoch, int64_t k, slot *s, bool
             prepare_one(b, &aug, start, i, s);
     }
     s->count = count;
+    /* written through raw pointers: counted for the tape's in-place check */
+    tg_tensor_bump_version(s->x_full);
+    tg_tensor_bump_version(s->y_full);
 }
 
 /* ------------------------------------------------------------------ prefetch */

@@ -32,7 +32,8 @@ static tg_status softplus_backward(tg_tape *tp, const tg_record *r, const tg_ten
     return tg_accumulate_grad(tp, r, 0, tg_tensor_mul(ar, g, tg_tensor_sigmoid(ar, r->in[0])));
 }
 
-static const tg_op softplus_op = {"softplus", softplus_forward, softplus_backward};
+static const tg_op softplus_op = {"softplus", softplus_forward, softplus_backward,
+                                  TG_READS_IN(0)};
 
 static tg_tensor *softplus(tg_tape *tp, tg_tensor *x)
 {

@@ -9,6 +9,7 @@
  *   tapegrad/nn.h         layers from primitives, models, initialisers, VGG, checkpoints
  *   tapegrad/optim.h      SGD, Adam, AdamW, learning-rate schedules
  *   tapegrad/datasets.h   CIFAR and IDX readers, train/validation split, augmented batches
+ *   tapegrad/version.h    TG_VERSION_MAJOR, _MINOR, _PATCH (tg_version() is the library's)
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H

@@ -378,6 +378,11 @@ static void update(const slot *s, const tg_tensor *grad, hyper *h)
         update_range(s, grad, h, 0, n);
     }
     *count = t;
+    /* written through raw pointers: counted for the tape's in-place check */
+    tg_tensor *written[] = {s->param, s->step, s->m, s->v, s->vmax};
+    for (size_t i = 0; i < sizeof written / sizeof *written; i++)
+        if (written[i])
+            tg_tensor_bump_version(written[i]);
 }
 
 tg_status tg_optim_step(tg_optim *o)
@@ -415,6 +420,7 @@ tg_status tg_optim_step(tg_optim *o)
             update(&o->slots[i], g, &h);
     }
     *(double *)tg_tensor_data(o->step) += 1;
+    tg_tensor_bump_version(o->step);
     return TG_OK;
 }
 

@@ -192,6 +192,8 @@ static tg_tensor *unary_impl(const char *fn, tg_arena *ar, tg_tensor *out, int k
     tg_tensor *res = out ? out : tg__new(ar, x->dtype, x->ndim, x->shape);
     if (!res)
         return NULL;
+    if (out)
+        tg__written(out);
     const tg_tensor *ops[2] = {res, x};
     run(unary_rows[k][x->dtype == TG_F64], 2, ops, &prm);
     return res;
@@ -389,6 +391,8 @@ static tg_tensor *binary_impl(const char *fn, tg_arena *ar, tg_tensor *out, int 
     tg_tensor *res = out ? out : tg__new(ar, rdt, nd, shape);
     if (!res)
         return NULL;
+    if (out)
+        tg__written(out);
     const tg_tensor *ops[3] = {res, &ea, &eb};
     double alpha = 0;
     run(row, 3, ops, &alpha);
@@ -447,6 +451,7 @@ tg_status tg_tensor_axpy_(tg_tensor *dst, double alpha, const tg_tensor *src)
     tg_status st = tg__expand_into(&esrc, src, dst->ndim, dst->shape, fn);
     if (st != TG_OK)
         return st;
+    tg__written(dst);
     const tg_tensor *ops[3] = {dst, dst, &esrc};
     run(binary_rows[K_AXPY][dst->dtype], 3, ops, &alpha);
     return TG_OK;

@@ -16,7 +16,14 @@ struct tg_storage {
     size_t nbytes;
     atomic_int refcount; /* -1: owned by an arena, not counted */
     bool borrowed;       /* data belongs to the caller */
+    /* Writes made to existing data through the library (tg_tensor_version). Not atomic:
+     * two threads writing one storage at once race on its data anyway. */
+    uint64_t version;
 };
+
+/* After a write into t's existing elements (an _ or _out function, tg_tensor_set): the
+ * tape's in-place check compares versions. Fresh tensors need not call it. */
+static inline void tg__written(const tg_tensor *t) { t->storage->version++; }
 
 /* A new tensor header (from ar, or the heap) with a fresh contiguous storage of
  * numel * dtype size bytes, uninitialised. Same as tg_tensor_empty. */
@@ -69,9 +76,12 @@ static inline int tg__axis(int axis, int ndim)
 }
 
 /* The first axis along which several elements of t are one address (size > 1, stride
- * 0: a broadcast view, which cannot be written), or -1. */
+ * 0: a broadcast view, which cannot be written), or -1. An empty tensor has no
+ * elements to share an address, so it has none, whatever its strides. */
 static inline int tg__broadcast_axis(const tg_tensor *t)
 {
+    if (tg_tensor_numel(t) == 0)
+        return -1;
     for (int i = 0; i < t->ndim; i++)
         if (t->strides[i] == 0 && t->shape[i] > 1)
             return i;

@@ -288,5 +288,6 @@ tg_status tg_tensor_matmul_out(tg_tensor *out, const tg_tensor *a, const tg_tens
     if (d >= 0)
         return tg_set_error(TG_ERR_ARG, "%s: out (shape %s) has a broadcast axis %d (stride 0), "
                                         "so its elements overlap", fn, TG__SHAPE(so, out), d);
+    tg__written(out);
     return matmul_into(fn, out, a, b, alpha, beta);
 }

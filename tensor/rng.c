@@ -323,8 +323,7 @@ static void fill_contiguous(const fill_job *job)
 /* Fills t in its logical (row-major) order and advances g by the blocks used. */
 static tg_status fill(const char *fn, tg_tensor *t, tg_rng *g, fill_job job)
 {
-    /* an empty tensor's strides may be 0 on any axis (nothing to share): nothing to fill */
-    int i = tg_tensor_numel(t) > 0 ? tg__broadcast_axis(t) : -1;
+    int i = tg__broadcast_axis(t);
     if (i >= 0) {
         char b[TG__SHAPE_STR];
         return tg_set_error(TG_ERR_ARG, "%s: axis %d of the target %s is broadcast (stride 0), "
@@ -339,8 +338,10 @@ static tg_status fill(const char *fn, tg_tensor *t, tg_rng *g, fill_job job)
     job.k1 = key[1];
     job.stream = g->stream;
     job.counter = g->counter;
-    if (job.n == 0)
+    if (job.n == 0) {
+        tg__written(t);
         return TG_OK;
+    }
     tg_tensor *tmp = NULL;
     if (tg_tensor_is_contiguous(t)) {
         job.out = tg__ptr(t);
@@ -353,8 +354,10 @@ static tg_status fill(const char *fn, tg_tensor *t, tg_rng *g, fill_job job)
     fill_contiguous(&job);
     tg_status st = TG_OK;
     if (tmp) {
-        st = tg_tensor_copy_(t, tmp);
+        st = tg_tensor_copy_(t, tmp); /* which counts the write */
         tg_tensor_free(tmp);
+    } else {
+        tg__written(t);
     }
     g->counter += (uint64_t)((job.n + job.per_block - 1) / job.per_block);
     return st;

@@ -27,6 +27,8 @@ int64_t tg_tensor_numel(const tg_tensor *t)
 
 bool tg_tensor_is_contiguous(const tg_tensor *t)
 {
+    if (tg_tensor_numel(t) == 0)
+        return true; /* no element is out of place */
     int64_t expect = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] != 1 && t->strides[i] != expect)
@@ -49,13 +51,17 @@ bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b)
 void *tg_tensor_data(const tg_tensor *t) { return tg__ptr(t); }
 size_t tg_storage_nbytes(const tg_storage *s) { return s->nbytes; }
 int tg_storage_refcount(const tg_storage *s) { return atomic_load(&s->refcount); }
+uint64_t tg_tensor_version(const tg_tensor *t) { return t->storage->version; }
+void tg_tensor_bump_version(tg_tensor *t) { tg__written(t); }
 
 void tg__set_contiguous_strides(tg_tensor *t)
 {
+    /* a size-0 axis counts as 1, as in PyTorch: [2,0] gets strides [1,1], not [0,1],
+     * which would read as a broadcast axis */
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         t->strides[i] = s;
-        s *= t->shape[i];
+        s *= t->shape[i] ? t->shape[i] : 1;
     }
 }
 
@@ -99,6 +105,7 @@ static tg_storage *storage_new(tg_arena *ar, size_t nbytes, void *borrowed)
     s->data = borrowed ? borrowed : (char *)s + STORAGE_HEADER;
     s->nbytes = nbytes;
     s->borrowed = borrowed != NULL;
+    s->version = 0;
     atomic_init(&s->refcount, ar ? -1 : 1);
     return s;
 }
@@ -295,6 +302,7 @@ tg_status tg_tensor_copy_(tg_tensor *dst, const tg_tensor *src)
     tg_status st = tg__expand_into(&bsrc, src, dst->ndim, dst->shape, "tg_tensor_copy_");
     if (st)
         return st;
+    tg__written(dst);
     if (tg_tensor_numel(dst) == 0)
         return TG_OK;
     const tg_tensor *ops[2] = {dst, &bsrc};
@@ -379,6 +387,7 @@ tg_status tg_tensor_set(tg_tensor *t, const int64_t *index, double value)
     if (!p)
         return tg_last_status();
     tg__store(t->dtype, p, value);
+    tg__written(t);
     return TG_OK;
 }
 

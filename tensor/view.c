@@ -347,3 +347,45 @@ tg_tensor *tg_tensor_unsqueeze(tg_arena *ar, const tg_tensor *t, int dim)
     v.ndim++;
     return tg__header_like(ar, &v);
 }
+
+tg_tensor *tg_tensor_as_strided(tg_arena *ar, const tg_tensor *t, int ndim, const int64_t *shape,
+                                const int64_t *strides, int64_t offset)
+{
+    const char *fn = "tg_tensor_as_strided";
+    TG__CHECK_NULL(fn, t);
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && (!shape || !strides)))
+        return TG__FAIL(TG_ERR_ARG, "%s: %d axes (0..%d allowed, with a shape and strides)", fn, ndim,
+                        TG_MAX_DIMS);
+    char b1[TG__SHAPE_STR], b2[TG__SHAPE_STR];
+    bool empty = false;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || strides[i] < 0)
+            return TG__FAIL(TG_ERR_ARG, "%s: shape %s, strides %s: sizes and strides must be >= 0", fn,
+                            tg_shape_str(b1, sizeof b1, ndim, shape),
+                            tg_shape_str(b2, sizeof b2, ndim, strides));
+        empty = empty || shape[i] == 0;
+    }
+    /* the last element reached, each step checked against the storage before it is
+     * taken, so nothing overflows */
+    int64_t have = (int64_t)(t->storage->nbytes / tg_dtype_size(t->dtype)), last = offset;
+    bool fits = offset >= 0 && (empty ? offset <= have : offset < have);
+    for (int i = 0; fits && !empty && i < ndim; i++) {
+        if (shape[i] > 1 && strides[i] > 0) {
+            fits = shape[i] - 1 <= (have - 1 - last) / strides[i];
+            last += fits ? (shape[i] - 1) * strides[i] : 0;
+        }
+    }
+    if (!fits)
+        return TG__FAIL(TG_ERR_SHAPE, "%s: shape %s, strides %s and offset %lld reach past the end of "
+                        "a storage of %lld %s elements", fn, tg_shape_str(b1, sizeof b1, ndim, shape),
+                        tg_shape_str(b2, sizeof b2, ndim, strides), (long long)offset, (long long)have,
+                        tg_dtype_name(t->dtype));
+    tg_tensor v = *t;
+    v.ndim = ndim;
+    v.offset = offset;
+    for (int i = 0; i < ndim; i++) {
+        v.shape[i] = shape[i];
+        v.strides[i] = strides[i];
+    }
+    return tg__header_like(ar, &v);
+}

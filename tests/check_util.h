@@ -52,6 +52,14 @@ static inline tg_tensor *tt_rand_tensor(tg_dtype dt, int ndim, const int64_t *sh
     return t;
 }
 
+/* tt_rand_tensor made a leaf (tg_requires_grad) with that name. */
+static inline tg_tensor *tt_leaf(tg_dtype dt, int ndim, const int64_t *shape, const char *name)
+{
+    tg_tensor *t = tt_rand_tensor(dt, ndim, shape);
+    ck_assert_int_eq(tg_requires_grad(t, name), TG_OK);
+    return t;
+}
+
 /* Replaces *t by view (freeing the old header; the storage lives on in the view). */
 static inline void tt_become(tg_tensor **t, tg_tensor *view)
 {

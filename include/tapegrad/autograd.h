@@ -87,6 +87,14 @@ bool tg_tape_fused(const tg_tape *tp);
  * whatever this says. Returns the old setting. */
 bool tg_tape_set_keep_grads(tg_tape *tp, bool keep);
 
+/* Allows a second tg_backward on the tape before tg_tape_reset (PyTorch's
+ * retain_graph): off by default, when a second one is the tape's error, since it would
+ * add to the leaves' gradients a second time. On, each backward starts the records'
+ * gradients afresh and adds to the leaves' again (two backwards from one loss give the
+ * leaves twice its gradient; from two losses, the gradient of their sum). Returns the
+ * old setting. */
+bool tg_tape_set_retain_graph(tg_tape *tp, bool retain);
+
 /* Profiling: with it on, each record's forward_s and backward_s hold the wall time of
  * its forward and backward, in seconds (0 when off). */
 void tg_tape_set_profile(tg_tape *tp, bool on);
@@ -110,6 +118,7 @@ typedef struct tg_stat_sync {
     tg_status (*sum)(void *ctx, double *values, int n);
     void *ctx;
 } tg_stat_sync;
+/* Sets (a copy of *sync) or clears (NULL) the tape's tg_stat_sync, and reads it. */
 void tg_tape_set_stat_sync(tg_tape *tp, const tg_stat_sync *sync);
 const tg_stat_sync *tg_tape_stat_sync(const tg_tape *tp); /* NULL when off */
 
@@ -127,9 +136,28 @@ void tg_zero_grad(tg_tensor *t); /* zeros a leaf's grad (keeping its memory); el
 /* ------------------------------------------------------------------ backward */
 
 /* Gradients of a one-element loss (seeded with 1) with respect to everything on the
- * tape that needs one; accumulates into leaves' grads. */
+ * tape that needs one; accumulates into leaves' grads.
+ *
+ * What it refuses, each as the tape's sticky error: a loss of more than one element
+ * (there is no implicit seed; tg_backward_from takes one), a tensor that is not an op's
+ * output on this tape (a leaf, a result of a tg_tensor_ function or of evaluation mode,
+ * an output of another tape: the message says which), a graph with nothing that needs
+ * a gradient, and a second backward on the tape before tg_tape_reset unless
+ * tg_tape_set_retain_graph allows it.
+ *
+ * In-place writes. Before any backward runs, every record it will reach must find the
+ * values its backward reads (tg_op.reads) at the versions they had when it was recorded
+ * (tg_tensor_version): a parameter overwritten by an optimiser step, tg_tensor_fill_,
+ * copy_, axpy_ or any other write through the library between the forward and
+ * tg_backward would make the gradient silently wrong, so it is the tape's sticky error
+ * instead, naming the op, its scope, the input and both versions, and no gradient is
+ * touched. Writes through tg_tensor_data's raw pointer cannot be seen (unless followed
+ * by tg_tensor_bump_version). The tape's own writes to gradients are not values any
+ * backward reads, and what happens after tg_backward (an optimiser step) is not
+ * checked until the next backward. */
 tg_status tg_backward(tg_tape *tp, tg_tensor *loss);
-/* The same from any output, seeded with `gout` (same shape and dtype as out). */
+/* The same from any output of any shape, seeded with `gout` = dL/d(out) (same shape and
+ * dtype as out; NULL is an error). */
 tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout);
 
 /* ------------------------------------------------------------------ inspecting */
@@ -183,7 +211,7 @@ tg_tensor *tg_add(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* broadcasting */
 tg_tensor *tg_sub(tg_tape *tp, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_mul(tg_tape *tp, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_div(tg_tape *tp, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_maximum(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* ties: half to each */
+tg_tensor *tg_maximum(tg_tape *tp, tg_tensor *a, tg_tensor *b); /* a tie gives each side half */
 tg_tensor *tg_neg(tg_tape *tp, tg_tensor *x);
 tg_tensor *tg_add_scalar(tg_tape *tp, tg_tensor *x, double s);
 tg_tensor *tg_mul_scalar(tg_tape *tp, tg_tensor *x, double s);
@@ -211,7 +239,8 @@ tg_tensor *tg_sum(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool ke
 tg_tensor *tg_mean(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_var(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, int correction,
                   bool keepdim);
-tg_tensor *tg_max(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim); /* ties share */
+/* Tied maxima share the gradient equally (1/2 each of two, 1/3 each of three). */
+tg_tensor *tg_max(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_logsumexp(tg_tape *tp, tg_tensor *x, int naxes, const int *axes, bool keepdim);
 tg_tensor *tg_log_softmax(tg_tape *tp, tg_tensor *x, int axis);
 /* out[i...] = x[i..., index[i...], ...] along axis; index is i32, shaped as x without
@@ -282,12 +311,22 @@ tg_tensor *tg_batch_norm2d(tg_tape *tp, tg_tensor *x, tg_tensor *gamma, tg_tenso
  * backward receives gout = dL/d(out) (the shape and dtype of out) and hands each input
  * that needs it (tg_needs_grad) its gradient with tg_accumulate_grad, which checks
  * shape and dtype and adds it where the input came from. NULL: not differentiable.
+ *
+ * reads says which values backward reads, so that tg_backward can refuse when one of
+ * them was written in place after the forward (see tg_backward): TG_READS_IN(i) for
+ * input i, TG_READS_OUT for the output, or TG_READS_NONE for a backward that needs
+ * only shapes and params (add, sum, the views). Left 0, every input and the output
+ * are checked: always safe, but it refuses in-place writes a backward would not see.
  */
 typedef struct tg_op {
     const char *name; /* "matmul": errors read "tg_matmul: ..." */
     tg_tensor *(*forward)(tg_tape *tp, tg_record *r);
     tg_status (*backward)(tg_tape *tp, const tg_record *r, const tg_tensor *gout);
+    unsigned reads;   /* TG_READS_* flags; 0: everything */
 } tg_op;
+#define TG_READS_IN(i) (1u << ((i) < 29 ? (i) : 29)) /* inputs 29 and up share a flag */
+#define TG_READS_OUT (1u << 30)
+#define TG_READS_NONE (1u << 31)
 
 /* Runs op on the inputs (params_size bytes at params are copied for the record) and
  * records it. Inputs may be NULL only where the op says so; the tape checks nothing
@@ -321,27 +360,54 @@ typedef tg_tensor *(*tg_gradcheck_fn)(tg_tape *tp, tg_tensor *const *inputs, voi
 typedef struct tg_gradcheck_options {
     double eps;           /* central-difference step; 0: 1e-6 */
     double atol, rtol;    /* |analytic - numeric| <= atol + rtol * |numeric|; 0: 1e-5, 1e-3 */
-    int64_t max_elements; /* per input, a random subset above this; 0: 4096 */
-    uint64_t seed;        /* for the subset and the projection */
+    int64_t max_elements; /* per input, a random sample above this; 0: 4096 */
+    uint64_t seed;        /* for the sample and the projection */
+    bool full_jacobian;   /* every output element, not a random projection (see below) */
 } tg_gradcheck_options;
 
 typedef struct tg_gradcheck_report {
     bool ok;
-    int64_t checked;      /* elements compared */
-    int64_t kinks;        /* elements skipped: f is not differentiable within eps there */
-    /* the worst element: input number, flat row-major index, both values */
+    int64_t checked;      /* elements compared (Jacobian entries with full_jacobian) */
+    int64_t kinks;        /* skipped: f is not differentiable within eps there */
+    /* the worst comparison: input number, flat row-major index into it, the output
+     * element's flat index (full_jacobian; -1 otherwise), both values, their difference */
     int input;
     int64_t index;
+    int64_t output_index;
     double analytic, numeric, error;
     char message[512];    /* what failed and where, or a one-line summary */
 } tg_gradcheck_report;
 
 /* Checks fn's gradients against central differences in float64, as
- * torch.autograd.gradcheck: the float inputs are copied to f64 leaves, the output is
- * projected on a fixed random direction v (so L = <v, fn(x)>), the analytic dL/dx comes
- * from tg_backward_from, and dL/dx_j numerically from L(x +- eps e_j) for every element
- * j (or max_elements of them). Integer inputs (labels) pass through unchanged.
- * Returns TG_OK if every checked element agrees; the report says which did not. */
+ * torch.autograd.gradcheck does.
+ *
+ * Inputs. Each f32 or f64 input is copied to an f64 leaf with its layout (shape,
+ * strides, including 0 on a broadcast axis, and offset, over a copy of its storage), so
+ * an op is checked on the transposed, sliced or broadcast input it is given. Integer
+ * inputs (labels) pass through unchanged. A storage element that several positions
+ * share (a broadcast axis) is perturbed once, and compared with the sum of their
+ * gradients.
+ *
+ * What is compared. By default not the whole Jacobian J but a random projection of it,
+ * PyTorch's "fast mode": the output is projected on a fixed random direction v (from
+ * seed), L = <v, fn(x)>; the analytic dL/dx is one tg_backward_from seeded with v, and
+ * dL/dx_j is (L(x + eps e_j) - L(x - eps e_j)) / 2 eps numerically, for every element j
+ * of every input, or for max_elements of them drawn at random with repeats (so a
+ * sample may check an element twice and miss another). v^T J is wrong for almost every
+ * v when J is, and a backward that ignores its incoming gradient fails. With
+ * full_jacobian, every output element is a row of its own: one backward per output
+ * element, every entry of J (or of the sampled columns) compared, and the report names
+ * the output element too; that costs one backward per output element.
+ *
+ * Kinks. Where an element's one-sided differences disagree (relu at 0, a tie of max or
+ * maximum), the central difference is their mean, which a backward need not return:
+ * any value between the two slopes is a valid gradient there. Such an element, with the
+ * analytic value between the slopes, is counted in report->kinks and skipped. So
+ * tg_max's tied maxima sharing the gradient equally (1/2 each for two, 1/3 for three)
+ * and tg_maximum's half to each pass, as relu's 0 at 0 does.
+ *
+ * Returns TG_OK if every checked element agrees; TG_ERR_CHECK and the report (also
+ * tg_last_error) say which did not; another status when fn or its backward fails. */
 tg_status tg_gradcheck(tg_gradcheck_fn fn, void *user, int nin, tg_tensor *const *inputs,
                        const tg_gradcheck_options *opts, tg_gradcheck_report *report);
 

@@ -42,6 +42,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "version.h" /* TG_VERSION_MAJOR, _MINOR, _PATCH, _STRING */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -68,6 +70,15 @@ const char *tg_dtype_name(tg_dtype dt); /* "f32", "f64", "u8", "i32" */
     (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]) { __VA_ARGS__ }
 #define TG_AXES(...)                                                                  \
     (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
+
+/* ------------------------------------------------------------------ version */
+
+/* The version of the library the program runs with, "0.1.0": the shared library may
+ * be newer than the headers it was compiled with, whose version TG_VERSION_MAJOR,
+ * TG_VERSION_MINOR, TG_VERSION_PATCH and TG_VERSION_STRING give (tapegrad/version.h).
+ * Versions follow semantic versioning; before 1.0, a minor version may change the API
+ * (CHANGELOG.md says how). */
+const char *tg_version(void);
 
 /* ------------------------------------------------------------------ errors */
 
@@ -169,9 +180,21 @@ typedef struct tg_tensor {
 int64_t tg_tensor_numel(const tg_tensor *t);     /* the product of the shape; 1 for a scalar */
 bool tg_tensor_is_contiguous(const tg_tensor *t); /* row-major, no gaps, no broadcast */
 bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b); /* same ndim and sizes */
-void *tg_tensor_data(const tg_tensor *t);         /* address of element [0,...,0] */
+/* Address of element [0,...,0]. Writes through it are invisible to the version below
+ * (and so to the tape's in-place check): call tg_tensor_bump_version after them. */
+void *tg_tensor_data(const tg_tensor *t);
 size_t tg_storage_nbytes(const tg_storage *s);    /* bytes of data it holds */
 int tg_storage_refcount(const tg_storage *s);     /* -1 for arena storage (not counted) */
+
+/* The version of t's storage, shared by every view of it: how many times the library
+ * has written into its existing elements (every function ending in _, the _out forms,
+ * tg_tensor_set, an optimiser step, a checkpoint load, a data batch), as PyTorch's
+ * version counter. A new tensor starts at 0. The tape remembers the versions of what
+ * each backward reads and tg_backward refuses when one changed (autograd.h). A write
+ * through tg_tensor_data's raw pointer cannot be seen; tg_tensor_bump_version after
+ * such a write makes it count. */
+uint64_t tg_tensor_version(const tg_tensor *t);
+void tg_tensor_bump_version(tg_tensor *t);
 
 /* Frees a heap tensor's header and drops its reference to the storage. NULL and
  * arena tensors are ignored, so cleanup code need not know where a tensor lives. */
@@ -240,6 +263,13 @@ tg_tensor *tg_tensor_expand(tg_arena *ar, const tg_tensor *t, int ndim, const in
 #define TG_ALL_AXES (-1000)
 tg_tensor *tg_tensor_squeeze(tg_arena *ar, const tg_tensor *t, int dim);
 tg_tensor *tg_tensor_unsqueeze(tg_arena *ar, const tg_tensor *t, int dim);
+
+/* Any view of t's storage: shape, strides (in elements) and offset as given, all >= 0,
+ * as PyTorch's as_strided; NULL (and an error) if an element would lie outside the
+ * storage. Elements may overlap (a stride 0, or strides that cross): such a view is
+ * for reading, since writing one element writes all that share it. */
+tg_tensor *tg_tensor_as_strided(tg_arena *ar, const tg_tensor *t, int ndim, const int64_t *shape,
+                                const int64_t *strides, int64_t offset);
 
 /* The broadcast shape of a and b into out_shape (TG_MAX_DIMS entries); returns its ndim,
  * or -1 (and an error naming `caller`) when they cannot be broadcast. */

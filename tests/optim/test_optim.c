@@ -462,6 +462,42 @@ START_TEST(test_step_allocates_nothing)
 }
 END_TEST
 
+/* A step writes its parameters and state in place, through raw pointers, and says so
+ * (tg_tensor_version): a backward whose forward ran before the step is refused, one
+ * after it is fine. */
+START_TEST(test_step_is_an_in_place_write)
+{
+    const fx_config *c = fx_find("adam_wd_amsgrad");
+    run r;
+    run_init(&r, &c->cfg, TG_F64);
+    for (int i = 0; i < NPARAMS; i++)
+        set_grad(&r, r.p[i], fx.grad[0][i]);
+    int n = tg_optim_num_state(r.o);
+    uint64_t before[16];
+    ck_assert_int_le(n, 16);
+    for (int i = 0; i < n; i++)
+        before[i] = tg_tensor_version(tg_optim_state(r.o, i));
+    uint64_t pv = tg_tensor_version(r.p[0]);
+
+    tg_tape_reset(r.tp);
+    tg_tensor *loss = tg_sum(r.tp, tg_mul(r.tp, r.p[0], r.p[0]), 0, NULL, false);
+    ck_assert_int_eq(tg_optim_step(r.o), TG_OK);
+    ck_assert_uint_gt(tg_tensor_version(r.p[0]), pv);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(tg_tensor_version(tg_optim_state(r.o, i)) > before[i], "state '%s' not counted",
+                      tg_optim_state_name(r.o, i));
+    ck_assert_int_eq(tg_backward(r.tp, loss), TG_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(tg_tape_error(r.tp), "tg_mul (record 0) needs input 0 ('a') as it was "
+                                                      "when recorded"));
+
+    tg_tape_reset(r.tp); /* the usual order: forward, backward, step */
+    loss = tg_sum(r.tp, tg_mul(r.tp, r.p[0], r.p[0]), 0, NULL, false);
+    ck_assert_int_eq(tg_backward(r.tp, loss), TG_OK);
+    ck_assert_int_eq(tg_optim_step(r.o), TG_OK);
+    run_free(&r);
+}
+END_TEST
+
 /* A parameter large enough for the parallel loop gives the same bits on 1 and 2 threads. */
 START_TEST(test_threads_bitwise)
 {
@@ -641,6 +677,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, test_resume_continues_bitwise);
     tcase_add_test(tc, test_resume_without_state_differs);
     tcase_add_test(tc, test_step_allocates_nothing);
+    tcase_add_test(tc, test_step_is_an_in_place_write);
     tcase_add_test(tc, test_threads_bitwise);
     tcase_add_test(tc, test_bad_configs);
     tcase_add_test(tc, test_defaults_and_accessors);

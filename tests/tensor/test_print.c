@@ -219,6 +219,17 @@ START_TEST(test_print_and_null)
 }
 END_TEST
 
+/* The version a program logs: the library's, the headers' macros, and meson.build's
+ * project version (which the build compares with the macros) agree. */
+START_TEST(test_version)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", TG_VERSION_MAJOR, TG_VERSION_MINOR, TG_VERSION_PATCH);
+    ck_assert_str_eq(tg_version(), want);
+    ck_assert_str_eq(tg_version(), TG_VERSION_STRING);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/print");
@@ -233,6 +244,7 @@ int main(void)
     tcase_add_test(tc, test_views);
     tcase_add_test(tc, test_truncation);
     tcase_add_test(tc, test_print_and_null);
+    tcase_add_test(tc, test_version);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }

@@ -302,6 +302,124 @@ START_TEST(test_extreme_sizes)
 }
 END_TEST
 
+/* The storage's version: 0 when made, shared by every view, one more for each write
+ * through the library into existing elements, and nothing for reads or fresh results. */
+START_TEST(test_version_counts_writes)
+{
+    tg_tensor *t = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 3));
+    tg_tensor *v = tg_tensor_transpose(NULL, t, 0, 1), *src = tg_tensor_ones(NULL, TG_F32, TG_DIMS(3));
+    ck_assert_uint_eq(tg_tensor_version(t), 0);
+    tg_rng g = tg_rng_new(0);
+    uint64_t n = 0;
+    /* each call must succeed and count once, on t and its view v alike */
+#define WRITE(call)                                        \
+    do {                                                   \
+        ck_assert_int_eq((call), TG_OK);                   \
+        ck_assert_uint_eq(tg_tensor_version(t), ++n);      \
+        ck_assert_uint_eq(tg_tensor_version(v), n);        \
+    } while (0)
+    WRITE(tg_tensor_fill_(v, 1));
+    WRITE(tg_tensor_copy_(t, src));
+    WRITE(tg_tensor_axpy_(v, 2, v));
+    WRITE(tg_tensor_set(t, (int64_t[]){0, 0}, 3));
+    WRITE(tg_tensor_unary_out(t, TG_NEG, t, 0, 0));
+    WRITE(tg_tensor_binary_out(t, TG_MUL, t, src));
+    WRITE(tg_tensor_uniform_(v, &g, 0, 1));
+    WRITE(tg_tensor_bernoulli_(t, &g, 0.5));
+    tg_tensor *sq = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 2));
+    ck_assert_int_eq(tg_tensor_matmul_out(sq, t, v, 1, 0), TG_OK);
+    ck_assert_uint_eq(tg_tensor_version(sq), 1);
+    tg_tensor_bump_version(t);
+    ck_assert_uint_eq(tg_tensor_version(v), ++n);
+#undef WRITE
+    /* reads and new tensors leave it alone; a failed write too */
+    tg_tensor *c = tg_tensor_clone(NULL, t), *e = tg_tensor_exp(NULL, t);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_ne(tg_tensor_copy_(t, sq), TG_OK);
+    ck_assert_uint_eq(tg_tensor_version(t), n);
+    tg_tensor_fill_(c, 0);
+    ck_assert_uint_eq(tg_tensor_version(t), n);
+    tg_tensor_free(c);
+    tg_tensor_free(e);
+    tg_tensor_free(sq);
+    tg_tensor_free(src);
+    tg_tensor_free(v);
+    tg_tensor_free(t);
+}
+END_TEST
+
+/* Any strides over a storage, bounds-checked against it; overlapping views read. */
+START_TEST(test_as_strided)
+{
+    tg_tensor *t = iota(TG_F32, TG_DIMS(3, 4));
+    tg_tensor *win = tg_tensor_as_strided(NULL, t, TG_DIMS(2, 2), (int64_t[]){4, 1}, 5); /* [1:3, 1:3] */
+    ck_assert_ptr_nonnull(win);
+    tt_assert_close(win, ((double[]){5, 6, 9, 10}), 0);
+    ck_assert_ptr_eq(win->storage, t->storage);
+    tg_tensor *rows = tg_tensor_as_strided(NULL, t, TG_DIMS(3, 2), (int64_t[]){0, 1}, 10); /* overlapping */
+    tt_assert_close(rows, ((double[]){10, 11, 10, 11, 10, 11}), 0);
+    tg_tensor *last = tg_tensor_as_strided(NULL, t, TG_DIMS(2, 2), (int64_t[]){1, 10}, 0); /* to the end */
+    tt_assert_close(last, ((double[]){0, 10, 1, 11}), 0);
+    tg_tensor *none = tg_tensor_as_strided(NULL, t, TG_DIMS(0, 5), (int64_t[]){1, 1}, 12); /* empty */
+    ck_assert_ptr_nonnull(none);
+    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2, 2), (int64_t[]){1, 10}, 1), TG_ERR_SHAPE,
+                    "tg_tensor_as_strided: shape [2,2], strides [1,10] and offset 1 reach past the end of "
+                    "a storage of 12 f32 elements");
+    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(1), (int64_t[]){1}, 12), TG_ERR_SHAPE,
+                    "tg_tensor_as_strided: shape [1], strides [1] and offset 12 reach past the end of "
+                    "a storage of 12 f32 elements");
+    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2), (int64_t[]){-1}, 5), TG_ERR_ARG,
+                    "tg_tensor_as_strided: shape [2], strides [-1]: sizes and strides must be >= 0");
+    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2, INT64_C(1) << 62), (int64_t[]){1, INT64_C(1) << 62}, 0),
+                    TG_ERR_SHAPE, "tg_tensor_as_strided: shape [2,4611686018427387904], strides "
+                    "[1,4611686018427387904] and offset 0 reach past the end of a storage of 12 f32 elements");
+    tg_tensor_free(none);
+    tg_tensor_free(last);
+    tg_tensor_free(rows);
+    tg_tensor_free(win);
+    tg_tensor_free(t);
+}
+END_TEST
+
+/* An empty tensor gets PyTorch's strides (a size-0 axis counts as 1), is contiguous,
+ * and has no broadcast axis, so every in-place write accepts it (and does nothing);
+ * an expanded view of one with a genuine stride 0 is writable too: it has no element. */
+START_TEST(test_empty_has_no_broadcast_axis)
+{
+    tg_tensor *t = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 0));
+    ck_assert_int_eq(t->strides[0], 1);
+    ck_assert_int_eq(t->strides[1], 1);
+    ck_assert(tg_tensor_is_contiguous(t));
+    tg_tensor *e = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(0, 3, 0));
+    ck_assert_int_eq(e->strides[0], 3);
+    ck_assert_int_eq(e->strides[1], 1);
+    tg_tensor *row = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(1, 0));
+    tg_tensor *x = tg_tensor_expand(NULL, row, TG_DIMS(4, 0));
+    ck_assert_int_eq(x->strides[0], 0);
+    tg_rng g = tg_rng_new(0);
+    tg_tensor *targets[3] = {t, e, x};
+    for (int i = 0; i < 3; i++) {
+        tg_tensor *u = targets[i];
+        ck_assert_int_eq(tg_tensor_axpy_(u, 2, u), TG_OK);
+        ck_assert_int_eq(tg_tensor_fill_(u, 1), TG_OK);
+        ck_assert_int_eq(tg_tensor_unary_out(u, TG_EXP, u, 0, 0), TG_OK);
+        ck_assert_int_eq(tg_tensor_binary_out(u, TG_ADD, u, u), TG_OK);
+        ck_assert_int_eq(tg_tensor_normal_(u, &g, 0, 1), TG_OK);
+    }
+    tg_tensor *p = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 3)), *q = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(3, 0));
+    tg_tensor *r = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 0));
+    ck_assert_int_eq(tg_tensor_matmul_out(r, p, q, 1, 0), TG_OK); /* [2,3] @ [3,0] */
+    tg_tensor_free(r);
+    tg_tensor_free(q);
+    tg_tensor_free(p);
+    tg_tensor_free(x);
+    tg_tensor_free(row);
+    tg_tensor_free(e);
+    tg_tensor_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/view");
@@ -319,6 +437,9 @@ int main(void)
     tcase_add_test(tc, test_arena_view_of_heap_tensor);
     tcase_add_test(tc, test_extreme_sizes);
     tcase_add_test(tc, test_parallel_worth);
+    tcase_add_test(tc, test_version_counts_writes);
+    tcase_add_test(tc, test_as_strided);
+    tcase_add_test(tc, test_empty_has_no_broadcast_axis);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }

@@ -89,10 +89,10 @@ static tg_status cube_backward_wrong_shape(tg_tape *tp, const tg_record *r, cons
 }
 
 static const tg_op cube_ops[] = {
-    {"cube", cube_forward, cube_backward},
-    {"cube", cube_forward, cube_backward_wrong_factor},
-    {"cube", cube_forward, cube_backward_forgets_g},
-    {"cube", cube_forward, cube_backward_wrong_shape},
+    {"cube", cube_forward, cube_backward, TG_READS_IN(0)},
+    {"cube", cube_forward, cube_backward_wrong_factor, TG_READS_IN(0)},
+    {"cube", cube_forward, cube_backward_forgets_g, TG_READS_IN(0)},
+    {"cube", cube_forward, cube_backward_wrong_shape, TG_READS_IN(0)},
 };
 static const char *const cube_what[] = {
     "right: g * 3x^2",
