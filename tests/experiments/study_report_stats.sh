@@ -116,11 +116,13 @@ ok "results.csv holds every run's numbers"
 # scripts/publish-results: the CSV files and the report, no checkpoints, no run plots
 : >"$runs/configs/VGG_38_bn-after_seed0/checkpoint_best.safetensors"
 : >"$runs/configs/VGG_38_bn-after_seed0/curves.png"
+mkdir -p "$runs/configs/VGG_38_still_training_seed0" && cp "$runs/configs/VGG_38_bn-after_seed0/summary.csv" "$runs/configs/VGG_38_still_training_seed0/"
 pub=$tmp/published
 "$(dirname "$0")/../../scripts/publish-results" "$runs" "$pub" "$study" 2>"$tmp/err" ||
   fail "publish-results exited $?: $(cat "$tmp/err")"
 [ "$(find "$pub/configs" -type f | wc -l)" = 48 ] || fail "published $(find "$pub/configs" -type f | wc -l) run files, expected 12 runs x 4"
 [ -z "$(find "$pub" -name '*.safetensors' -o -name 'curves.png' -o -name '*.tmp')" ] || fail "published a checkpoint, run plot or temporary file"
+[ -e "$pub/configs/VGG_38_still_training_seed0" ] && fail "published a run that is still training"
 cmp -s "$pub/weight-decay/plan.csv" "$runs/weight-decay/plan.csv" || fail "plan.csv not published"
 grep -qF '| weight-decay | decay coefficient=0.005 vs decay coefficient=0 | -8.9 | +10.00 |' "$pub/REPORT.md" ||
   fail "the published report differs"
