@@ -48,13 +48,14 @@ typedef struct options {
     int threads;         /* 0: the library's default */
     const char *experiment_dir; /* NULL: derived from the configuration */
     bool resume;
+    const char *tape_html; /* --tape-html: NULL, or where the page goes */
 } options;
 
 enum {
     OPT_DATASET = 1, OPT_DATA_DIR, OPT_STAGES, OPT_BLOCKS, OPT_FILTERS, OPT_BN, OPT_ACTIVATION,
     OPT_RESIDUAL, OPT_DROPOUT, OPT_OPTIMIZER, OPT_LR, OPT_WEIGHT_DECAY, OPT_MOMENTUM, OPT_BATCH,
     OPT_EPOCHS, OPT_LR_MIN, OPT_SEED, OPT_TRAIN_LIMIT, OPT_THREADS, OPT_EXPERIMENT_DIR, OPT_RESUME,
-    OPT_HELP, OPT_COUNT
+    OPT_TAPE_HTML, OPT_HELP, OPT_COUNT
 };
 
 static const struct option long_options[] = {
@@ -79,6 +80,7 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"experiment-dir", required_argument, NULL, OPT_EXPERIMENT_DIR},
     {"resume", no_argument, NULL, OPT_RESUME},
+    {"tape-html", required_argument, NULL, OPT_TAPE_HTML},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -131,6 +133,9 @@ static void usage(FILE *f)
         "  --experiment-dir DIR        default runs/<dataset>_VGG_<depth>_bn-<bn>_seed<S>\n"
         "  --resume                    continue the run in DIR from its latest checkpoint\n"
         "                              (its config.txt supplies the flags not given)\n"
+        "  --tape-html FILE            write the tape of the first epoch's last batch (the step\n"
+        "                              whose gradient flow gradflow.csv logs) as a web page that\n"
+        "                              steps through backward; needs Graphviz's dot\n"
         "  --help                      this text\n"
         "exit status: 0 done, 1 failure, 2 usage error\n");
 }
@@ -270,6 +275,7 @@ static int parse_args(int argc, char **argv, options *o, bool *set, const char *
             o->experiment_dir = a;
             break;
         case OPT_RESUME: o->resume = true; break;
+        case OPT_TAPE_HTML: o->tape_html = a; break;
         case OPT_HELP: return -1;
         default:
             fprintf(stderr, PROG ": unknown option '%s'%s (try --help)\n", argv[optind - 1], where);
@@ -344,7 +350,7 @@ static const char *option_name(int id)
 static bool affects_results(int id)
 {
     return id != OPT_DATA_DIR && id != OPT_THREADS && id != OPT_EXPERIMENT_DIR && id != OPT_RESUME &&
-           id != OPT_HELP;
+           id != OPT_TAPE_HTML && id != OPT_HELP;
 }
 
 /* config.txt: "--flag value" one a line, in --help's order */
@@ -444,6 +450,7 @@ typedef struct run {
     char (*layers)[96];    /* distinct layer scopes, in parameter order */
     int *layer_record;     /* scratch: the last record of each layer */
     study_buf summary, gradflow; /* the CSV files' text so far */
+    bool tape_html_written;      /* --tape-html: once a run */
     char config[8192];
     bool tty;
 } run;
@@ -614,6 +621,30 @@ static void record_gradflow(run *r, int epoch)
     }
 }
 
+/* --tape-html: the tape of the step whose gradient flow was just read, as a web page
+ * that steps through its backward (tg_tape_write_html), replaced whole or not at all. */
+static int write_tape_html(run *r, int epoch)
+{
+    char *text = NULL, title[2200], what[4200];
+    size_t len = 0;
+    snprintf(title, sizeof title, "study train %s: epoch %d, last batch", r->dir, epoch);
+    snprintf(what, sizeof what, "--tape-html %s", r->opt.tape_html);
+    FILE *f = open_memstream(&text, &len);
+    tg_status st = f ? tg_tape_write_html(r->tp, f, &(tg_html_options){.title = title})
+                     : tg_set_error(TG_ERR_NOMEM, "out of memory");
+    if (f && fclose(f) != 0 && st == TG_OK)
+        st = tg_set_error(TG_ERR_NOMEM, "out of memory");
+    if (st == TG_OK)
+        st = study_write_file_atomic(r->opt.tape_html, text, len);
+    free(text);
+    if (st != TG_OK)
+        return fail(what);
+    r->tape_html_written = true;
+    fprintf(stderr, "%s" PROG ": wrote %s (%zu bytes): the tape of epoch %d's last batch, to open in a browser\n",
+            r->tty ? "\r\033[K" : "", r->opt.tape_html, len, epoch);
+    return 0;
+}
+
 typedef struct epoch_progress {
     int epoch, epochs;
     int64_t batches, done, images;
@@ -667,8 +698,11 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
         p->loss_sum += tg_tensor_item(l) * (double)n;
         p->correct += round(tg_accuracy(logits, y) * (double)n);
         p->images += n;
-        if (++p->done == p->batches)
+        if (++p->done == p->batches) {
             record_gradflow(r, p->epoch + 1);
+            if (r->opt.tape_html && !r->tape_html_written && write_tape_html(r, p->epoch + 1))
+                return 1;
+        }
         if (tg_optim_step(r->optim) != TG_OK)
             return fail("the optimiser step");
         tg_model_zero_grad(r->model);
@@ -830,6 +864,7 @@ int study_train_main(int argc, char **argv)
             base.data_dir = o.data_dir;
         base.experiment_dir = o.experiment_dir;
         base.resume = true;
+        base.tape_html = o.tape_html;
         o = base;
     }
     r.opt = o;
