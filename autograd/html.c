@@ -22,13 +22,15 @@
  *   {format, title, error, fused, backward, max_numbers,
  *    sources: [{kind: "leaf"|"const", name, shape, dtype, value: T, grad: T|null}],
  *    records: [{op, scope, shape, dtype, inputs: ["r3"|"s0"|null], needs: [bool],
- *               value: T, grad: T|null, shares: [{input, grad: T}]}],
+ *               value: T, grad: T|null, shares: [{input, grad: T|ref}]}],
  *    order:   [record ids, in the order backward ran them]}
  *   T = {n, v: [numbers] (n <= max_numbers), min, max, mean, mean_abs, rms, max_abs,
  *        zero_frac, nonfinite, hist: [counts over min..max] (n > max_numbers)}
  * mean_abs, rms, max_abs, zero_frac and nonfinite are tg_tensor_stats's, the numbers
  * tg_tape_print and the study's gradflow.csv show. A number that is not finite is
- * null in the statistics and "NaN", "Infinity" or "-Infinity" in v. */
+ * null in the statistics and "NaN", "Infinity" or "-Infinity" in v. A share that is
+ * bit for bit its input's whole gradient is that input's reference (ref, "r3" or
+ * "s0") instead of a second copy of the same summary. */
 #include "internal.h"
 
 #include <cjson/cJSON.h>
@@ -247,10 +249,19 @@ static cJSON *record_json(page *P, const tg_record *r)
     return o;
 }
 
-/* The sink during the replay: input i's share, summarised, not added. */
+/* Whether a and b hold the same bits (both contiguous, one shape and dtype). */
+static bool same_values(const tg_tensor *a, const tg_tensor *b)
+{
+    return a && b && a->dtype == b->dtype && tg_tensor_same_shape(a, b) && tg_tensor_is_contiguous(a) &&
+           tg_tensor_is_contiguous(b) &&
+           !memcmp(tg_tensor_data(a), tg_tensor_data(b), (size_t)tg_tensor_numel(a) * tg_dtype_size(a->dtype));
+}
+
+/* The sink during the replay: input i's share, summarised, not added. A share equal
+ * to the whole gradient of its input (the input is read once, as most are) is written
+ * as that gradient's reference ("r3", "s0"), not summarised a second time. */
 static tg_status share_sink(void *ctx, const tg_record *r, int i, const tg_tensor *g)
 {
-    (void)r;
     page *P = ctx;
     cJSON *s = cJSON_CreateObject();
     if (!s || !cJSON_AddItemToArray(P->shares, s)) {
@@ -259,7 +270,11 @@ static tg_status share_sink(void *ctx, const tg_record *r, int i, const tg_tenso
         return TG_OK; /* reported once the replay is over */
     }
     cJSON_AddNumberToObject(s, "input", i);
-    add_tensor(P, s, "grad", g);
+    const tg_tensor *whole = r->in_record[i] >= 0 ? tg_tape_record(P->tp, r->in_record[i])->grad : tg_grad(r->in[i]);
+    if (same_values(g, whole))
+        P->failed |= !cJSON_AddItemToObject(s, "grad", input_ref(P, r, i));
+    else
+        add_tensor(P, s, "grad", g);
     return TG_OK;
 }
 

@@ -80,10 +80,14 @@
     const a = Math.abs(v);
     return a >= 1e-4 && a < 1e6 ? v.toPrecision(6) : v.toExponential(5);
   }
-  /* 4 significant digits in exponent form, as tg_tape_print's columns */
+  /* 4 significant digits in exponent form, as tg_tape_print's columns print them (C's
+   * %.3e: "1.214e-01", the exponent signed and of two digits at least) */
   function fmtE(v) {
     if (v === null || v === undefined) return '\u2014';
-    return Number.isFinite(v) ? v.toExponential(3) : String(v);
+    if (!Number.isFinite(v)) return String(v);
+    const [m, e] = v.toExponential(3).split('e');
+    const x = Math.abs(Number(e));
+    return m + 'e' + (Number(e) < 0 ? '-' : '+') + (x < 10 ? '0' : '') + x;
   }
   const pct = (f) => (f === null || f === undefined ? '\u2014' : (100 * f).toFixed(1) + '%');
   const shapeStr = (s) => '[' + s.join(',') + ']';
@@ -124,7 +128,9 @@
   }));
   order.forEach((id, k) => recs[id].shares.forEach((s) => {
     const ref = recs[id].inputs[s.input];
-    (sharesTo[ref] = sharesTo[ref] || []).push({ id, step: k + 1, input: s.input, grad: s.grad });
+    /* a share equal to its input's whole gradient is written as that input's reference */
+    const grad = typeof s.grad === 'string' ? gradOf(s.grad) : s.grad;
+    (sharesTo[ref] = sharesTo[ref] || []).push({ id, step: k + 1, input: s.input, grad });
   }));
 
   /* ---------------------------------------------------------------- tensors, drawn */
@@ -222,8 +228,11 @@
     return box;
   }
 
-  function block(kind, title, ...kids) {
-    return el('div', { class: 'tensor-block ' + kind }, el('div', { class: 'label' }, title), ...kids);
+  /* A titled box; ref names the value it is about ("r3", "s0"), for links and tests. */
+  function block(kind, ref, title, ...kids) {
+    const attrs = { class: 'tensor-block ' + kind };
+    if (ref) Object.assign(attrs, { 'data-ref': ref, 'data-label': label(ref) });
+    return el('div', attrs, el('div', { class: 'label' }, title), ...kids);
   }
 
   /* ---------------------------------------------------------------- the steps */
@@ -260,9 +269,12 @@
       for (let k = 0; k < j; k++) all[k].grad.v.forEach((v, e) => { before[e] += num(v); });
       const after = before.map((v, e) => v + num(share.grad.v[e]));
       const shape = shapeOf(ref);
-      box.append(el('div', { class: 'hint', text: 'before (shares 1..' + j + '):' }), numbersTable(before, shape),
+      const beforeTable = numbersTable(before, shape), afterTable = numbersTable(after, shape);
+      beforeTable.classList.add('before');
+      afterTable.classList.add('after');
+      box.append(el('div', { class: 'hint', text: 'before (shares 1..' + j + '):' }), beforeTable,
         el('div', { class: 'hint', text: '+ this share = after ' + (j + 1) + ' of ' + n + (j + 1 === n ? ' (complete: the gradient of ' + label(ref) + ')' : '') + ':' }),
-        numbersTable(after, shape));
+        afterTable);
     } else if (j + 1 === n && gradOf(ref)) {
       box.append(el('div', { class: 'hint', text: 'the sum of all ' + n + ' shares, the gradient of ' + label(ref) + ':' }),
         statsLine(gradOf(ref), 'g'));
@@ -291,20 +303,20 @@
     const why = k === 1 ? 'the loss: backward starts here with dL/dL = 1.'
       : 'complete: ' + (rd.length === 1 ? 'the one record that reads it, ' : 'all ' + rd.length + ' records that read it, ') +
         rd.map((x) => '#' + x.id + (stepOf[x.id] ? ' (step ' + stepOf[x.id] + ')' : ' (no backward)')).join(', ') + ', ran before this step.';
-    box.append(block('read', 'reads g = grad #' + id + ' = dL/d(output of #' + id + '), ' + why, tensorView(r.grad, r.shape, 'g')));
+    box.append(block('read', ref, 'reads g = grad #' + id + ' = dL/d(output of #' + id + '), ' + why, tensorView(r.grad, r.shape, 'g')));
     r.inputs.forEach((inRef, i) => {
       const title = 'input ' + i + ': ' + (inRef ? label(inRef) : 'none');
       if (!inRef || !r.needs[i]) {
-        box.append(block('', title + ' needs no gradient (a constant, or made from constants only): nothing added'));
+        box.append(block('', inRef, title + ' needs no gradient (a constant, or made from constants only): nothing added'));
         return;
       }
       const shares = (sharesTo[inRef] || []).filter((s) => s.id === id && s.input === i);
       if (shares.length === 0) {
-        box.append(block('', title + ': no share added'));
+        box.append(block('', inRef, title + ': no share added'));
         return;
       }
       for (const s of shares)
-        box.append(block('share', 'adds to ' + title + ' this share:', tensorView(s.grad, shapeOf(inRef), 'g'), accumulation(inRef, s)));
+        box.append(block('share', inRef, 'adds to ' + title + ' this share:', tensorView(s.grad, shapeOf(inRef), 'g'), accumulation(inRef, s)));
     });
     return box;
   }
@@ -322,9 +334,9 @@
     const id = k - 1, r = recs[id];
     box.append(recordHeading(r, id, 'Forward step ' + k + ' of ' + recs.length), opLines(r));
     r.inputs.forEach((ref, i) => {
-      if (ref) box.append(block('', 'input ' + i + ': ' + label(ref) + ' ' + shapeStr(shapeOf(ref)), tensorView(valueOf(ref), shapeOf(ref), 'x')));
+      if (ref) box.append(block('', ref, 'input ' + i + ': ' + label(ref) + ' ' + shapeStr(shapeOf(ref)), tensorView(valueOf(ref), shapeOf(ref), 'x')));
     });
-    box.append(block('value', 'computes the output of #' + id + ':', tensorView(r.value, r.shape, 'x')));
+    box.append(block('value', 'r' + id, 'computes the output of #' + id + ':', tensorView(r.value, r.shape, 'x')));
     return box;
   }
 
@@ -615,7 +627,9 @@
   /* ---------------------------------------------------------------- start */
 
   const leaves = srcs.filter((s) => s.kind === 'leaf').length;
-  $('summary').textContent = recs.length + ' records, ' + leaves + ' leaves, ' + (srcs.length - leaves) + ' constants; ' +
+  const count = (n, one, many) => n + ' ' + (n === 1 ? one : many);
+  $('summary').textContent = count(recs.length, 'record', 'records') + ', ' + count(leaves, 'leaf', 'leaves') + ', ' +
+    count(srcs.length - leaves, 'constant', 'constants') + '; ' +
     (tape.backward ? 'backward ran ' + order.length + ' of them, from #' + order[0] + ' down' : 'no backward yet (values only)') +
     '; layers ' + (tape.fused ? 'fused' : 'as their primitives (fusion off)') + '.';
   if (tape.error) {

@@ -125,7 +125,9 @@ START_TEST(test_shares_and_order)
     ck_assert_int_eq(cJSON_GetArraySize(tanh_shares), 1);
     double to_t[3], to_x1[3], to_x2[3];
     ck_assert_int_eq((int)num(cJSON_GetArrayItem(mul_shares, 0), "input"), 0);
-    values_of(at(cJSON_GetArrayItem(mul_shares, 0), "grad"), to_t, 3);
+    /* #0 is read once: its one share is its whole gradient, written as a reference */
+    ck_assert_str_eq(cJSON_GetStringValue(at(cJSON_GetArrayItem(mul_shares, 0), "grad")), "r0");
+    values_of(at(record(data, 0), "grad"), to_t, 3);
     values_of(at(cJSON_GetArrayItem(mul_shares, 1), "grad"), to_x1, 3);
     values_of(at(cJSON_GetArrayItem(tanh_shares, 0), "grad"), to_x2, 3);
     const double xs[3] = {0.5, -1.0, 2.0};
