@@ -205,11 +205,11 @@ static cJSON *source_json(page *P, const tg_tensor *t)
     if (!o)
         return NULL;
     bool leaf = tg_is_leaf(t);
-    cJSON_AddStringToObject(o, "kind", leaf ? "leaf" : "const");
+    P->failed |= !cJSON_AddStringToObject(o, "kind", leaf ? "leaf" : "const");
     if (leaf)
-        cJSON_AddStringToObject(o, "name", tg_leaf_name(t));
-    cJSON_AddItemToObject(o, "shape", shape_json(P, t));
-    cJSON_AddStringToObject(o, "dtype", tg_dtype_name(t->dtype));
+        P->failed |= !cJSON_AddStringToObject(o, "name", tg_leaf_name(t));
+    P->failed |= !cJSON_AddItemToObject(o, "shape", shape_json(P, t));
+    P->failed |= !cJSON_AddStringToObject(o, "dtype", tg_dtype_name(t->dtype));
     add_tensor(P, o, "value", t);
     add_tensor(P, o, "grad", leaf ? tg_grad(t) : NULL);
     return o;
@@ -233,19 +233,20 @@ static cJSON *record_json(page *P, const tg_record *r)
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    cJSON_AddStringToObject(o, "op", r->op->name);
-    cJSON_AddStringToObject(o, "scope", r->scope);
-    cJSON_AddItemToObject(o, "shape", shape_json(P, r->out));
-    cJSON_AddStringToObject(o, "dtype", tg_dtype_name(r->out->dtype));
+    P->failed |= !cJSON_AddStringToObject(o, "op", r->op->name);
+    P->failed |= !cJSON_AddStringToObject(o, "scope", r->scope);
+    P->failed |= !cJSON_AddItemToObject(o, "shape", shape_json(P, r->out));
+    P->failed |= !cJSON_AddStringToObject(o, "dtype", tg_dtype_name(r->out->dtype));
     cJSON *in = cJSON_AddArrayToObject(o, "inputs");
     cJSON *needs = cJSON_AddArrayToObject(o, "needs");
+    P->failed |= !in || !needs;
     for (int i = 0; in && needs && i < r->nin; i++) {
-        cJSON_AddItemToArray(in, input_ref(P, r, i));
-        cJSON_AddItemToArray(needs, cJSON_CreateBool(tg_needs_grad(P->tp, r, i)));
+        P->failed |= !cJSON_AddItemToArray(in, input_ref(P, r, i));
+        P->failed |= !cJSON_AddItemToArray(needs, cJSON_CreateBool(tg_needs_grad(P->tp, r, i)));
     }
     add_tensor(P, o, "value", r->out);
     add_tensor(P, o, "grad", r->grad);
-    cJSON_AddArrayToObject(o, "shares");
+    P->failed |= !cJSON_AddArrayToObject(o, "shares");
     return o;
 }
 
@@ -269,7 +270,7 @@ static tg_status share_sink(void *ctx, const tg_record *r, int i, const tg_tenso
         P->failed = true;
         return TG_OK; /* reported once the replay is over */
     }
-    cJSON_AddNumberToObject(s, "input", i);
+    P->failed |= !cJSON_AddNumberToObject(s, "input", i);
     const tg_tensor *whole = r->in_record[i] >= 0 ? tg_tape_record(P->tp, r->in_record[i])->grad : tg_grad(r->in[i]);
     if (same_values(g, whole))
         P->failed |= !cJSON_AddItemToObject(s, "grad", input_ref(P, r, i));
@@ -293,7 +294,7 @@ static tg_status replay(page *P, cJSON *records, cJSON *order)
         const tg_record *r = tg_tape_record(tp, id);
         if (!backward_ran(r))
             continue;
-        cJSON_AddItemToArray(order, cJSON_CreateNumber(id));
+        P->failed |= !cJSON_AddItemToArray(order, cJSON_CreateNumber(id));
         P->shares = cJSON_GetObjectItem(cJSON_GetArrayItem(records, id), "shares");
         if (!P->shares) {
             st = TG_ERR_NOMEM;
@@ -475,12 +476,12 @@ tg_status tg_tape_write_html(tg_tape *tp, FILE *f, const tg_html_options *opt)
     bool grads = false;
     for (int id = 0; id < tg_tape_size(tp) && !grads; id++)
         grads = tg_tape_record(tp, id)->grad != NULL;
-    cJSON_AddStringToObject(root, "format", "tapegrad-tape-html-1");
-    cJSON_AddStringToObject(root, "title", title);
-    cJSON_AddStringToObject(root, "error", tg_tape_error(tp));
-    cJSON_AddBoolToObject(root, "fused", tg_tape_fused(tp));
-    cJSON_AddBoolToObject(root, "backward", grads);
-    cJSON_AddNumberToObject(root, "max_numbers", P.max_numbers);
+    P.failed |= !cJSON_AddStringToObject(root, "format", "tapegrad-tape-html-1");
+    P.failed |= !cJSON_AddStringToObject(root, "title", title);
+    P.failed |= !cJSON_AddStringToObject(root, "error", tg_tape_error(tp));
+    P.failed |= !cJSON_AddBoolToObject(root, "fused", tg_tape_fused(tp));
+    P.failed |= !cJSON_AddBoolToObject(root, "backward", grads);
+    P.failed |= !cJSON_AddNumberToObject(root, "max_numbers", P.max_numbers);
     cJSON *sources = cJSON_AddArrayToObject(root, "sources");
     for (int k = 0; sources && k < P.nsrc; k++)
         P.failed |= !cJSON_AddItemToArray(sources, source_json(&P, P.src[k]));
