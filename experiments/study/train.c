@@ -133,9 +133,9 @@ static void usage(FILE *f)
         "  --experiment-dir DIR        default runs/<dataset>_VGG_<depth>_bn-<bn>_seed<S>\n"
         "  --resume                    continue the run in DIR from its latest checkpoint\n"
         "                              (its config.txt supplies the flags not given)\n"
-        "  --tape-html FILE            write the tape of the first epoch's last batch (the step\n"
-        "                              whose gradient flow gradflow.csv logs) as a web page that\n"
-        "                              steps through backward; needs Graphviz's dot\n"
+        "  --tape-html FILE            write the tape of the last batch of the first epoch run\n"
+        "                              (a step whose gradient flow gradflow.csv logs) as a web\n"
+        "                              page that steps through backward; needs Graphviz's dot\n"
         "  --help                      this text\n"
         "exit status: 0 done, 1 failure, 2 usage error\n");
 }
