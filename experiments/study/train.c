@@ -645,6 +645,21 @@ static int write_tape_html(run *r, int epoch)
     return 0;
 }
 
+/* --tape-html needs Graphviz's dot: the empty tape's page, thrown away, says before
+ * training whether it can be written, not after the first epoch. */
+static int check_tape_html(run *r)
+{
+    char *text = NULL, what[4200];
+    size_t len = 0;
+    snprintf(what, sizeof what, "--tape-html %s", r->opt.tape_html);
+    FILE *f = open_memstream(&text, &len);
+    tg_status st = f ? tg_tape_write_html(r->tp, f, NULL) : tg_set_error(TG_ERR_NOMEM, "out of memory");
+    if (f)
+        fclose(f);
+    free(text);
+    return st == TG_OK ? 0 : fail(what);
+}
+
 typedef struct epoch_progress {
     int epoch, epochs;
     int64_t batches, done, images;
@@ -877,8 +892,8 @@ int study_train_main(int argc, char **argv)
         study_buf_free(&cb);
     }
 
-    if (load_data(&r) || build_model(&r)) /* before the directory: a typo leaves nothing behind */
-        goto out;
+    if (load_data(&r) || build_model(&r) || (o.tape_html && check_tape_html(&r))) /* before the directory: */
+        goto out;                                                                 /* a typo leaves nothing */
     if (study_mkdirs(r.dir) != TG_OK) {
         fail(NULL);
         goto out;
