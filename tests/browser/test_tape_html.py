@@ -265,6 +265,20 @@ def check_flow_against_gradflow(browser, study, data_script, tmp, art):
         want = float(r["mean_abs"])
         if not cell or abs(cell[0] - want) > 1e-8 * abs(want) or cell[1] != c_exp(want):
             fail("flow view %s %s: the page has %s, gradflow.csv %s" % (r["layer"], r["kind"], cell, r["mean_abs"]))
+    # a row opens into its records and parameters, and closes again
+    opened = page.eval("""(() => {
+      const row = document.querySelector('#flow-table tr.scope-row[data-scope="input_conv/conv_0"]');
+      const inner = () => { const out = []; for (let r = row.nextElementSibling; r && r.classList.contains('prim'); r = r.nextElementSibling) out.push(r); return out; };
+      const before = inner().filter((r) => !r.hidden).length;
+      row.click();
+      const open = inner().filter((r) => !r.hidden).map((r) => r.firstChild.textContent);
+      row.click();
+      return { before, open, after: inner().filter((r) => !r.hidden).length, records: Number(row.children[1].textContent) };
+    })()""")
+    if opened["before"] or opened["after"] or len(opened["open"]) != opened["records"] + 1 or \
+            "input_conv/conv_0/weight" not in opened["open"]:
+        fail("flow view: the row input_conv/conv_0 does not open into its records and weight: %s" % opened)
+    ok("flow view: a scope's row opens into its %d record(s) and its weight, and closes" % opened["records"])
     weights = [r for r in rows if r["kind"] != "activation"]
     ok("flow view of a VGG_08 step: all %d values equal gradflow.csv's (first %s %s, last %s %s)"
        % (len(rows), weights[0]["layer"], weights[0]["mean_abs"], weights[-1]["layer"], weights[-1]["mean_abs"]))
