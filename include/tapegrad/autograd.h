@@ -200,7 +200,7 @@ tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f);
  * tape's gradients do not change, but that takes about one backward's time and some
  * arena memory until tg_tape_reset: hence tp is not const. Tensors above max_numbers
  * elements are summarised, so a VGG_38 training step at batch 100 makes a page of
- * about 0.3 MB (about 2 MB with batch norm and fusion off). Errors: TG_ERR_IO when dot
+ * about 0.3 MB (1.7 MB with batch norm and fusion off). Errors: TG_ERR_IO when dot
  * cannot be run or fails or the file cannot be written, TG_ERR_NOMEM; the message says
  * which. */
 typedef struct tg_html_options {
