@@ -26,10 +26,8 @@ static bool has_grads(const tg_tape *tp)
     return false;
 }
 
-/* The tensors outside the tape that records read (leaves and constants), each once, in
- * the order of first use. Returns a tg_mem_alloc'd array (NULL if there are none or the
- * allocation failed: *ok tells which). */
-static const tg_tensor **sources(const tg_tape *tp, int *count, bool *ok)
+/* autograd/internal.h says what it returns; html.c shares it */
+const tg_tensor **tg__tape_sources(const tg_tape *tp, int *count, bool *ok)
 {
     int total = 0, n = 0;
     for (int id = 0; id < tg_tape_size(tp); id++)
@@ -59,7 +57,7 @@ static const tg_tensor **sources(const tg_tape *tp, int *count, bool *ok)
     return src;
 }
 
-static int source_index(const tg_tensor **src, int n, const tg_tensor *t)
+int tg__source_index(const tg_tensor **src, int n, const tg_tensor *t)
 {
     for (int k = 0; k < n; k++)
         if (src[k] == t)
@@ -171,7 +169,7 @@ void tg_tape_print(const tg_tape *tp, FILE *f)
     /* the leaves, with the gradients they hold */
     int ns;
     bool ok;
-    const tg_tensor **src = sources(tp, &ns, &ok);
+    const tg_tensor **src = tg__tape_sources(tp, &ns, &ok);
     if (!ok) {
         fprintf(f, "leaves: (not listed: %s)\n", tg_last_error());
         return;
@@ -268,7 +266,7 @@ tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f)
         return tg_set_error(TG_ERR_ARG, "tg_tape_write_dot: the %s is NULL", tp ? "file" : "tape");
     int ns;
     bool ok;
-    const tg_tensor **src = sources(tp, &ns, &ok);
+    const tg_tensor **src = tg__tape_sources(tp, &ns, &ok);
     if (!ok)
         return tg_set_error(TG_ERR_NOMEM, "tg_tape_write_dot: %s", tg_last_error());
     bool grads = has_grads(tp);
@@ -330,7 +328,7 @@ tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f)
             if (r->in_record[i] >= 0)
                 fprintf(f, "  r%d -> r%d", r->in_record[i], id);
             else if (r->in[i])
-                fprintf(f, "  s%d -> r%d", source_index(src, ns, r->in[i]), id);
+                fprintf(f, "  s%d -> r%d", tg__source_index(src, ns, r->in[i]), id);
             else
                 continue;
             if (r->nin > 1) /* which input: matters for sub, div, matmul */

@@ -21,6 +21,25 @@
 #define TG__APPLY2(tp, op, a, b, ...) \
     tg_apply((tp), &(op), 2, (tg_tensor *[]){(a), (b)}, (__VA_ARGS__), TG__PARAMS_SIZE(__VA_ARGS__))
 
+/* A gradient sink. While one is set, tg_accumulate_grad checks each gradient as usual
+ * and then hands it to the sink (input i of record r) instead of adding it where the
+ * input came from. tg_tape_write_html (html.c) sets one to run each record's backward
+ * a second time and show the shares a value receives one by one; NULL puts accumulation
+ * back. */
+typedef tg_status (*tg__grad_sink)(void *ctx, const tg_record *r, int i, const tg_tensor *g);
+void tg__tape_set_grad_sink(tg_tape *tp, tg__grad_sink sink, void *ctx);
+
+/* The tensors outside the tape that its records read (leaves and constants), each
+ * once, in the order of first use (inspect.c): a tg_mem_alloc'd array, NULL when there
+ * are none or the allocation failed (*ok tells which). tg__source_index finds one. */
+const tg_tensor **tg__tape_sources(const tg_tape *tp, int *count, bool *ok);
+int tg__source_index(const tg_tensor **src, int n, const tg_tensor *t);
+
+/* The web page tg_tape_write_html fills in: autograd/html/page.html with page.css and
+ * page.js inlined, and @@TITLE@@, @@GRAPH@@ and @@DATA@@ where the tape's parts go
+ * (html_page.c, which autograd/html/embed.py writes at build time). */
+extern const char tg__html_page[];
+
 /* The arena of the tape, for forward and backward code. */
 #define TG__AR(tp) tg_tape_arena(tp)
 

@@ -54,6 +54,8 @@ struct tg_tape {
     int scope_len[MAX_SCOPE_DEPTH], depth;
     const char *scope_copy; /* the scope string in the arena, for the records; NULL: stale */
     tg_tensor *placeholder; /* what calls return once the tape is in error */
+    tg__grad_sink sink;     /* tg__tape_set_grad_sink's; NULL: gradients accumulate */
+    void *sink_ctx;
 };
 
 /* ------------------------------------------------------------------ nodes */
@@ -480,6 +482,8 @@ tg_status tg_accumulate_grad(tg_tape *tp, const tg_record *r, int i, const tg_te
                             tg_shape_str(gs, sizeof gs, g->ndim, g->shape), tg_dtype_name(x->dtype),
                             tg_shape_str(xs, sizeof xs, x->ndim, x->shape));
     }
+    if (tp->sink) /* a replay (tg_tape_write_html): the share is shown, not added */
+        return tp->sink(tp->sink_ctx, r, i, g);
     if (tp->check_finite) {
         int64_t bad = count_nonfinite(g);
         if (bad)
@@ -497,6 +501,12 @@ tg_status tg_accumulate_grad(tg_tape *tp, const tg_record *r, int i, const tg_te
     if (st != TG_OK)
         return tg_tape_fail(tp, st, "tg_%s backward: %s", r->op->name, tg_last_error());
     return TG_OK;
+}
+
+void tg__tape_set_grad_sink(tg_tape *tp, tg__grad_sink sink, void *ctx)
+{
+    tp->sink = sink;
+    tp->sink_ctx = ctx;
 }
 
 /* After r's backward: every large block it took is scratch except its inputs'

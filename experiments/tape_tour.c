@@ -1,7 +1,9 @@
 /* experiments/tape_tour.c — a guided tour of the tape on a two-layer network.
  *
- *   ./tape_tour            prints the tour, writes tape_tour.dot in the current folder
+ *   ./tape_tour            prints the tour, writes tape_tour.dot and tape_tour.html in the
+ *                          current folder
  *   dot -Tsvg tape_tour.dot -o tape_tour.svg
+ *   open tape_tour.html in a browser: backward, one record at a time
  *
  * A batch of 4 examples of 3 features goes through linear -> relu -> linear into a
  * cross-entropy loss (log_softmax + nll_loss). The program prints the tape before and
@@ -9,7 +11,8 @@
  * one or two elements of each, recomputes the gradient of the record's inputs by hand
  * from the record's own gradient (the one the next record handed it), next to the
  * value the tape holds. It ends with tg_gradcheck on the whole network as a function
- * of its weights and writes the graph as Graphviz DOT. Everything is f64, so that the
+ * of its weights and writes the graph as Graphviz DOT and as a web page that steps
+ * through the same backward pass (tg_tape_write_html). Everything is f64, so that the
  * numbers match gradcheck's float64 to the last printed digit. */
 #include <tapegrad.h>
 
@@ -25,6 +28,7 @@
 #define C 2 /* classes */
 
 #define DOT_PATH "tape_tour.dot"
+#define HTML_PATH "tape_tour.html"
 
 /* ------------------------------------------------------------------ the network */
 
@@ -262,33 +266,57 @@ static int usage(FILE *f)
     fprintf(f, "usage: tape_tour [--help]\n"
                "  Builds a two-layer network on a batch of %d examples, prints its tape before and\n"
                "  after backward, shows how each record's gradient follows from the next one's,\n"
-               "  checks the gradients with tg_gradcheck and writes the graph to ./%s.\n",
-            N, DOT_PATH);
+               "  checks the gradients with tg_gradcheck and writes the graph to ./%s and a page\n"
+               "  that steps through backward to ./%s.\n",
+            N, DOT_PATH, HTML_PATH);
     return 0;
 }
 
-/* The graph, written whole or not at all: to a temporary file, then renamed. */
-static int write_dot(const tg_tape *tp)
+/* The tape written to path whole or not at all: to path.tmp, then renamed. Returns the
+ * bytes written, or -1 after a message. */
+typedef tg_status (*tape_writer)(tg_tape *tp, FILE *f);
+static long write_file(tg_tape *tp, const char *path, tape_writer write)
 {
-    const char *tmp = DOT_PATH ".tmp";
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
         fprintf(stderr, "tape_tour: %s: cannot open for writing\n", tmp);
-        return 1;
+        return -1;
     }
-    tg_status st = tg_tape_write_dot(tp, f);
+    tg_status st = write(tp, f);
     long bytes = ftell(f);
     bool ok = st == TG_OK && fflush(f) == 0;
     ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, DOT_PATH) != 0) {
-        fprintf(stderr, "tape_tour: %s: %s\n", DOT_PATH,
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "tape_tour: %s: %s\n", path,
                 st != TG_OK ? tg_last_error() : "could not write or rename the temporary file");
         remove(tmp);
-        return 1;
+        return -1;
     }
+    return bytes;
+}
+
+static tg_status dot_writer(tg_tape *tp, FILE *f) { return tg_tape_write_dot(tp, f); }
+static tg_status html_writer(tg_tape *tp, FILE *f)
+{
+    return tg_tape_write_html(tp, f, &(tg_html_options){.title = "tape_tour: linear -> relu -> linear -> cross-entropy"});
+}
+
+/* The graph as DOT, and the page that steps through backward. */
+static int write_drawings(tg_tape *tp)
+{
+    long bytes = write_file(tp, DOT_PATH, dot_writer);
+    if (bytes < 0)
+        return 1;
     printf("\nwrote %s (%ld bytes): %d records and the leaves, filled by log10 mean |grad|;\n"
            "render it with: dot -Tsvg %s -o tape_tour.svg\n",
            DOT_PATH, bytes, tg_tape_size(tp), DOT_PATH);
+    if ((bytes = write_file(tp, HTML_PATH, html_writer)) < 0)
+        return 1;
+    printf("wrote %s (%ld bytes): open it in a browser to step through backward record by\n"
+           "record (right and left arrow keys), the values (forward) and the gradient flow\n",
+           HTML_PATH, bytes);
     return 0;
 }
 
@@ -353,7 +381,7 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    rc = write_dot(tp);
+    rc = write_drawings(tp);
     goto done;
 fail:
     fprintf(stderr, "tape_tour: %s\n", tg_last_error());

@@ -233,6 +233,45 @@ static void record_gradflow(run *r, int epoch)
     }
 }
 
+/* --tape-html: the tape of the step whose gradient flow was just read, as a web page
+ * that steps through its backward (tg_tape_write_html), replaced whole or not at all. */
+static int write_tape_html(run *r, int epoch)
+{
+    char *text = NULL, title[STUDY_PATH_MAX + 64], what[STUDY_PATH_MAX + 16];
+    size_t len = 0;
+    snprintf(title, sizeof title, "study train %s: epoch %d, last batch", r->dir, epoch);
+    snprintf(what, sizeof what, "--tape-html %s", r->opt.tape_html);
+    FILE *f = open_memstream(&text, &len);
+    tg_status st = f ? tg_tape_write_html(r->tp, f, &(tg_html_options){.title = title})
+                     : tg_set_error(TG_ERR_NOMEM, "out of memory");
+    if (f && fclose(f) != 0 && st == TG_OK)
+        st = tg_set_error(TG_ERR_NOMEM, "out of memory");
+    if (st == TG_OK)
+        st = study_write_file_atomic(r->opt.tape_html, text, len);
+    free(text);
+    if (st != TG_OK)
+        return fail(what);
+    r->tape_html_written = true;
+    fprintf(stderr, "%s" PROG ": wrote %s (%zu bytes): the tape of epoch %d's last batch, to open in a browser\n",
+            r->tty ? "\r\033[K" : "", r->opt.tape_html, len, epoch);
+    return 0;
+}
+
+/* --tape-html needs Graphviz's dot: the empty tape's page, thrown away, says before
+ * training whether it can be written, not after the first epoch. */
+static int check_tape_html(run *r)
+{
+    char *text = NULL, what[STUDY_PATH_MAX + 16];
+    size_t len = 0;
+    snprintf(what, sizeof what, "--tape-html %s", r->opt.tape_html);
+    FILE *f = open_memstream(&text, &len);
+    tg_status st = f ? tg_tape_write_html(r->tp, f, NULL) : tg_set_error(TG_ERR_NOMEM, "out of memory");
+    if (f)
+        fclose(f);
+    free(text);
+    return st == TG_OK ? 0 : fail(what);
+}
+
 typedef struct epoch_progress {
     int epoch, epochs;
     int64_t batches, done, images;
@@ -308,8 +347,11 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
         p->loss_sum += tg_tensor_item(l) * (double)count;
         p->correct += round(tg_accuracy(logits, y) * (double)count);
         p->images += count;
-        if (++p->done == logged && study_ranks_rank() == 0)
+        if (++p->done == logged && study_ranks_rank() == 0) {
             record_gradflow(r, p->epoch + 1);
+            if (r->opt.tape_html && !r->tape_html_written && write_tape_html(r, p->epoch + 1))
+                return 1;
+        }
         if (tg_optim_step(r->optim) != TG_OK)
             return fail("the optimiser step");
         tg_model_zero_grad(r->model);
@@ -560,6 +602,7 @@ int study_train_main(int argc, char **argv)
             base.data_dir = o.data_dir;
         base.experiment_dir = o.experiment_dir;
         base.resume = true;
+        base.tape_html = o.tape_html;
         o = base;
     }
     r.opt = o;
@@ -588,7 +631,15 @@ int study_train_main(int argc, char **argv)
         }
     }
 
-    if (load_data(&r) || build_model(&r)) /* before the directory: a typo leaves nothing behind */
+    if (o.tape_html && ranks > 1 && o.sync_bn) {
+        if (root)
+            fprintf(stderr, PROG ": --tape-html with --sync-bn under mpirun: the page replays the backward on "
+                    "rank 0 alone, which synchronised batch norm cannot do; drop one of them\n");
+        status = 2;
+        goto out;
+    }
+    /* before the directory: a typo leaves nothing behind */
+    if (load_data(&r) || build_model(&r) || (o.tape_html && root && check_tape_html(&r)))
         goto out;
     study_ranks_sync_batch_norm(r.tp, o.sync_bn);
     if (!existed && root) {

@@ -30,12 +30,13 @@ typedef struct options {
     bool sync_bn;        /* under mpirun: batch norm over every rank's share of the batch */
     const char *experiment_dir; /* NULL: derived from the configuration */
     bool resume;
+    const char *tape_html;      /* --tape-html: NULL, or where the page goes */
 } options;
 
 enum {
     OPT_DATASET = 1, OPT_DATA_DIR, OPT_STAGES, OPT_BLOCKS, OPT_FILTERS, OPT_BN, OPT_ACTIVATION,
     OPT_RESIDUAL, OPT_DROPOUT, OPT_OPTIMIZER, OPT_LR, OPT_WEIGHT_DECAY, OPT_MOMENTUM, OPT_BATCH,
-    OPT_EPOCHS, OPT_LR_MIN, OPT_SEED, OPT_TRAIN_LIMIT, OPT_THREADS, OPT_SYNC_BN, OPT_EXPERIMENT_DIR, OPT_RESUME,
+    OPT_EPOCHS, OPT_LR_MIN, OPT_SEED, OPT_TRAIN_LIMIT, OPT_THREADS, OPT_SYNC_BN, OPT_EXPERIMENT_DIR, OPT_RESUME, OPT_TAPE_HTML,
     OPT_HELP, OPT_COUNT
 };
 
@@ -92,6 +93,7 @@ typedef struct run {
     study_buf summary, gradflow; /* the CSV files' text so far */
     char *config;                /* config.txt's text (malloc'd), also saved in checkpoints */
     bool tty;
+    bool tape_html_written; /* --tape-html: once a run */
     bool agreed; /* under MPI: the ranks have agreed whether and where to start */
 } run;
 

@@ -35,6 +35,7 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"experiment-dir", required_argument, NULL, OPT_EXPERIMENT_DIR},
     {"resume", no_argument, NULL, OPT_RESUME},
+    {"tape-html", required_argument, NULL, OPT_TAPE_HTML},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -89,6 +90,9 @@ void study_train_usage(FILE *f)
         "  --experiment-dir DIR        default runs/<dataset>_VGG_<depth>_bn-<bn>_seed<S>\n"
         "  --resume                    continue the run in DIR from its latest checkpoint\n"
         "                              (its config.txt supplies the flags not given)\n"
+        "  --tape-html FILE            write the tape of the last batch of the first epoch run\n"
+        "                              (a step whose gradient flow gradflow.csv logs) as a web\n"
+        "                              page that steps through backward; needs Graphviz's dot\n"
         "  --help                      this text\n"
         "several processes (MPI): mpirun -np N study train ... trains data-parallel: each rank\n"
         "  takes batch-size / N images of every batch (N must divide it), the ranks average\n"
@@ -249,6 +253,7 @@ int study_train_parse_args(int argc, char **argv, options *o, bool *set, const c
             o->experiment_dir = a;
             break;
         case OPT_RESUME: o->resume = true; break;
+        case OPT_TAPE_HTML: o->tape_html = a; break;
         case OPT_HELP: return -1;
         default:
             fprintf(stderr, PROG ": unknown option '%s'%s (try --help)\n", argv[optind - 1], where);
@@ -324,7 +329,7 @@ const char *study_train_option_name(int id)
 static bool affects_results(int id)
 {
     return id != OPT_DATA_DIR && id != OPT_THREADS && id != OPT_EXPERIMENT_DIR && id != OPT_RESUME &&
-           id != OPT_HELP;
+           id != OPT_TAPE_HTML && id != OPT_HELP;
 }
 
 /* config.txt: "--flag value" one a line, in --help's order */

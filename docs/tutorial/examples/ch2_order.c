@@ -8,6 +8,8 @@
  *      same with = instead of +=, a depth-first walk that visits each record once as
  *      soon as it is reached, and a recursive walk that follows every path.
  *   3. How many visits each correct method needs as the chain grows.
+ * It also writes the chain's tape as ch2_diamonds.html in the current folder, a page
+ * that steps through the backward pass one record at a time.
  * f64 throughout, fixed precision: the output is compared with ch2_order.expected. */
 #include <tapegrad.h>
 
@@ -150,6 +152,21 @@ static tg_tensor *diamonds(tg_tape *tp, tg_tensor *x, tg_tensor *c, int stages)
     return v;
 }
 
+/* The tape as a page that steps through its backward pass, each share and each sum of
+ * two shares on screen (tg_tape_write_html). */
+static int write_page(tg_tape *tp, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    tg_status st = f ? tg_tape_write_html(tp, f, &(tg_html_options){.title = "chapter 2: a chain of diamonds"})
+                     : TG_ERR_IO;
+    if (!f || fclose(f) != 0 || st != TG_OK) {
+        fprintf(stderr, "ch2_order: %s: %s\n", path, st != TG_OK && f ? tg_last_error() : "cannot write");
+        return 1;
+    }
+    printf("\n   wrote %s: open it in a browser to step through this backward pass\n", path);
+    return 0;
+}
+
 typedef struct results {
     double backward, tape_add, tape_set, dfs, paths;
     long v_tape, v_set, v_dfs, v_paths;
@@ -171,6 +188,8 @@ static int run_chain(int stages, bool print, results *R)
     if (print) {
         printf("   v_3 = %.6f; its tape:\n\n", tg_tensor_item(out));
         tg_tape_print(tp, stdout);
+        if (write_page(tp, "ch2_diamonds.html") != 0)
+            goto done;
     }
     R->backward = tg_tensor_item(tg_grad(x));
     R->records = tg_tape_size(tp);

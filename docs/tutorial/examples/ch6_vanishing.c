@@ -11,7 +11,8 @@
  * For every convolution of VGG_38 (and the final linear layer) the program prints the
  * RMS of its output, the mean |dL/d(output)| that reached it (the record's gradient)
  * and the mean |dL/dW| of its weight, then writes both VGG_38 tapes as DOT, coloured by
- * gradient magnitude. Output compared with ch6_vanishing.expected. */
+ * gradient magnitude, and as web pages whose gradient-flow view shows the same layer by
+ * layer. Output compared with ch6_vanishing.expected. */
 #include <tapegrad.h>
 
 #include <math.h>
@@ -73,14 +74,17 @@ static const tg_record *layer_record(const run *R, int i)
     return NULL;
 }
 
-static int write_dot(const run *R, const char *path)
+/* The tape drawn: as Graphviz DOT, or (html) as the page that steps through backward
+ * and shows the gradient flow layer by layer (tg_tape_write_html). */
+static int write_drawing(const run *R, const char *path, bool html)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "ch6_vanishing: %s: cannot open for writing\n", path);
         return 1;
     }
-    tg_status st = tg_tape_write_dot(R->tp, f);
+    tg_status st = html ? tg_tape_write_html(R->tp, f, &(tg_html_options){.title = R->label})
+                        : tg_tape_write_dot(R->tp, f);
     if (fclose(f) != 0 || st != TG_OK) {
         fprintf(stderr, "ch6_vanishing: %s: %s\n", path, st != TG_OK ? tg_last_error() : "write failed");
         return 1;
@@ -141,7 +145,10 @@ int main(void)
         goto done;
     }
     printf("\n");
-    if (write_dot(&runs[1], "ch6_vgg38_plain.dot") != 0 || write_dot(&runs[2], "ch6_vgg38_bn.dot") != 0)
+    if (write_drawing(&runs[1], "ch6_vgg38_plain.dot", false) != 0 ||
+        write_drawing(&runs[2], "ch6_vgg38_bn.dot", false) != 0 ||
+        write_drawing(&runs[1], "ch6_vgg38_plain.html", true) != 0 ||
+        write_drawing(&runs[2], "ch6_vgg38_bn.html", true) != 0)
         goto done;
     rc = 0;
 done:
