@@ -365,6 +365,7 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
     double sums[3] = {p->loss_sum, p->correct, (double)p->images}; /* every rank's */
     if (study_ranks_sum(sums, 3) != TG_OK)
         return fail("adding up the epoch's loss across ranks");
+    p->images = (int64_t)sums[2]; /* the job's images, for the epoch's images per second */
     *loss = sums[2] ? sums[0] / sums[2] : NAN;
     *acc = sums[2] ? sums[1] / sums[2] : NAN;
     return 0;

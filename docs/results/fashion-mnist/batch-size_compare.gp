@@ -1,0 +1,83 @@
+# drawn by `study`; redraw with: gnuplot batch-size_compare.gp
+if (!exists('out')) out = 'batch-size_compare.png'
+set terminal pngcairo noenhanced size 1700,520 font 'sans,10'
+set output out
+$sum << EOD
+# Batch size=100 (seed 0)
+1 1.52668276 0.950450611 0.4276 0.669
+2 0.886747555 0.820318244 0.684 0.698
+3 0.688713641 0.627603688 0.7536 0.767333333
+4 0.609932502 0.577724617 0.779 0.783666667
+5 0.53160704 0.510744765 0.8094 0.796666667
+
+
+# Batch size=100 (seed 1)
+1 1.50666547 1.13130274 0.4671 0.577333333
+2 0.847706131 0.8167989 0.6949 0.676666667
+3 0.718259948 0.685631261 0.7421 0.731333333
+4 0.587145455 0.530431258 0.7871 0.808666667
+5 0.516829325 0.47426393 0.8154 0.827333333
+
+
+# Batch size=100 (seed 2)
+1 1.50921858 1.13847794 0.4657 0.600666667
+2 0.812420793 0.802299678 0.719 0.709333333
+3 0.678869004 0.618709077 0.7553 0.766333333
+4 0.574501698 0.524277505 0.7947 0.790666667
+5 0.517975279 0.477797598 0.8136 0.818666667
+EOD
+$grad << EOD
+# Batch size=100 (seed 0)
+1 0.0310661027
+2 0.0270579285
+3 0.0125218794
+4 0.0268898539
+5 0.0223342078
+
+
+# Batch size=100 (seed 1)
+1 0.0322316366
+2 0.0513847412
+3 0.0246291926
+4 0.0262667949
+5 0.0236354711
+
+
+# Batch size=100 (seed 2)
+1 0.0153630103
+2 0.0197854751
+3 0.0148010055
+4 0.0291922934
+5 0.0188289859
+EOD
+set grid
+set xlabel 'epoch'
+set key bottom left
+set xtics 1
+set multiplot layout 1,3 title 'batch-size: VGG_38 with BN after ReLU, batch sizes'
+set title 'error: validation solid, training dashed'
+set ylabel 'cross-entropy loss'
+set key top right
+plot $sum index 0 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Batch size=100 (seed 0)', \
+     $sum index 0 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle, \
+     $sum index 1 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Batch size=100 (seed 1)', \
+     $sum index 1 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle, \
+     $sum index 2 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Batch size=100 (seed 2)', \
+     $sum index 2 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle
+set title 'accuracy: validation solid, training dashed'
+set ylabel 'accuracy'
+set key bottom right
+plot $sum index 0 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Batch size=100 (seed 0)', \
+     $sum index 0 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle, \
+     $sum index 1 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Batch size=100 (seed 1)', \
+     $sum index 1 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle, \
+     $sum index 2 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Batch size=100 (seed 2)', \
+     $sum index 2 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle
+set title 'mean |dL/dW| of the first conv layer (input_conv_conv_0)'
+set ylabel 'mean |dL/dW|'
+set logscale y
+set format y '%.0e'
+plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 1 notitle, \
+     $grad index 1 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 1 notitle, \
+     $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 1 notitle
+unset multiplot

@@ -1,0 +1,138 @@
+# drawn by `study`; redraw with: gnuplot combined_gradflow.gp
+if (!exists('out')) out = 'combined_gradflow.png'
+set terminal pngcairo noenhanced size 1184,600 font 'sans,10'
+set output out
+$grad << EOD
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_seed0
+0 0.0223342078
+1 0.0127470326
+2 0.0111905795
+3 0.0132097438
+4 0.0145184702
+5 0.0134028083
+6 0.0132650232
+7 0.0134540241
+8 0.0115925006
+9 0.0111349536
+10 0.0103965244
+11 0.010378491
+12 0.0114957251
+13 0.0107124868
+14 0.00993510526
+15 0.0110586963
+16 0.0106314796
+17 0.00825748202
+18 0.00726015018
+19 0.00662832773
+20 0.00559604932
+21 0.0053765378
+22 0.00494531531
+23 0.00504566418
+24 0.00552827567
+25 0.00549528462
+26 0.00531615881
+27 0.00437919405
+28 0.00393512011
+29 0.00371267693
+30 0.00362698384
+31 0.00338899429
+32 0.00310527739
+33 0.00292141768
+34 0.00301527202
+35 0.00296510588
+36 0.00350460546
+37 0.016127276
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_seed1
+0 0.0236354711
+1 0.0114990349
+2 0.0128234067
+3 0.0136013225
+4 0.0149705636
+5 0.0136944436
+6 0.0118010469
+7 0.0102722909
+8 0.00933980466
+9 0.00911342153
+10 0.0078434132
+11 0.0080036314
+12 0.00989901277
+13 0.00938313704
+14 0.00894504439
+15 0.00812775873
+16 0.0081575115
+17 0.00800061974
+18 0.00754435873
+19 0.00705847393
+20 0.00606205948
+21 0.00527287434
+22 0.0045754252
+23 0.00413909945
+24 0.00423434062
+25 0.00381292557
+26 0.00364121568
+27 0.00358441052
+28 0.00321597387
+29 0.00272866637
+30 0.00212070756
+31 0.00192924532
+32 0.00168386772
+33 0.00147703442
+34 0.00167743271
+35 0.00179799537
+36 0.00234661493
+37 0.0101541958
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_seed2
+0 0.0188289859
+1 0.0108321491
+2 0.0102087783
+3 0.0119020656
+4 0.0116883162
+5 0.0115725077
+6 0.0100797495
+7 0.00993994259
+8 0.0101014528
+9 0.010348273
+10 0.00947918618
+11 0.0100014541
+12 0.0115342819
+13 0.0105720512
+14 0.010365769
+15 0.00914704124
+16 0.00928267668
+17 0.0081952292
+18 0.00661448593
+19 0.00592896409
+20 0.00512012322
+21 0.00488045788
+22 0.00506031943
+23 0.00519739333
+24 0.00629194156
+25 0.00620354908
+26 0.00585701391
+27 0.00493395755
+28 0.00468059922
+29 0.00420303588
+30 0.00395713739
+31 0.00362252545
+32 0.0033450618
+33 0.00298523216
+34 0.00248241456
+35 0.00275006985
+36 0.00346561686
+37 0.0139243827
+EOD
+set xtics rotate by 90 right ('input_conv_conv_0' 0, 'block_0_0_conv_0' 1, 'block_0_0_conv_1' 2, 'block_0_1_conv_0' 3, 'block_0_1_conv_1' 4, 'block_0_2_conv_0' 5, 'block_0_2_conv_1' 6, 'block_0_3_conv_0' 7, 'block_0_3_conv_1' 8, 'block_0_4_conv_0' 9, 'block_0_4_conv_1' 10, 'reduction_block_0_conv_0' 11, 'reduction_block_0_conv_1' 12, 'block_1_0_conv_0' 13, 'block_1_0_conv_1' 14, 'block_1_1_conv_0' 15, 'block_1_1_conv_1' 16, 'block_1_2_conv_0' 17, 'block_1_2_conv_1' 18, 'block_1_3_conv_0' 19, 'block_1_3_conv_1' 20, 'block_1_4_conv_0' 21, 'block_1_4_conv_1' 22, 'reduction_block_1_conv_0' 23, 'reduction_block_1_conv_1' 24, 'block_2_0_conv_0' 25, 'block_2_0_conv_1' 26, 'block_2_1_conv_0' 27, 'block_2_1_conv_1' 28, 'block_2_2_conv_0' 29, 'block_2_2_conv_1' 30, 'block_2_3_conv_0' 31, 'block_2_3_conv_1' 32, 'block_2_4_conv_0' 33, 'block_2_4_conv_1' 34, 'reduction_block_2_conv_0' 35, 'reduction_block_2_conv_1' 36, 'logit_linear_layer' 37)
+set xrange [-0.5:37.5]
+set grid
+set key outside right top
+set ylabel 'mean |dL/dW|'
+set logscale y
+set format y '%.0e'
+set title 'combined: VGG_38 with BN after ReLU, weight decay 0.001 with smaller batches'
+plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 1 title 'Default setting (seed 0)', \
+     $grad index 1 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 1 title 'Default setting (seed 1)', \
+     $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 1 title 'Default setting (seed 2)'
