@@ -15,7 +15,7 @@ study=${1:?usage: study_mpi.sh PATH/TO/study}
 command -v mpirun >/dev/null || { echo "skip: mpirun not found (apt-get install openmpi-bin)"; exit 77; }
 tmp=$(mktemp -d)
 bg=""
-trap 'if [ -n "$bg" ]; then kill -9 "$bg" 2>/dev/null || true; fi; if [ -n "${KEEP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi' EXIT
+trap 'if [ -n "$bg" ]; then kill -TERM "$bg" 2>/dev/null || true; fi; if [ -n "${KEEP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 # root runs the tests in CI containers; mpirun refuses root unless told
@@ -85,16 +85,19 @@ for _ in $(seq 1 3000); do
   kill -0 "$bg" 2>/dev/null || break
   sleep 0.01
 done
-kill -TERM "$bg" 2>/dev/null || true
+kill -TERM "$bg" 2>/dev/null || true # mpirun passes it on to the ranks (SIGKILL would orphan them)
 wait "$bg" 2>/dev/null || true
 bg=""
 [ -e "$k/checkpoint_latest.safetensors" ] || fail "the 2-rank job made no checkpoint: $(cat "$tmp/k.err")"
-[ -e "$k/test_summary.csv" ] && fail "the 2-rank job finished before it was killed (too fast to test)"
+# a quiet machine may finish the tiny job before the signal lands: then the state a kill
+# after the last checkpoint leaves (no test_summary.csv) is what is resumed
+rm -f "$k/test_summary.csv"
+killed_at=$(($(wc -l <"$k/summary.csv") - 1))
 "$study" train --experiment-dir "$k" --resume >/dev/null 2>"$tmp/kr.err" ||
   { cat "$tmp/kr.err" >&2; fail "resuming the killed job on 1 rank failed"; }
 d=$(close "$k/summary.csv" "$one/summary.csv") || fail "resumed on 1 rank, summary.csv differs by $d"
 d=$(close "$k/test_summary.csv" "$one/test_summary.csv") || fail "resumed on 1 rank, test_summary.csv differs by $d"
-ok "a 2-rank job killed after its first checkpoint resumes on 1 rank and ends within $d"
+ok "a 2-rank job killed after epoch $killed_at of 3 resumes on 1 rank and ends within $d"
 
 # bad use: a batch size that does not split; a directory another run holds
 st=0; "${mpi[@]}" "$study" train "${cfg[@]}" --batch-size 51 --experiment-dir "$tmp/odd" >/dev/null 2>"$tmp/err" || st=$?
