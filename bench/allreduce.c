@@ -8,25 +8,14 @@
  * the figure to compare with a link's, for the cluster model in docs/performance.md.
  */
 #include <tapegrad.h>
+
+#include "bench_util.h"
 #include <tapegrad/dist.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -64,13 +53,13 @@ int main(int argc, char **argv)
         return fprintf(stderr, "allreduce: %s\n", tg_tape_error(tp)), 1;
     double *t = malloc(sizeof *t * (size_t)reps);
     for (int r = -5; r < reps; r++) { /* 5 warm-up */
-        double t0 = now();
+        double t0 = bench_now();
         if (tg_dist_average_grads(d, m) != TG_OK)
             return fprintf(stderr, "allreduce: %s\n", tg_last_error()), 1;
         if (r >= 0)
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
     double med = t[reps / 2], bytes = 4.0 * (double)tg_model_param_count(m), n = tg_dist_size(d);
     if (tg_dist_rank(d) == 0)
         printf("allreduce ranks=%d net=%s params=%lld bytes=%.0f ms_median=%.3f gbs=%.2f\n", tg_dist_size(d), net,

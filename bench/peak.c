@@ -15,6 +15,8 @@
  */
 #include <tapegrad.h>
 
+#include "bench_util.h"
+
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +27,6 @@
 #include <immintrin.h>
 #define HAVE_X86 1
 #endif
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 #ifdef HAVE_X86
 /* n rounds of 12 FMAs on vectors of 16 (AVX-512) or 8 (AVX2) floats; the sum is
@@ -77,10 +72,10 @@ static double fma_peak(float (*f)(long, float), int lanes, int threads, double s
     double best = 0;
     volatile float sink = 0;
     for (int rep = 0; rep < 5; rep++) {
-        double t0 = now();
+        double t0 = bench_now();
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
         sink += f(n, (float)omp_get_thread_num());
-        double t = now() - t0;
+        double t = bench_now() - t0;
         double gflops = 2.0 * 12 * lanes * (double)n * threads / t / 1e9;
         best = gflops > best ? gflops : best;
         if (rep == 0 && t < seconds / 5) /* size the rounds to the time asked for */
@@ -103,11 +98,11 @@ static double triad_bandwidth(int threads)
         a[i] = 0, b[i] = 1, c[i] = 2;
     double best = 0;
     for (int rep = 0; rep < 5; rep++) {
-        double t0 = now();
+        double t0 = bench_now();
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (size_t i = 0; i < n; i++)
             a[i] = b[i] + 0.5f * c[i];
-        double t = now() - t0, gbs = 3.0 * (double)n * sizeof(float) / t / 1e9;
+        double t = bench_now() - t0, gbs = 3.0 * (double)n * sizeof(float) / t / 1e9;
         best = gbs > best ? gbs : best;
     }
     volatile float keep = a[n / 2];

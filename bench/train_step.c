@@ -16,24 +16,13 @@
  */
 #include <tapegrad.h>
 
+#include "bench_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Multiply-adds x 2 of the conv and linear layers for forward + backward (3x the
  * forward), the figure PyTorch's side prints too. */
@@ -132,7 +121,7 @@ static void add_tape_times(const tg_tape *tp, double *t)
 /* sorts v */
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
@@ -264,29 +253,29 @@ int main(int argc, char **argv)
     tg_batcher_start_epoch(batches, epoch);
     for (int step = 0; step < warmup + steps; step++) {
         double t[NCAT] = {0};
-        double t0 = now();
+        double t0 = bench_now();
         tg_tensor *x, *y;
         while (!tg_batcher_next(batches, &x, &y))
             tg_batcher_start_epoch(batches, ++epoch);
-        double t1 = now();
+        double t1 = bench_now();
         tg_tensor *loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, x), y);
         if (tg_backward(tp, loss) != TG_OK) {
             fprintf(stderr, "train_step: step %d: %s\n", step, tg_tape_error(tp));
             goto done;
         }
-        double t2 = now();
+        double t2 = bench_now();
         if (tg_optim_step(opt) != TG_OK) {
             fprintf(stderr, "train_step: step %d: %s\n", step, tg_last_error());
             goto done;
         }
         tg_model_zero_grad(m);
-        double t3 = now();
+        double t3 = bench_now();
         add_tape_times(tp, t);
         t[DATA] = t1 - t0;
         t[OPTIM] = t3 - t2;
         tg_tape_reset(tp);
         if (step >= warmup) {
-            times[step - warmup] = now() - t0;
+            times[step - warmup] = bench_now() - t0;
             for (int c = 0; c < NCAT; c++)
                 cat_times[c * steps + step - warmup] = t[c];
         }

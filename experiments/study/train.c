@@ -299,6 +299,17 @@ static void draw_bar(const epoch_progress *p, double t)
     fflush(stderr);
 }
 
+/* Under MPI: *x and *y become this rank's rows of the batch (views in the tape's
+ * arena); returns how many (0 when the batch has fewer rows than ranks). */
+static int64_t take_share(run *r, tg_tensor **x, tg_tensor **y)
+{
+    int64_t first, count;
+    study_ranks_share((*y)->shape[0], &first, &count);
+    *x = tg_tensor_slice(tg_tape_arena(r->tp), *x, 0, first, first + count, 1);
+    *y = tg_tensor_slice(tg_tape_arena(r->tp), *y, 0, first, first + count, 1);
+    return count;
+}
+
 /* Trains one epoch; the mean loss and accuracy over its images. */
 static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
 {
@@ -321,15 +332,13 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
         tg_tape_set_keep_grads(r->tp, p->done + 1 == logged);
         /* under MPI, this rank's share of the global batch; a last batch smaller than
          * the ranks (some would get no image) is left out by every rank alike */
-        int64_t n = y->shape[0], first = 0, count = n;
+        int64_t n = y->shape[0], count = n;
         if (ranks > 1) {
             if (n < ranks) {
                 ++p->done;
                 continue;
             }
-            study_ranks_share(n, &first, &count);
-            x = tg_tensor_slice(tg_tape_arena(r->tp), x, 0, first, first + count, 1);
-            y = tg_tensor_slice(tg_tape_arena(r->tp), y, 0, first, first + count, 1);
+            count = take_share(r, &x, &y);
         }
         tg_tensor *logits = tg_vgg_forward(r->tp, r->net, x);
         tg_tensor *l = tg_cross_entropy(r->tp, logits, y);
@@ -384,14 +393,9 @@ static int evaluate(run *r, tg_batcher *b, double *loss, double *acc)
     while (tg_batcher_next(b, &x, &y)) {
         /* under MPI each rank evaluates its share of the batch (no collective inside: batch
          * norm uses its running statistics here) */
-        int64_t n = y->shape[0], first = 0, count = n;
-        if (study_ranks_size() > 1) {
-            study_ranks_share(n, &first, &count);
-            if (count == 0)
-                continue;
-            x = tg_tensor_slice(tg_tape_arena(r->tp), x, 0, first, first + count, 1);
-            y = tg_tensor_slice(tg_tape_arena(r->tp), y, 0, first, first + count, 1);
-        }
+        int64_t count = study_ranks_size() > 1 ? take_share(r, &x, &y) : y->shape[0];
+        if (count == 0)
+            continue;
         tg_tensor *logits = tg_vgg_forward(r->tp, r->net, x);
         tg_tensor *l = tg_cross_entropy(r->tp, logits, y);
         if (tg_tape_status(r->tp) != TG_OK) {
