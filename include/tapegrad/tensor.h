@@ -32,7 +32,9 @@
  * Nothing here calls exit().
  *
  * Threads. Kernels run OpenMP loops above a size threshold and BLIS for GEMM;
- * tg_set_num_threads sets both. Results do not depend on the thread count.
+ * tg_set_num_threads sets both. On one machine and build, results are the same bits
+ * for any thread count; another CPU (another BLIS kernel set) rounds float32
+ * differently (docs/guide.md, "Threads and reproducibility").
  */
 #ifndef TAPEGRAD_TENSOR_H
 #define TAPEGRAD_TENSOR_H
