@@ -81,7 +81,9 @@ static void show_records(const tg_tape *tp)
 /* The loop at the heart of tg_backward, written out with public fields: visit the
  * records from the last to the first; each calls its op's backward with the gradient
  * that reached its output, which adds a share to each input (tg_accumulate_grad).
- * tg_backward also seeds the last record's own grad with 1, which a program cannot
+ * A record is skipped, as tg_backward skips it, when no gradient reached its output
+ * (nothing after it used it), none of its inputs needs one (it only read constants),
+ * or its op has no backward. tg_backward also seeds the last record's own grad with 1, which a program cannot
  * do (the record is read-only), so here the seed is passed by hand and the last
  * row of the table stays empty. */
 static int sweep_by_steps(tg_tape *tp, tg_tensor *f)
@@ -93,6 +95,8 @@ static int sweep_by_steps(tg_tape *tp, tg_tensor *f)
     for (int id = last; id >= 0; id--) {
         const tg_record *r = tg_tape_record(tp, id);
         const tg_tensor *gout = id == last ? seed : r->grad;
+        if (!gout || !r->requires_grad || !r->op->backward)
+            continue; /* no gradient reached it, or it has nothing to pass on */
         printf("\n   step %d: record #%d (%s) receives dL/d(out) = %.6f and calls %s's backward\n",
                last - id + 1, id, r->op->name, tg_tensor_item(gout), r->op->name);
         if (r->op->backward(tp, r, gout) != TG_OK || tg_tape_status(tp) != TG_OK) {

@@ -102,7 +102,7 @@ static int broadcasting(tg_tape *tp)
     tg_tensor_print(stdout, tg_grad(b));
     printf("   dL/dc = sum of W over axis 1, kept as [2,1]:\n");
     tg_tensor_print(stdout, tg_grad(c));
-    printf("   The kernel the add's backward calls: tg_tensor_sum_to(g, shape of the input).\n");
+    printf("   The kernel the add's backward calls: tg_tensor_sum_to(arena, g, ndim, shape) of each input.\n");
     tg_tensor_print(stdout, tg_tensor_sum_to(ar, W, TG_DIMS(3)));
     tg_tensor_print(stdout, tg_tensor_sum_to(ar, W, TG_DIMS(2, 1)));
     tg_tensor_print(stdout, tg_tensor_sum_to(ar, W, TG_DIMS(1, 3)));
