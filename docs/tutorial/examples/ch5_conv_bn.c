@@ -163,6 +163,10 @@ static int batchnorm_on_tape(tg_tape *tp, tg_model *m, tg_rng *g)
            "   variance that normalised example 0 were computed from all of them. Channel 1\n"
            "   gets nothing (its statistics are its own):\n");
     tg_tensor_print(stdout, tg_grad(x));
+    /* the closed form's consequence: a channel's input gradients sum to zero */
+    tg_tensor *sums = tg_tensor_sum(ar, tg_grad(x), TG_AXES(0, 2, 3), false);
+    printf("   dL/dx summed over each channel: %.6f %.6f\n", fabs(tg_tensor_get(sums, (int64_t[]){0})),
+           fabs(tg_tensor_get(sums, (int64_t[]){1})));
     if (write_dot(tp, "ch5_batchnorm.dot") != 0)
         goto done;
 
