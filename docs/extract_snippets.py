@@ -22,7 +22,8 @@ The rule a ```c block follows (docs/design.md, "Documentation"):
   above its fence, which Markdown does not show: `<!-- c: tg_tape *tp; int epoch; -->`.
   Those declarations are emitted at file scope, before the fragment.
 `#line` directives point the compiler's messages at the page's own lines. Every
-fragment file includes <tapegrad.h>, <stdbool.h>, <stdio.h>, <stdlib.h> and <string.h>.
+fragment file includes <tapegrad.h>, <math.h>, <stdbool.h>, <stdio.h>, <stdlib.h> and
+<string.h>.
 """
 import os
 import re
@@ -127,7 +128,7 @@ def split_scope(lines):
 def fragments(page, path, out):
     rel = os.path.relpath(path, os.path.dirname(os.path.abspath(__file__)) + '/..')
     w = ['/* generated from %s by docs/extract_snippets.py: its ```c fragments */' % rel,
-         '#include <tapegrad.h>', '', '#include <stdbool.h>', '#include <stdio.h>',
+         '#include <tapegrad.h>', '', '#include <math.h>', '#include <stdbool.h>', '#include <stdio.h>',
          '#include <stdlib.h>', '#include <string.h>', '']
     names = []
     for first, body, ctx, ctx_line in page:
