@@ -460,7 +460,7 @@ tg_status tg_tape_write_html(tg_tape *tp, FILE *f, const tg_html_options *opt)
     tg_status st = TG_OK;
     char *svg = NULL, *json = NULL;
     bool ok;
-    P.src = tg__tape_sources(tp, &P.nsrc, &ok);
+    P.src = tg__tape_sources(tp, NULL, &P.nsrc, &ok);
     cJSON *root = cJSON_CreateObject();
     if (!ok || !root) {
         st = tg_set_error(TG_ERR_NOMEM, "tg_tape_write_html: out of memory");

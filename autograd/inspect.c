@@ -2,7 +2,8 @@
  *
  * tg_tape_print writes one line a record (id, op, scope, output, inputs and, after
  * backward, the statistics of dL/d(out)), then the leaves the tape reached with the
- * statistics of their grads. tg_tape_write_dot draws the same graph, each node filled
+ * statistics of their grads; tg_tape_print_with shows a scope's or a range's records
+ * only, or one line a scope. tg_tape_write_dot draws the same graph, each node filled
  * by log10 of its mean |gradient|, so that a vanishing gradient shows as a pale chain.
  * Both read the tape only; the one allocation is a small array of the distinct leaves
  * and constants (tg_mem_alloc), freed before returning. */
@@ -26,8 +27,21 @@ static bool has_grads(const tg_tape *tp)
     return false;
 }
 
+/* Whether o (NULL: everything) selects r: its id range, then its scope or one below. */
+static bool shown(const tg_record *r, const tg_print_options *o)
+{
+    if (!o)
+        return true;
+    if (r->id < o->first || (o->count > 0 && (int64_t)r->id >= (int64_t)o->first + o->count))
+        return false;
+    if (!o->scope || !*o->scope)
+        return true;
+    size_t n = strlen(o->scope);
+    return !strncmp(r->scope, o->scope, n) && (r->scope[n] == '\0' || r->scope[n] == '/');
+}
+
 /* autograd/internal.h says what it returns; html.c shares it */
-const tg_tensor **tg__tape_sources(const tg_tape *tp, int *count, bool *ok)
+const tg_tensor **tg__tape_sources(const tg_tape *tp, const tg_print_options *only, int *count, bool *ok)
 {
     int total = 0, n = 0;
     for (int id = 0; id < tg_tape_size(tp); id++)
@@ -43,7 +57,7 @@ const tg_tensor **tg__tape_sources(const tg_tape *tp, int *count, bool *ok)
     }
     for (int id = 0; id < tg_tape_size(tp); id++) {
         const tg_record *r = tg_tape_record(tp, id);
-        for (int i = 0; i < r->nin; i++) {
+        for (int i = 0; i < r->nin && shown(r, only); i++) {
             if (r->in_record[i] >= 0 || !r->in[i])
                 continue;
             int k = 0;
@@ -121,7 +135,92 @@ static void print_stats_header(FILE *f)
 
 static int imax(int a, int b) { return a > b ? a : b; }
 
-void tg_tape_print(const tg_tape *tp, FILE *f)
+/* One scope of tg_tape_print's summary: its records among those shown. */
+typedef struct scope_row {
+    const char *scope;
+    int records, first, last; /* how many, and the first and last ids */
+} scope_row;
+
+/* The scopes of the shown records: a tg_mem_alloc'd array of *n rows, NULL when there
+ * are none or the allocation failed (*ok). */
+static scope_row *scope_rows(const tg_tape *tp, const tg_print_options *o, int *n, bool *ok)
+{
+    int total = tg_tape_size(tp);
+    *n = 0;
+    *ok = true;
+    if (total == 0)
+        return NULL;
+    scope_row *rows = tg_mem_alloc((size_t)total * sizeof *rows, _Alignof(scope_row));
+    if (!rows) {
+        *ok = false;
+        return NULL;
+    }
+    for (int id = 0; id < total; id++) {
+        const tg_record *r = tg_tape_record(tp, id);
+        if (!shown(r, o))
+            continue;
+        int k = *n - 1;
+        while (k >= 0 && strcmp(rows[k].scope, r->scope) != 0)
+            k--;
+        if (k < 0) {
+            k = (*n)++;
+            rows[k] = (scope_row){r->scope, 0, id, id};
+        }
+        rows[k].records++;
+        rows[k].last = id;
+    }
+    /* in the order of their last records: a network's layers in order, and the root
+     * scope, whose records are spread between them, where its last one is */
+    for (int k = 1; k < *n; k++)
+        for (int j = k; j > 0 && rows[j - 1].last > rows[j].last; j--) {
+            scope_row t = rows[j];
+            rows[j] = rows[j - 1];
+            rows[j - 1] = t;
+        }
+    return rows;
+}
+
+/* The summary's table: one line a scope, with the statistics of the gradient that
+ * reached its last record's output. */
+static void print_scopes(const tg_tape *tp, FILE *f, const tg_print_options *o, bool grads)
+{
+    int n;
+    bool ok;
+    scope_row *rows = scope_rows(tp, o, &n, &ok);
+    if (!ok) {
+        fprintf(f, "scopes: (not listed: %s)\n", tg_last_error());
+        return;
+    }
+    char buf[256], ids[48];
+    int wscope = 5, wop = 7, wout = 6, wids = 3;
+    for (int k = 0; k < n; k++) {
+        const tg_record *r = tg_tape_record(tp, rows[k].last);
+        wscope = imax(wscope, (int)strlen(*rows[k].scope ? rows[k].scope : "-"));
+        wop = imax(wop, (int)strlen(r->op->name));
+        wout = imax(wout, (int)strlen(shape_dtype(buf, sizeof buf, r->out)));
+        wids = imax(wids, snprintf(ids, sizeof ids, "#%d-#%d", rows[k].first, rows[k].last));
+    }
+    wscope = wscope > 40 ? 40 : wscope;
+    fprintf(f, "scopes: %d\n", n);
+    if (n > 0) {
+        fprintf(f, "  %-*s  %7s  %-*s  %-*s  %-*s", wscope, "scope", "records", wids, "ids", wop,
+                "last op", wout, "output");
+        print_stats_header(f);
+    }
+    for (int k = 0; k < n; k++) {
+        const tg_record *r = tg_tape_record(tp, rows[k].last);
+        snprintf(ids, sizeof ids, "#%d-#%d", rows[k].first, rows[k].last);
+        fprintf(f, "  %-*s  %7d  %-*s  %-*s  %-*s", wscope, *rows[k].scope ? rows[k].scope : "-",
+                rows[k].records, wids, ids, wop, r->op->name, wout, shape_dtype(buf, sizeof buf, r->out));
+        tg_grad_stats st = tg_record_grad_stats(r);
+        print_stats(f, &st, grads);
+    }
+    tg_mem_free(rows);
+}
+
+void tg_tape_print(const tg_tape *tp, FILE *f) { tg_tape_print_with(tp, f, NULL); }
+
+void tg_tape_print_with(const tg_tape *tp, FILE *f, const tg_print_options *opts)
 {
     if (!f)
         return;
@@ -129,18 +228,36 @@ void tg_tape_print(const tg_tape *tp, FILE *f)
         fprintf(f, "tape: NULL\n");
         return;
     }
-    int n = tg_tape_size(tp);
+    int n = tg_tape_size(tp), nshown = 0;
+    for (int id = 0; id < n; id++)
+        nshown += shown(tg_tape_record(tp, id), opts);
     bool grads = has_grads(tp);
     fprintf(f, "tape: %d record%s, %s\n", n, n == 1 ? "" : "s",
             grads ? "gradients dL/d(out) after backward" : "no gradients yet (before backward)");
     if (tg_tape_status(tp) != TG_OK)
         fprintf(f, "tape in error (%s): %s\n", tg_status_name(tg_tape_status(tp)), tg_tape_error(tp));
+    if (opts && ((opts->scope && *opts->scope) || opts->first > 0 || opts->count > 0)) {
+        fprintf(f, "shown: %d record%s", nshown, nshown == 1 ? "" : "s");
+        if (opts->scope && *opts->scope)
+            fprintf(f, " in scope %s", opts->scope);
+        if (opts->first > 0 || opts->count > 0)
+            fprintf(f, " from #%d", opts->first > 0 ? opts->first : 0);
+        if (opts->count > 0)
+            fprintf(f, " to #%lld", (long long)(opts->first > 0 ? opts->first : 0) + opts->count - 1);
+        fprintf(f, "\n");
+    }
+    if (opts && opts->summary) {
+        print_scopes(tp, f, opts, grads);
+        return;
+    }
 
     /* column widths: the widest entry of each, within reason */
     char buf[256], in[MAX_INPUTS_COL + 1];
     int wid = 3, wop = 2, wscope = 5, wout = 6, win = 6;
     for (int id = 0; id < n; id++) {
         const tg_record *r = tg_tape_record(tp, id);
+        if (!shown(r, opts))
+            continue;
         wid = imax(wid, snprintf(buf, sizeof buf, "#%d", id));
         wop = imax(wop, (int)strlen(r->op->name));
         wscope = imax(wscope, (int)strlen(*r->scope ? r->scope : "-"));
@@ -150,13 +267,15 @@ void tg_tape_print(const tg_tape *tp, FILE *f)
     }
     wscope = wscope > 40 ? 40 : wscope;
 
-    if (n > 0) {
+    if (nshown > 0) {
         fprintf(f, "%*s  %-*s  %-*s  %-*s  %-*s", wid, "id", wop, "op", wscope, "scope", wout,
                 "output", win, "inputs");
         print_stats_header(f);
     }
     for (int id = 0; id < n; id++) {
         const tg_record *r = tg_tape_record(tp, id);
+        if (!shown(r, opts))
+            continue;
         char idbuf[16];
         snprintf(idbuf, sizeof idbuf, "#%d", id);
         inputs_str(in, sizeof in, r);
@@ -169,7 +288,7 @@ void tg_tape_print(const tg_tape *tp, FILE *f)
     /* the leaves, with the gradients they hold */
     int ns;
     bool ok;
-    const tg_tensor **src = tg__tape_sources(tp, &ns, &ok);
+    const tg_tensor **src = tg__tape_sources(tp, opts, &ns, &ok);
     if (!ok) {
         fprintf(f, "leaves: (not listed: %s)\n", tg_last_error());
         return;
@@ -266,7 +385,7 @@ tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f)
         return tg_set_error(TG_ERR_ARG, "tg_tape_write_dot: the %s is NULL", tp ? "file" : "tape");
     int ns;
     bool ok;
-    const tg_tensor **src = tg__tape_sources(tp, &ns, &ok);
+    const tg_tensor **src = tg__tape_sources(tp, NULL, &ns, &ok);
     if (!ok)
         return tg_set_error(TG_ERR_NOMEM, "tg_tape_write_dot: %s", tg_last_error());
     bool grads = has_grads(tp);

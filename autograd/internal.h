@@ -29,10 +29,11 @@
 typedef tg_status (*tg__grad_sink)(void *ctx, const tg_record *r, int i, const tg_tensor *g);
 void tg__tape_set_grad_sink(tg_tape *tp, tg__grad_sink sink, void *ctx);
 
-/* The tensors outside the tape that its records read (leaves and constants), each
- * once, in the order of first use (inspect.c): a tg_mem_alloc'd array, NULL when there
- * are none or the allocation failed (*ok tells which). tg__source_index finds one. */
-const tg_tensor **tg__tape_sources(const tg_tape *tp, int *count, bool *ok);
+/* The tensors outside the tape that the records `only` selects (NULL: all) read
+ * (leaves and constants), each once, in the order of first use (inspect.c): a
+ * tg_mem_alloc'd array, NULL when there are none or the allocation failed (*ok tells
+ * which). tg__source_index finds one. */
+const tg_tensor **tg__tape_sources(const tg_tape *tp, const tg_print_options *only, int *count, bool *ok);
 int tg__source_index(const tg_tensor **src, int n, const tg_tensor *t);
 
 /* The web page tg_tape_write_html fills in: autograd/html/page.html with page.css and

@@ -726,6 +726,7 @@ tg_grad_stats tg_tensor_stats(const tg_tensor *t)
     if (finite > 0) {
         s.mean_abs = sum_abs / (double)finite;
         s.rms = sqrt(sum_sq / (double)finite);
+        s.l2 = sqrt(sum_sq);
         s.zero_frac = (double)zeros / (double)finite;
     }
     return s;

@@ -169,6 +169,7 @@ typedef struct tg_grad_stats {
     double max_abs;    /* max |g| over the finite values */
     double zero_frac;  /* fraction of exact zeros */
     int64_t nonfinite; /* NaN and Inf values (left out of the other numbers) */
+    double l2;         /* sqrt(sum g^2): the Euclidean norm, for clipping and logs */
 } tg_grad_stats;
 
 /* A record: one call on the tape. Read its fields; the tape owns it. */
@@ -197,6 +198,20 @@ tg_grad_stats tg_tensor_stats(const tg_tensor *t);      /* of any tensor's value
 /* One line a record: id, op, scope, shape, inputs, and after backward the gradient's
  * statistics; then the leaves the tape reached. */
 void tg_tape_print(const tg_tape *tp, FILE *f);
+/* Which part of the tape tg_tape_print_with shows, and how; zero: all of it, as
+ * tg_tape_print. A 20-layer MLP's tape is 125 lines; its summary is 21. */
+typedef struct tg_print_options {
+    const char *scope; /* records in this scope or below it: "block_0" takes "block_0" and
+                        * "block_0/conv_0", not "block_01"; NULL or "": every scope */
+    int first, count;  /* records with ids first .. first + count - 1; count 0: to the end */
+    bool summary;      /* one line a scope, in the order of their last records: how many
+                        * records, the first and last ids, and the statistics of the
+                        * gradient of its last record's output (a layer's output
+                        * gradient); no leaves */
+} tg_print_options;
+/* tg_tape_print of the records opts selects (NULL: all); the leaves listed are those
+ * the shown records read. */
+void tg_tape_print_with(const tg_tape *tp, FILE *f, const tg_print_options *opts);
 /* Graphviz DOT: a node a record and a leaf, labelled with op, scope and shape, filled
  * by log10 of mean |g| after backward (pale when it vanishes). */
 tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f);

@@ -917,6 +917,126 @@ static bool dot_renders(const char *text)
     return rc == 0;
 }
 
+/* tg_tape_print_with on a 3-layer net in scopes "l1", "l1/act", "l2", "l10": a scope
+ * takes itself and what is below it (not "l10" for "l1"), a range takes its ids, and
+ * the summary is one line a scope with its last record's gradient. */
+static tg_print_options print_opts;
+static void print_with_writer(const tg_tape *tp, FILE *f) { tg_tape_print_with(tp, f, &print_opts); }
+
+static int count_lines(const char *t)
+{
+    int lines = 0;
+    for (const char *p = t; *p; p++)
+        lines += *p == '\n';
+    return lines;
+}
+
+START_TEST(test_print_filtered_and_summary)
+{
+    tg_tape *tp = tg_tape_new(0);
+    tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(2, 3));
+    tg_tensor *w1 = tt_leaf(TG_F64, TG_DIMS(3, 3), "l1/weight");
+    tg_tensor *w2 = tt_leaf(TG_F64, TG_DIMS(3, 3), "l2/weight");
+    tg_tensor *w10 = tt_leaf(TG_F64, TG_DIMS(3, 3), "l10/weight");
+    tg_scope_push(tp, "l1");
+    tg_tensor *h = tg_matmul(tp, x, w1);      /* #0 l1 */
+    tg_scope_push(tp, "act");
+    h = tg_tanh(tp, h);                       /* #1 l1/act */
+    tg_scope_pop(tp);
+    tg_scope_pop(tp);
+    tg_scope_push(tp, "l2");
+    h = tg_matmul(tp, h, w2);                 /* #2 l2 */
+    h = tg_tanh(tp, h);                       /* #3 l2 */
+    tg_scope_pop(tp);
+    tg_scope_push(tp, "l10");
+    h = tg_matmul(tp, h, w10);                /* #4 l10 */
+    tg_scope_pop(tp);
+    tg_tensor *loss = tg_sum(tp, h, 0, NULL, false); /* #5 root */
+    ck_assert_int_eq(tg_backward(tp, loss), TG_OK);
+
+    print_opts = (tg_print_options){.scope = "l1"};
+    char *t = capture(print_with_writer, tp);
+    assert_has(t, "tape: 6 records, gradients dL/d(out) after backward\nshown: 2 records in scope l1\n");
+    assert_has(t, "#0  matmul");
+    assert_has(t, "#1  tanh");
+    assert_lacks(t, "l10");
+    assert_lacks(t, "l2/weight");
+    assert_has(t, "leaves: 1\n"); /* what the shown records read: l1/weight (x is a constant) */
+    ck_assert_int_eq(count_lines(t), 2 + 1 + 2 + 2 + 1);
+    free(t);
+
+    print_opts = (tg_print_options){.first = 2, .count = 3};
+    t = capture(print_with_writer, tp);
+    assert_has(t, "shown: 3 records from #2 to #4\n");
+    assert_lacks(t, "#1 ");
+    assert_lacks(t, "#5 ");
+    assert_has(t, "#4  matmul");
+    assert_has(t, "leaves: 2\n"); /* l2/weight and l10/weight */
+    free(t);
+
+    /* both: l2's records within #3.. */
+    print_opts = (tg_print_options){.scope = "l2", .first = 3};
+    t = capture(print_with_writer, tp);
+    assert_has(t, "shown: 1 record in scope l2 from #3\n");
+    assert_has(t, "#3  tanh");
+    assert_has(t, "leaves: 0\n");
+    free(t);
+
+    /* the summary: one line a scope, in order, with the last record's gradient */
+    print_opts = (tg_print_options){.summary = true};
+    t = capture(print_with_writer, tp);
+    assert_has(t, "scopes: 5\n");
+    ck_assert_int_eq(count_lines(t), 1 + 1 + 1 + 5);
+    const char *l2 = strstr(t, "\n  l2 ");
+    ck_assert_ptr_nonnull(l2);
+    assert_has(l2, "      2  #2-#3  tanh ");
+    /* the sum's backward hands 1 to every element of l10's output: that is l10's line */
+    const char *l10 = strstr(t, "\n  l10 ");
+    ck_assert_ptr_nonnull(l10);
+    ck_assert_ptr_nonnull(strstr(l10, "1.000e+00  1.000e+00  1.000e+00   0.0%      0\n"));
+    assert_has(l10, "\n  -             1  #5-#5  sum "); /* the root scope, last */
+    assert_lacks(t, "leaves");
+    free(t);
+
+    /* a summary of one scope */
+    print_opts = (tg_print_options){.scope = "l1", .summary = true};
+    t = capture(print_with_writer, tp);
+    assert_has(t, "scopes: 2\n");
+    assert_has(t, "\n  l1      ");
+    assert_has(t, "\n  l1/act  ");
+    free(t);
+
+    /* a zero filter is tg_tape_print */
+    print_opts = (tg_print_options){0};
+    t = capture(print_with_writer, tp);
+    char *all = capture(print_writer, tp);
+    ck_assert_str_eq(t, all);
+    free(t);
+    free(all);
+    tg_tape_free(tp);
+    tg_tensor_free(x);
+    tg_tensor_free(w1);
+    tg_tensor_free(w2);
+    tg_tensor_free(w10);
+}
+END_TEST
+
+/* tg_grad_stats's l2 is the Euclidean norm of the finite values, by hand */
+START_TEST(test_stats_l2_norm)
+{
+    tg_tensor *t = tt_tensor(TG_F32, TG_DIMS(2, 3), (double[]){3, -4, 0, 12, NAN, INFINITY});
+    tg_grad_stats s = tg_tensor_stats(t);
+    ck_assert_double_eq_tol(s.l2, 13.0, 1e-12); /* sqrt(9 + 16 + 144) */
+    ck_assert_int_eq(s.nonfinite, 2);
+    ck_assert_double_eq_tol(s.rms, 13.0 / 2.0, 1e-12); /* l2 / sqrt(4 finite values) */
+    tg_tensor *v = tg_tensor_transpose(NULL, t, 0, 1);  /* the same through a strided view */
+    ck_assert_double_eq_tol(tg_tensor_stats(v).l2, 13.0, 1e-12);
+    ck_assert_double_eq(tg_tensor_stats(NULL).l2, 0.0);
+    tg_tensor_free(v);
+    tg_tensor_free(t);
+}
+END_TEST
+
 START_TEST(test_dot_graph)
 {
     tg_tape *tp = tg_tape_new(0);
@@ -1029,6 +1149,8 @@ int main(void)
     TCase *io = tt_tcase("inspect");
     tcase_add_test(io, test_print_before_and_after_backward);
     tcase_add_test(io, test_print_zero_and_unreached);
+    tcase_add_test(io, test_print_filtered_and_summary);
+    tcase_add_test(io, test_stats_l2_norm);
     tcase_add_test(io, test_dot_graph);
     suite_add_tcase(s, io);
     tt_add_abort_test(s, test_abort_on_error);
