@@ -30,6 +30,10 @@ typedef enum tg_optim_kind {
 typedef struct tg_optim_config {
     tg_optim_kind kind;
     double lr;
+    /* 0 (none) unless set, for every kind. PyTorch's AdamW defaults to 0.01 and its
+     * Adam and SGD to 0; here a field left out of the initialiser means "none" for all
+     * three, since 0 is also the value most runs set on purpose and so cannot stand for
+     * a default. For PyTorch's AdamW, set .weight_decay = 0.01. */
     double weight_decay;
     double momentum, dampening; /* SGD */
     bool nesterov;              /* SGD */

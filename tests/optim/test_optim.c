@@ -595,6 +595,43 @@ START_TEST(test_bad_configs)
 }
 END_TEST
 
+/* AdamW's weight decay is 0 unless set, as for SGD and Adam (PyTorch's AdamW defaults
+ * to 0.01; include/tapegrad/optim.h says why not here): left out, AdamW's step is
+ * Adam's without decay, bit for bit; with .weight_decay = 0.01 the parameter is
+ * further shrunk by lr * 0.01 * p. */
+static double adam_step_of(tg_optim_kind kind, double wd, int i)
+{
+    tg_model *m = tg_model_new();
+    tg_tensor *w = tg_model_add_param(m, "w", TG_F64, TG_DIMS(2));
+    set_values(w, (double[]){1.0, -2.0});
+    tg_tape *tp = tg_tape_new(0);
+    ck_assert_int_eq(tg_backward(tp, tg_sum(tp, w, 0, NULL, false)), TG_OK);
+    set_values(tg_grad(w), (double[]){0.5, 0.25});
+    tg_optim_config cfg = {.kind = kind, .lr = 0.1};
+    if (wd >= 0)
+        cfg.weight_decay = wd;
+    tg_optim *o = tg_optim_new(m, &cfg);
+    ck_assert_int_eq(tg_optim_step(o), TG_OK);
+    double v = tg_tensor_get(w, (int64_t[]){i});
+    tg_optim_free(o);
+    tg_tape_free(tp);
+    tg_model_free(m);
+    return v;
+}
+
+START_TEST(test_adamw_weight_decay_default)
+{
+    for (int i = 0; i < 2; i++) {
+        double unset = adam_step_of(TG_ADAMW, -1, i), adam = adam_step_of(TG_ADAM, 0, i);
+        ck_assert_msg(unset == adam, "element %d: AdamW without weight_decay %.17g, Adam %.17g", i, unset,
+                      adam);
+        double p0 = i ? -2.0 : 1.0;
+        double decayed = adam_step_of(TG_ADAMW, 0.01, i);
+        ck_assert_double_eq_tol(unset - decayed, 0.1 * 0.01 * p0, 1e-15);
+    }
+}
+END_TEST
+
 START_TEST(test_defaults_and_accessors)
 {
     tg_model *m = tg_model_new();
@@ -681,6 +718,7 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, test_threads_bitwise);
     tcase_add_test(tc, test_bad_configs);
     tcase_add_test(tc, test_defaults_and_accessors);
+    tcase_add_test(tc, test_adamw_weight_decay_default);
     tcase_add_test(tc, test_step_errors_change_nothing);
     tcase_add_test(tc, test_new_out_of_memory);
     suite_add_tcase(s, tc);
