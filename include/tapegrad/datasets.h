@@ -111,7 +111,9 @@ int64_t tg_dataset_size(const tg_dataset *d); /* N; 0 for NULL */
  * Both are copies: d may be freed afterwards. On failure both outputs are NULL. */
 tg_status tg_dataset_split(const tg_dataset *d, double val_fraction, uint64_t seed,
                            tg_dataset **train, tg_dataset **val);
-/* The first n images (n > N: all of them), sharing d's storage (no copy). */
+/* The first n images (n > N: all of them), sharing d's storage (no copy). d may be
+ * freed before the subset: the subset holds its own reference to the storage and its
+ * own copies of the name and class names. */
 tg_dataset *tg_dataset_head(const tg_dataset *d, int64_t n);
 /* A copy of the images at indices[0..n-1] in that order. */
 tg_dataset *tg_dataset_select(const tg_dataset *d, const int32_t *indices, int64_t n);

@@ -79,6 +79,28 @@ START_TEST(test_split_sizes_disjoint_reproducible)
 }
 END_TEST
 
+/* tg_dataset_head's subset outlives the data set it was taken from: the images and
+ * labels, the name and the class names (under ASan, a read of freed memory fails). */
+START_TEST(test_head_outlives_its_data_set)
+{
+    tg_tensor *im = tg_tensor_zeros(NULL, TG_U8, TG_DIMS(4, 1, 1, 3));
+    tg_tensor *lb = tt_tensor(TG_I32, TG_DIMS(4), (double[]){0, 1, 1, 0});
+    const char *const names[] = {"cat", "dog"};
+    tg_dataset *d = tg_dataset_from_tensors("pets", im, lb, 2, names);
+    ck_assert_msg(d != NULL, "%s", tg_last_error());
+    tg_tensor_free(im);
+    tg_tensor_free(lb);
+    tg_dataset *h = tg_dataset_head(d, 3);
+    ck_assert_ptr_nonnull(h);
+    tg_dataset_free(d);
+    ck_assert_int_eq(tg_dataset_size(h), 3);
+    ck_assert_str_eq(h->name, "pets");
+    ck_assert_str_eq(h->class_names[1], "dog");
+    ck_assert_int_eq(((const int32_t *)tg_tensor_data(h->labels))[2], 1);
+    tg_dataset_free(h);
+}
+END_TEST
+
 START_TEST(test_split_edges_and_errors)
 {
     tg_dataset *d = indexed(10), *tr, *va;
@@ -225,6 +247,7 @@ int main(void)
     TCase *tc = tt_tcase("dataset");
     tcase_add_test(tc, test_split_sizes_disjoint_reproducible);
     tcase_add_test(tc, test_split_edges_and_errors);
+    tcase_add_test(tc, test_head_outlives_its_data_set);
     tcase_add_test(tc, test_from_tensors_checks);
     tcase_add_test(tc, test_channel_stats_and_presets);
     tcase_add_test(tc, test_loaders_fail_cleanly_on_any_allocation);
