@@ -88,7 +88,8 @@ typedef struct tg_linear {
 /* Creates name/weight [out, in] and (if bias) name/bias [out] in m. */
 tg_status tg_linear_init(tg_linear *l, tg_model *m, const char *name, int64_t in, int64_t out,
                          bool bias, tg_rng *g);
-tg_tensor *tg_linear_forward(tg_tape *tp, const tg_linear *l, tg_tensor *x); /* [N,in] -> [N,out] */
+/* [N,in] -> [N,out]: records transpose (of the weight), matmul and, with a bias, add */
+tg_tensor *tg_linear_forward(tg_tape *tp, const tg_linear *l, tg_tensor *x);
 
 typedef struct tg_conv2d {
     char name[96];
@@ -119,7 +120,9 @@ typedef struct tg_batchnorm2d {
 tg_status tg_batchnorm2d_init(tg_batchnorm2d *bn, tg_model *m, const char *name, int64_t channels);
 /* [N,C,H,W] -> the same shape. In training one "batch_norm2d" record (tg_batch_norm2d), or
  * with the tape's fusion off mean, var, add_scalar, rsqrt, sub, mul (and * weight + bias),
- * the same values within rounding; in evaluation sub, mul, mul, add with constants. */
+ * the same values within rounding; in evaluation sub, mul (the running statistics as
+ * constants), reshape, mul, reshape, add, fused or not. docs/guide.md lists every
+ * layer's records. */
 tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tensor *x);
 
 /* Inverted dropout in training (tg_dropout), the identity in evaluation. */

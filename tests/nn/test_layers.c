@@ -635,6 +635,76 @@ static moments moments_of(const tg_tensor *t)
     return r;
 }
 
+/* The records each layer puts on the tape, as docs/guide.md's table lists them (a
+ * program that reads a layer's gradient off its records depends on them): the ops in
+ * order, each as "op@scope", then the tape is reset. */
+static void assert_records(tg_tape *tp, const char *want)
+{
+    char got[512] = "";
+    size_t len = 0;
+    for (int i = 0; i < tg_tape_size(tp); i++) {
+        const tg_record *r = tg_tape_record(tp, i);
+        len += (size_t)snprintf(got + len, sizeof got - len, "%s%s@%s", i ? " " : "", r->op->name, r->scope);
+        ck_assert_uint_lt(len, sizeof got);
+    }
+    ck_assert_str_eq(got, want);
+    tg_tape_reset(tp);
+}
+
+START_TEST(test_records_of_each_layer)
+{
+    tg_rng g = tg_rng_new(0);
+    tg_model *m = tg_model_new();
+    tg_linear fc, fcnb;
+    tg_conv2d conv;
+    tg_batchnorm2d bn;
+    ck_assert_int_eq(tg_linear_init(&fc, m, "fc", 8, 4, true, &g), TG_OK);
+    ck_assert_int_eq(tg_linear_init(&fcnb, m, "fcnb", 8, 4, false, &g), TG_OK);
+    ck_assert_int_eq(tg_conv2d_init(&conv, m, "conv", 2, 3, 3, 1, 1, 1, true, &g), TG_OK);
+    ck_assert_int_eq(tg_batchnorm2d_init(&bn, m, "bn", 3), TG_OK);
+    tg_tensor *x = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(2, 8));
+    tg_tensor *xc = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(2, 2, 4, 4));
+    tg_tensor *xb = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(2, 3, 4, 4));
+    tg_tensor *labels = tg_tensor_zeros(NULL, TG_I32, TG_DIMS(2));
+    tg_tape *tp = tg_tape_new(0);
+
+    tg_linear_forward(tp, &fc, x);
+    assert_records(tp, "transpose@fc matmul@fc add@fc");
+    tg_linear_forward(tp, &fcnb, x);
+    assert_records(tp, "transpose@fcnb matmul@fcnb");
+    tg_conv2d_forward(tp, &conv, xc);
+    assert_records(tp, "conv2d@conv");
+    tg_batchnorm2d_forward(tp, &bn, xb);
+    assert_records(tp, "batch_norm2d@bn");
+    tg_nn_dropout(tp, m, xb, 0.5);
+    assert_records(tp, "dropout@");
+    tg_cross_entropy(tp, x, labels);
+    assert_records(tp, "log_softmax@ nll_loss@");
+
+    tg_tape_set_fused(tp, false);
+    tg_conv2d_forward(tp, &conv, xc);
+    assert_records(tp, "im2col@conv reshape@conv matmul@conv reshape@conv reshape@conv add@conv");
+    tg_batchnorm2d_forward(tp, &bn, xb);
+    assert_records(tp, "mean@bn var@bn add_scalar@bn rsqrt@bn sub@bn mul@bn reshape@bn mul@bn "
+                       "reshape@bn add@bn");
+
+    tg_model_set_training(m, false); /* evaluation: the same records fused or not */
+    for (int fused = 0; fused < 2; fused++) {
+        tg_tape_set_fused(tp, fused);
+        tg_batchnorm2d_forward(tp, &bn, xb);
+        assert_records(tp, "sub@bn mul@bn reshape@bn mul@bn reshape@bn add@bn");
+        tg_nn_dropout(tp, m, xb, 0.5);
+        assert_records(tp, "");
+    }
+    tg_tape_free(tp);
+    tg_tensor_free(x);
+    tg_tensor_free(xc);
+    tg_tensor_free(xb);
+    tg_tensor_free(labels);
+    tg_model_free(m);
+}
+END_TEST
+
 START_TEST(test_initialisers)
 {
     tg_rng g = tg_rng_new(11);
@@ -732,6 +802,7 @@ int main(void)
     tcase_add_test(tc, test_cross_entropy);
     tcase_add_test(tc, test_accuracy);
     tcase_add_test(tc, test_dropout_follows_the_model);
+    tcase_add_test(tc, test_records_of_each_layer);
     tcase_add_test(tc, test_initialisers);
     tcase_add_test(tc, test_layer_init_draws_in_order);
     suite_add_tcase(s, tc);
