@@ -13,7 +13,7 @@
  *   x = np.frombuffer(data[b:e], "<f4").reshape(header[name]["shape"])
  *
  * Writing goes to a temporary file next to the target (mkstemp), which is flushed,
- * fsync'd and renamed over the target, so a crash or a full disk never leaves half a
+ * fsync'd and renamed over the target (tensor/fileio.c's atomic writer), so a crash or a full disk never leaves half a
  * checkpoint behind and the old file survives any failure. Reading opens the file
  * without blocking (a FIFO in its place is refused, not waited on), reads the header
  * length and checks it against the file's size, reads the header and validates it whole
@@ -25,6 +25,7 @@
  * after 8 bytes). tg__safetensors_parse runs the same checks on a buffer. The JSON is
  * cJSON's. */
 #include "internal.h"
+#include "../tensor/fileio.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -706,25 +707,14 @@ tg_safetensors *tg__safetensors_read(const char *fn, const char *path)
         tg_set_error(TG_ERR_ARG, "%s: path is NULL", fn);
         return NULL;
     }
-    /* O_NONBLOCK: a FIFO in a checkpoint's place would otherwise wait for a writer forever */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        tg_set_error(TG_ERR_IO, "%s: %s: cannot open: %s", fn, path, strerror(errno));
+    /* without blocking: a FIFO in a checkpoint's place would otherwise wait for a writer
+     * forever */
+    uint64_t size;
+    int fd = tg__open_regular(fn, path, &size);
+    if (fd < 0)
         return NULL;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        tg_set_error(TG_ERR_IO, "%s: %s: cannot stat: %s", fn, path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        tg_set_error(TG_ERR_IO, "%s: %s: not a regular file", fn, path);
-        close(fd);
-        return NULL;
-    }
     /* the header first, checked against the file's size; the data only after all of it */
-    uint64_t size = (uint64_t)sb.st_size, hlen = 0;
+    uint64_t hlen = 0;
     uint8_t first[8];
     data_source src = {.fd = fd};
     uint8_t *hdr = NULL;
@@ -882,32 +872,6 @@ static bool write_tensor(FILE *f, const tg_tensor *t)
     return ok;
 }
 
-/* fsync the directory holding path, so that the rename itself is durable; best
- * effort (some file systems refuse to sync a directory). */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = NULL;
-    if (!slash)
-        dir = dup_str(".");
-    else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = tg_mem_alloc(n + 1, 1);
-        if (dir) {
-            memcpy(dir, path, n);
-            dir[n] = '\0';
-        }
-    }
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    tg_mem_free(dir);
-}
-
 tg_status tg__safetensors_write(const char *fn, const char *path, int n, const char *const *names,
                                 const tg_tensor *const *tensors, int nmeta, const tg_kv *meta)
 {
@@ -919,64 +883,25 @@ tg_status tg__safetensors_write(const char *fn, const char *path, int n, const c
     if (!header)
         return tg_last_status();
 
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t plen = strlen(path);
-    char *tmp = tg_mem_alloc(plen + sizeof suffix, 1);
-    if (!tmp) {
-        tg_mem_free(header);
-        return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", fn, path);
+    tg__atomic_file w;
+    s = tg__atomic_begin(&w, fn, path);
+    if (s == TG_OK) {
+        uint8_t len8[8];
+        for (int i = 0; i < 8; i++)
+            len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+        bool ok = fwrite(len8, 1, 8, w.f) == 8 && fwrite(header, 1, hlen, w.f) == hlen;
+        for (int i = 0; ok && i < n; i++)
+            ok = write_tensor(w.f, tensors[i]);
+        /* a failed write leaves the stream's error flag set, which commit reports; a
+         * tensor that could not be copied for writing is out of memory */
+        if (!ok && !ferror(w.f)) {
+            tg__atomic_cancel(&w);
+            s = tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory copying a tensor to write it", fn,
+                             path);
+        } else {
+            s = tg__atomic_commit(&w);
+        }
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
-
-    FILE *f = NULL;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        s = tg_set_error(TG_ERR_IO, "%s: %s: cannot create a temporary file beside it: %s", fn,
-                         path, strerror(errno));
-        goto out;
-    }
-    /* mkstemp makes the file 0600: keep the mode of the file replaced, else rw-r--r-- */
-    struct stat old;
-    mode_t mode = stat(path, &old) == 0 && S_ISREG(old.st_mode) ? (old.st_mode & 07777) : 0644;
-    (void)fchmod(fd, mode);
-    f = fdopen(fd, "wb");
-    if (!f) {
-        s = tg_set_error(TG_ERR_IO, "%s: %s: %s", fn, tmp, strerror(errno));
-        close(fd);
-        goto fail;
-    }
-    errno = 0; /* a short write without an errno is reported as one */
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++)
-        len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
-    for (int i = 0; ok && i < n; i++)
-        ok = write_tensor(f, tensors[i]);
-    if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        int err = errno;
-        s = tg_set_error(TG_ERR_IO, "%s: %s: writing the temporary file %s failed: %s", fn, path,
-                         tmp, err ? strerror(err) : "short write");
-        fclose(f);
-        goto fail;
-    }
-    if (fclose(f) != 0) {
-        s = tg_set_error(TG_ERR_IO, "%s: %s: closing the temporary file %s failed: %s", fn, path,
-                         tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        s = tg_set_error(TG_ERR_IO, "%s: %s: cannot rename the temporary file onto it: %s", fn,
-                         path, strerror(errno));
-        goto fail;
-    }
-    sync_parent_dir(path);
-    s = TG_OK;
-    goto out;
-fail:
-    unlink(tmp);
-out:
-    tg_mem_free(tmp);
     tg_mem_free(header);
     return s;
 }

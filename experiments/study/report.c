@@ -702,7 +702,7 @@ static void write_plan(study_buf *b, const char *root, const study_plan *p, plan
 
 /* A run's config.txt without the flags the plans vary (and those that do not change
  * results): what must be equal for two runs to share a table. NULL when the run has no
- * config.txt (not started); free() it. */
+ * config.txt (not started); tg_mem_free() it (it is study_read_file's buffer). */
 static char *budget_of(const char *dir)
 {
     char path[4400];
@@ -774,7 +774,7 @@ static bool check_budgets(const plan_runs *all, int nplans, char **first_budget,
                                 "directories\n", *first_run, STUDY_CONFIG_TXT, all[p].runs[i].dir, STUDY_CONFIG_TXT,
                         diff);
             }
-            free(bud);
+            tg_mem_free(bud);
             if (!same)
                 return false;
         }
@@ -960,7 +960,7 @@ int study_report_main(int argc, char **argv)
             ok = false;
         }
     }
-    free(budget);
+    tg_mem_free(budget);
     free(cmp);
     study_buf_free(&sections);
     if (ok)

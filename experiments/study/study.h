@@ -89,14 +89,12 @@ void study_unlock_dir(int fd); /* -1 is ignored */
 /* Seconds on the monotonic clock, for durations (train's epochs, sweep's runs). */
 double study_now(void);
 
-/* Replaces path with len bytes of text, atomically: a temporary file of a unique name
- * beside it (path.tmp.XXXXXX, mkstemp) is written, fsynced and renamed over path (then
- * the directory is fsynced); it keeps the replaced file's mode, else rw-r--r--. On
- * failure path is untouched and the temporary removed. */
-tg_status study_write_file_atomic(const char *path, const char *text, size_t len);
-/* The whole file, NUL-terminated (*len_out its length if not NULL); free() it.
- * Anything but a regular file is refused without being opened for a blocking read (a
- * FIFO would wait for a writer forever). NULL + tg_last_error on failure. */
+/* Files are read whole and replaced atomically by the library's one implementation
+ * (tensor/fileio.h: tg__read_file, tg__write_file_atomic, tg__atomic_begin/commit);
+ * the study reads no file longer than this. */
+#define STUDY_READ_MAX ((size_t)1 << 28)
+/* The whole file, NUL-terminated (*len_out its length if not NULL): tg__read_file's
+ * buffer, freed with tg_mem_free. NULL + tg_last_error on failure ("study: PATH: ..."). */
 char *study_read_file(const char *path, size_t *len_out);
 
 /* A growing text buffer for building a file before writing it whole. A failed
@@ -113,7 +111,7 @@ void study_buf_printf(study_buf *b, const char *fmt, ...)
     ;
 void study_buf_append(study_buf *b, const char *text, size_t len);
 void study_buf_free(study_buf *b);
-/* study_write_file_atomic of the buffer; TG_ERR_NOMEM if it failed to grow */
+/* the buffer written atomically to path; TG_ERR_NOMEM if it failed to grow */
 tg_status study_buf_write(const study_buf *b, const char *path);
 
 /* A CSV file with a header line, read whole. Cells are strings (no quoting: the study's

@@ -465,7 +465,7 @@ static bool inspect_run(run *r)
     bool differs = first_difference(old, want.data ? want.data : "", msg, sizeof msg);
     if (differs)
         fprintf(stderr, "study sweep: %s %s; use another --runs-dir or delete it\n", r->dir, msg);
-    free(old);
+    tg_mem_free(old);
     study_buf_free(&want);
     return !differs;
 }

@@ -21,6 +21,7 @@
  * they agree (resume.c); the flags and config.txt are train_options.c's.
  */
 #include "train.h"
+#include "../../tensor/fileio.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -247,7 +248,7 @@ static int write_tape_html(run *r, int epoch)
     if (f && fclose(f) != 0 && st == TG_OK)
         st = tg_set_error(TG_ERR_NOMEM, "out of memory");
     if (st == TG_OK)
-        st = study_write_file_atomic(r->opt.tape_html, text, len);
+        st = tg__write_file_atomic("study", r->opt.tape_html, text, len);
     free(text);
     if (st != TG_OK)
         return fail(what);
@@ -672,7 +673,7 @@ int study_train_main(int argc, char **argv)
         study_buf_printf(&r.summary, "%s\n", STUDY_SUMMARY_HEADER);
         study_buf_printf(&r.gradflow, "%s\n", STUDY_GRADFLOW_HEADER);
     }
-    if (root && (study_write_file_atomic(run_path(path, &r, STUDY_CONFIG_TXT), r.config, strlen(r.config)) != TG_OK ||
+    if (root && (tg__write_file_atomic("study", run_path(path, &r, STUDY_CONFIG_TXT), r.config, strlen(r.config)) != TG_OK ||
                  (rewrite_best && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, start, best_epoch, best_acc) != TG_OK))) {
         fail(NULL);
         goto out;
@@ -765,7 +766,7 @@ int study_train_main(int argc, char **argv)
     {
         char text[256];
         int n = snprintf(text, sizeof text, "test_acc,test_loss\n%.9g,%.9g\n", test_acc, test_loss);
-        if (study_write_file_atomic(run_path(path, &r, STUDY_TEST_SUMMARY_CSV), text, (size_t)n) != TG_OK) {
+        if (tg__write_file_atomic("study", run_path(path, &r, STUDY_TEST_SUMMARY_CSV), text, (size_t)n) != TG_OK) {
             fail(NULL);
             goto out;
         }
@@ -788,7 +789,7 @@ out:
         status = agreed >= 0 ? agreed : 1;
     }
     run_free(&r);
-    free(config_file_text);
+    tg_mem_free(config_file_text);
     study_ranks_leave(status);
     return status;
 }
