@@ -31,6 +31,7 @@
  * summary.csv exists without it (run again with --resume), otherwise run from scratch.
  */
 #include "study.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -185,20 +186,6 @@ static int usage(FILE *f, int status)
     return status;
 }
 
-static bool parse_long(const char *flag, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "study sweep: %s wants an integer in %ld..%ld, got '%s'\n", flag, lo, hi,
-                s ? s : "");
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 static bool parse_seeds(const char *s, sweep_opts *o)
 {
     o->nseeds = 0;
@@ -260,19 +247,19 @@ static int parse_args(int argc, char **argv, sweep_opts *o)
         }
         bool ok = true;
         if (!strcmp(a, "--epochs"))
-            ok = parse_long(a, v, 1, 100000, &o->epochs);
+            ok = tg__cli_long("study sweep", a, v, 1, 100000, &o->epochs);
         else if (!strcmp(a, "--train-limit"))
-            ok = parse_long(a, v, 1, 1L << 30, &o->train_limit);
+            ok = tg__cli_long("study sweep", a, v, 1, 1L << 30, &o->train_limit);
         else if (!strcmp(a, "--jobs"))
-            ok = parse_long(a, v, 1, 256, &o->jobs);
+            ok = tg__cli_long("study sweep", a, v, 1, 256, &o->jobs);
         else if (!strcmp(a, "--threads"))
-            ok = parse_long(a, v, 1, 4096, &o->threads);
+            ok = tg__cli_long("study sweep", a, v, 1, 4096, &o->threads);
         else if (!strcmp(a, "--ranks"))
-            ok = parse_long(a, v, 1, 100000, &o->ranks);
+            ok = tg__cli_long("study sweep", a, v, 1, 100000, &o->ranks);
         else if (!strcmp(a, "--num-filters"))
-            ok = parse_long(a, v, 1, 4096, &o->num_filters);
+            ok = tg__cli_long("study sweep", a, v, 1, 4096, &o->num_filters);
         else if (!strcmp(a, "--batch-size"))
-            ok = parse_long(a, v, 1, 1L << 20, &o->batch_size);
+            ok = tg__cli_long("study sweep", a, v, 1, 1L << 20, &o->batch_size);
         else if (!strcmp(a, "--seeds"))
             ok = parse_seeds(v, o);
         else if (!strcmp(a, "--dataset") || !strcmp(a, "--data-dir") || !strcmp(a, "--runs-dir")) {

@@ -58,9 +58,6 @@ const char *study_train_option_name(int id);
  * not written); 0 if they agree. */
 int study_train_differing_option(const options *a, const options *b, const bool *only, char *va, char *vb,
                                  size_t size);
-/* A decimal integer, all of s (digits after an optional '-'; no spaces, no '+'), in
- * lo..hi; strtoll's range errors are out of range, not clamped. */
-bool study_train_parse_integer(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* the shortest of %.15g .. %.17g that reads back as v */
 void study_train_fmt_double(char *buf, size_t size, double v);
 
