@@ -25,55 +25,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* ------------------------------------------------------------------ the report's numbers
- *
- * Copied from the student report (shared/seed/000_22097fe93f5cd507.txt), CIFAR-100,
- * 100 epochs, seed 0. Accuracies in percent, losses as printed; NAN where the report
- * gives no number. Labels are the plans' row labels (sweep.c). */
-typedef struct report_row {
-    const char *plan, *label, *source;
-    double train_acc, val_acc, test_acc, train_loss, val_loss, test_loss;
-} report_row;
-
-static const report_row report_rows[] = {
-    /* Figures 1 and 2 have no table; section 5.1's text gives VGG_38's test accuracy as
-     * "1%" and its test loss as 4.609 (Figure 1: "about 0 accuracy") */
-    {"depth", "VGG_08", "Figure 1 (no numbers)", NAN, NAN, NAN, NAN, NAN, NAN},
-    {"depth", "VGG_38", "section 5.1", NAN, NAN, 1.0, NAN, NAN, 4.609},
-    /* section 5.1: "test accuracy increased from 1% to 47.43%, test loss decreased from
-     * 4.609 to 1.968"; the BN run is Table 1's "BN before ReLU" row */
-    {"bn", "VGG_38 without BN", "section 5.1", NAN, NAN, 1.0, NAN, NAN, 4.609},
-    {"bn", "VGG_38 with BN", "Table 1, section 5.1", 55.5, 47.2, 47.4, 1.571, 1.952, 1.968},
-    /* Table 1 */
-    {"bn-placement", "BN before ReLU", "Table 1", 55.5, 47.2, 47.4, 1.571, 1.952, 1.968},
-    {"bn-placement", "BN after ReLU", "Table 1", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    /* Table 2 */
-    {"weight-decay", "decay coefficient=0", "Table 2", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    {"weight-decay", "decay coefficient=0.001", "Table 2", 62.9, 54.1, 52.7, 1.278, 1.692, 1.707},
-    {"weight-decay", "decay coefficient=0.005", "Table 2", 46.7, 42.4, 43.0, 1.963, 2.084, 2.089},
-    /* Table 3 */
-    {"dropout", "Without Dropout", "Table 3", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    {"dropout", "Dropout(p=0.5)", "Table 3", 0.7, 0.5, 0.5, 4.608, 4.610, 4.611},
-    {"dropout", "Dropout(p=0.2)", "Table 3", 0.9, 0.6, 0.5, 4.605, 4.607, 4.610},
-    /* Table 4 */
-    {"batch-size", "Batch size=100", "Table 4", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    {"batch-size", "Batch size=80", "Table 4", 61.7, 51.3, 51.5, 1.318, 1.843, 1.850},
-    {"batch-size", "Batch size=50", "Table 4", 62.1, 51.6, 52.2, 1.305, 1.811, 1.785},
-    /* Table 5 (the report spells "Weitght decay") */
-    {"combined", "Default setting", "Table 5", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    {"combined", "Weight decay=0.001; batch size=50", "Table 5", 53.1, 49.4, 50.0, 1.696, 1.853, 1.828},
-    {"combined", "Weight decay=0.001; batch size=80", "Table 5", 59.4, 52.0, 51.7, 1.435, 1.741, 1.777},
-};
-
-/* The report's direction where its tables give no pair of numbers: Figure 1 shows VGG_08
- * training and VGG_38 at about 0 accuracy. */
-static const struct {
-    const char *plan, *label, *why;
-    int sign;
-} report_directions[] = {
-    {"depth", "VGG_38", "Figure 1: VGG_38 about 0% accuracy, VGG_08 trains", -1},
-};
-
 /* first conv / last conv mean |dL/dW| below this is "vanishing" */
 #define VANISHING_RATIO 1e-2
 
@@ -284,9 +235,8 @@ static int parse_args(int argc, char **argv, report_opts *o)
                 }
             }
             if (!found) {
-                fprintf(stderr, "study report: %s is neither a plan folder (depth, bn, bn-placement, "
-                                "weight-decay, dropout, batch-size, combined) nor a runs directory "
-                                "holding one\n", a);
+                fprintf(stderr, "study report: %s is neither a plan folder (%s) nor a runs directory "
+                                "holding one\n", a, study_plan_names());
                 return 2;
             }
         }
@@ -429,12 +379,11 @@ static void gather_group(const plan_runs *pr, int g, group_stats *gs)
     }
 }
 
-static const report_row *find_report_row(const char *plan, const char *label)
+/* the report's numbers for the row labelled `label` of plan p, or NULL */
+static const study_reported *reported(const study_plan *p, const char *label)
 {
-    for (size_t i = 0; i < sizeof report_rows / sizeof report_rows[0]; i++)
-        if (!strcmp(report_rows[i].plan, plan) && !strcmp(report_rows[i].label, label))
-            return &report_rows[i];
-    return NULL;
+    int m = study_plan_member(p, label);
+    return m < 0 ? NULL : &p->members[m].reported;
 }
 
 /* One of the report's comparisons: a configuration against its plan's first one, on
@@ -454,21 +403,21 @@ typedef struct comparison {
 
 enum { MAX_COMPARISONS = 64 };
 
-static void compare_groups(const char *plan, const group_stats *base, const group_stats *other, comparison *c)
+static void compare_groups(const study_plan *p, const group_stats *base, const group_stats *other, comparison *c)
 {
-    *c = (comparison){.plan = plan, .report_diff = NAN};
+    *c = (comparison){.plan = p->name, .report_diff = NAN};
     snprintf(c->label, sizeof c->label, "%s", other->label);
     snprintf(c->base, sizeof c->base, "%s", base->label);
-    const report_row *rb = find_report_row(plan, base->label), *ro = find_report_row(plan, other->label);
+    const study_reported *rb = reported(p, base->label), *ro = reported(p, other->label);
     if (rb && ro && !isnan(rb->test_acc) && !isnan(ro->test_acc)) {
         c->report_diff = ro->test_acc - rb->test_acc;
         c->report_sign = c->report_diff > 0 ? 1 : c->report_diff < 0 ? -1 : 0;
     }
-    for (size_t i = 0; i < sizeof report_directions / sizeof report_directions[0] && !c->report_sign; i++)
-        if (!strcmp(report_directions[i].plan, plan) && !strcmp(report_directions[i].label, other->label)) {
-            c->report_sign = report_directions[i].sign;
-            c->report_why = report_directions[i].why;
-        }
+    int m = study_plan_member(p, other->label);
+    if (!c->report_sign && m >= 0 && p->members[m].direction) {
+        c->report_sign = p->members[m].direction;
+        c->report_why = p->members[m].direction_why;
+    }
     double a[MAX_PLAN_RUNS], b[MAX_PLAN_RUNS], mean;
     for (int i = 0; i < base->n; i++)
         a[i] = 100 * base->v[2][i];
@@ -557,7 +506,7 @@ static void write_plan(study_buf *b, const char *root, const study_plan *p, plan
         }
         for (int m = 0; m < NMETRIC; m++)
             put_cell(b, m, g->v[m], g->n);
-        const report_row *rr = find_report_row(p->name, g->label);
+        const study_reported *rr = reported(p, g->label);
         put_report_cell(b, 2, rr ? rr->test_acc : NAN);
         study_buf_printf(b, "\n");
     }
@@ -590,7 +539,7 @@ static void write_plan(study_buf *b, const char *root, const study_plan *p, plan
     int first = *ncmp;
     for (int k = 1; k < ng && gs[0].g == 0; k++)
         if (gs[k].g < STUDY_PLAN_MAX_MEMBERS && *ncmp < MAX_COMPARISONS)
-            compare_groups(p->name, &gs[0], &gs[k], &cmp[(*ncmp)++]);
+            compare_groups(p, &gs[0], &gs[k], &cmp[(*ncmp)++]);
     if (*ncmp > first) {
         study_buf_printf(b, "\nThe report's comparisons, on test accuracy (percentage points):\n\n");
         put_comparison_header(b, false);
@@ -606,12 +555,10 @@ static void write_plan(study_buf *b, const char *root, const study_plan *p, plan
     study_buf_printf(b, "\nThe report's numbers (CIFAR-100, 100 epochs, seed 0):\n\n"
                         "| configuration | source | train acc | val acc | test acc | train loss | val loss "
                         "| test loss |\n|---|---|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < sizeof report_rows / sizeof report_rows[0]; i++) {
-        const report_row *rr = &report_rows[i];
-        if (strcmp(rr->plan, p->name))
-            continue;
+    for (int i = 0; i < p->n; i++) {
+        const study_reported *rr = &p->members[i].reported;
         double v[NMETRIC] = {rr->train_acc, rr->val_acc, rr->test_acc, rr->train_loss, rr->val_loss, rr->test_loss};
-        study_buf_printf(b, "| %s | %s |", rr->label, rr->source);
+        study_buf_printf(b, "| %s | %s |", p->members[i].label, rr->source);
         for (int m = 0; m < NMETRIC; m++)
             put_report_cell(b, m, v[m]);
         study_buf_printf(b, "\n");
@@ -945,8 +892,8 @@ int study_report_main(int argc, char **argv)
             write_plan(&sections, o.root, o.plans[p], &all[p], gnuplot, o.run_plots, &nplot_fail, &nincomplete, cmp, &ncmp);
         study_buf_printf(&b, "# The study: reproduction report\n\n"
                              "Written by `study report` from the runs of `study sweep` in `%s`. Each plan "
-                             "reproduces a table or figure of the student report "
-                             "(`shared/seed/000_22097fe93f5cd507.txt`); the report's own numbers, on "
+                             "reproduces a table or figure of the student report (an MLP coursework report, "
+                             "summarised in tapegrad's docs/reproduction.md); the report's own numbers, on "
                              "CIFAR-100 with 100 epochs and one seed, stand beside ours. Runs on another "
                              "data set or a smaller budget are comparable in their directions, not their "
                              "numbers. Every run's numbers are in `results.csv`.\n\n",

@@ -43,98 +43,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------------ the plans
- *
- * From the report (shared/seed/000_22097fe93f5cd507.txt). What it states and what was
- * read into it:
- * - Every experiment is VGG_38 on CIFAR-100 except VGG_08 in Figures 1 and 2; Adam with
- *   the framework's defaults (lr 1e-3, cosine annealing, 100 epochs): the report changes
- *   no learning rate, so none is set here.
- * - "Adding BN" in section 5.1 is batch norm after every convolution *before* the
- *   activation (the introduction says so, and 5.1's numbers, test 47.43% / loss 1.968,
- *   are Table 1's "BN before ReLU" row): plan `bn` is none vs before.
- * - Tables 2-5 are built on "the model adding BN after ReLU": their first rows repeat
- *   Table 1's BN-after row (64.1% / 50.7% / 51.9%), so all of them use bn = after, and
- *   the baseline row of each is the same run as bn-placement's BN-after run.
- * - The report says ReLU; the framework (and this program) uses leaky ReLU, slope 0.01.
- * - Dropout is "after every Batch Normalization" (p = 0.5 and 0.2), so also after the
- *   entry convolution's batch norm (tg_vgg_config.dropout does exactly that).
- * - Batch sizes 80 and 50 keep the learning rate 1e-3: the report scales nothing.
- * - Weight decay is Adam's coupled L2 (PyTorch's Adam weight_decay), as the framework.
- * - Table 5's "Default setting" row (bn after, decay 0, batch 100) is a member of
- *   `combined` too, so that its table has the report's three rows.
- * - Seeds: the report trained "in different seeds" but prints seed 0 only.
- */
-
-/* the report's baseline, which canonical names leave out */
-#define BASE_BATCH_SIZE 100
-
-static const study_plan plans[] = {
-    {"depth", "VGG_08 vs VGG_38, no batch norm", "Figures 1 and 2", 2,
-     {{"VGG_08", {0, TG_BN_NONE, 0, 0, 0}}, {"VGG_38", {5, TG_BN_NONE, 0, 0, 0}}}},
-    {"bn", "VGG_38 without and with batch norm (before the activation)", "Figures 4 and 5", 2,
-     {{"VGG_38 without BN", {5, TG_BN_NONE, 0, 0, 0}}, {"VGG_38 with BN", {5, TG_BN_BEFORE, 0, 0, 0}}}},
-    {"bn-placement", "VGG_38, batch norm before or after the activation", "Table 1, Figures 6 and 7", 2,
-     {{"BN before ReLU", {5, TG_BN_BEFORE, 0, 0, 0}}, {"BN after ReLU", {5, TG_BN_AFTER, 0, 0, 0}}}},
-    {"weight-decay", "VGG_38 with BN after ReLU, weight decay coefficients", "Table 2", 3,
-     {{"decay coefficient=0", {5, TG_BN_AFTER, 0, 0, 0}},
-      {"decay coefficient=0.001", {5, TG_BN_AFTER, 0.001, 0, 0}},
-      {"decay coefficient=0.005", {5, TG_BN_AFTER, 0.005, 0, 0}}}},
-    {"dropout", "VGG_38 with BN after ReLU, dropout after every batch norm", "Table 3", 3,
-     {{"Without Dropout", {5, TG_BN_AFTER, 0, 0, 0}},
-      {"Dropout(p=0.5)", {5, TG_BN_AFTER, 0, 0.5, 0}},
-      {"Dropout(p=0.2)", {5, TG_BN_AFTER, 0, 0.2, 0}}}},
-    {"batch-size", "VGG_38 with BN after ReLU, batch sizes", "Table 4", 3,
-     {{"Batch size=100", {5, TG_BN_AFTER, 0, 0, 100}},
-      {"Batch size=80", {5, TG_BN_AFTER, 0, 0, 80}},
-      {"Batch size=50", {5, TG_BN_AFTER, 0, 0, 50}}}},
-    /* labels go into plan.csv unquoted: no commas */
-    {"combined", "VGG_38 with BN after ReLU, weight decay 0.001 with smaller batches", "Table 5", 3,
-     {{"Default setting", {5, TG_BN_AFTER, 0, 0, 0}},
-      {"Weight decay=0.001; batch size=50", {5, TG_BN_AFTER, 0.001, 0, 50}},
-      {"Weight decay=0.001; batch size=80", {5, TG_BN_AFTER, 0.001, 0, 80}}}},
-};
-enum { NUM_PLANS = (int)(sizeof plans / sizeof plans[0]) };
-
-int study_num_plans(void)
-{
-    return NUM_PLANS;
-}
-
-const study_plan *study_plan_at(int i)
-{
-    return i >= 0 && i < NUM_PLANS ? &plans[i] : NULL;
-}
-
-const study_plan *study_plan_find(const char *name)
-{
-    for (int i = 0; i < NUM_PLANS; i++)
-        if (!strcmp(plans[i].name, name))
-            return &plans[i];
-    return NULL;
-}
-
-const char *study_bn_name(tg_bn_placement bn)
-{
-    return bn == TG_BN_BEFORE ? "before" : bn == TG_BN_AFTER ? "after" : "none";
-}
-
-bool study_config_name(char *buf, size_t size, const study_config *c, int batch_size, int seed)
-{
-    char bn[16] = "", wd[40] = "", dropout[40] = "", bs[24] = "";
-    if (c->bn != TG_BN_NONE)
-        snprintf(bn, sizeof bn, "_bn-%s", study_bn_name(c->bn));
-    if (c->weight_decay != 0)
-        snprintf(wd, sizeof wd, "_wd%g", c->weight_decay);
-    if (c->dropout != 0)
-        snprintf(dropout, sizeof dropout, "_dropout%g", c->dropout);
-    if (batch_size != BASE_BATCH_SIZE)
-        snprintf(bs, sizeof bs, "_bs%d", batch_size);
-    int n = snprintf(buf, size, "VGG_%02d%s%s%s%s_seed%d", 8 + 6 * c->num_blocks_per_stage, bn, wd, dropout,
-                     bs, seed);
-    return n >= 0 && (size_t)n < size;
-}
-
 /* ------------------------------------------------------------------ options */
 
 enum { MAX_SEEDS = 64, MAX_ARGS = 32 };
@@ -158,15 +66,11 @@ static int usage(FILE *f, int status)
             "                        [--num-filters N] [--batch-size N] [--dry-run]\n"
             "  Runs the report's experiments: each configuration of PLAN and seed is one\n"
             "  `study train` child process in RUNS/configs/<name>_seed<S>, linked from RUNS/PLAN/.\n"
-            "  Complete runs (test_summary.csv) are skipped, interrupted ones resumed.\n"
-            "  PLAN: depth         VGG_08 vs VGG_38 (Figures 1, 2)\n"
-            "        bn            VGG_38 without BN vs BN before the activation (Figures 4, 5)\n"
-            "        bn-placement  BN before vs after the activation (Table 1, Figures 6, 7)\n"
-            "        weight-decay  0, 0.001, 0.005 with BN after (Table 2)\n"
-            "        dropout       none, 0.5, 0.2 after every BN, BN after (Table 3)\n"
-            "        batch-size    100, 80, 50 with BN after (Table 4)\n"
-            "        combined      weight decay 0.001 with batch size 50 and 80 (Table 5)\n"
-            "        all           every plan above, each configuration once\n"
+            "  Complete runs (test_summary.csv) are skipped, interrupted ones resumed.\n");
+    for (int i = 0; i < study_num_plans(); i++)
+        fprintf(f, "  %s %-13s %s\n", i ? "     " : "PLAN:", study_plan_at(i)->name, study_plan_at(i)->summary);
+    fprintf(f, "        %-13s %s\n", "all", "every plan above, each configuration once");
+    fprintf(f,
             "  --epochs, --train-limit, --dataset, --data-dir, --num-filters are passed to\n"
             "  `study train` (its defaults when absent); --batch-size replaces 100 except where\n"
             "  the plan sets the batch size.\n"
@@ -282,13 +186,11 @@ static int parse_args(int argc, char **argv, sweep_opts *o)
         return 2;
     }
     if (!o->plan) {
-        fprintf(stderr, "study sweep: which plan? (depth, bn, bn-placement, weight-decay, dropout, "
-                        "batch-size, combined, all; try --help)\n");
+        fprintf(stderr, "study sweep: which plan? (%s, all; try --help)\n", study_plan_names());
         return 2;
     }
     if (strcmp(o->plan, "all") && !study_plan_find(o->plan)) {
-        fprintf(stderr, "study sweep: unknown plan '%s' (depth, bn, bn-placement, weight-decay, "
-                        "dropout, batch-size, combined, all)\n", o->plan);
+        fprintf(stderr, "study sweep: unknown plan '%s' (%s, all)\n", o->plan, study_plan_names());
         return 2;
     }
     return 0;
@@ -338,7 +240,7 @@ static void add_num(run *r, const char *flag, const char *fmt, ...)
 /* the batch size a member runs with: the plan's own, else --batch-size, else 100 */
 static int effective_batch_size(const study_config *c, const sweep_opts *o)
 {
-    return c->batch_size > 0 ? c->batch_size : o->batch_size > 0 ? (int)o->batch_size : BASE_BATCH_SIZE;
+    return c->batch_size > 0 ? c->batch_size : o->batch_size > 0 ? (int)o->batch_size : STUDY_BASE_BATCH_SIZE;
 }
 
 /* fills r for configuration c and seed; false if a name or path does not fit */
@@ -790,11 +692,11 @@ int study_sweep_main(int argc, char **argv)
         return st;
 
     /* the plans to run and the distinct runs they need, in plan order */
-    const study_plan *todo[NUM_PLANS];
+    const study_plan *todo[STUDY_MAX_PLANS];
     int nplans = 0;
     if (!strcmp(o.plan, "all"))
-        for (int i = 0; i < NUM_PLANS; i++)
-            todo[nplans++] = &plans[i];
+        for (int i = 0; i < study_num_plans(); i++)
+            todo[nplans++] = study_plan_at(i);
     else
         todo[nplans++] = study_plan_find(o.plan);
     int most = 0;

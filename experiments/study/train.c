@@ -553,7 +553,7 @@ int study_train_main(int argc, char **argv)
     if (o.experiment_dir) {
         snprintf(r.dir, sizeof r.dir, "%s", o.experiment_dir);
     } else {
-        int depth = 1 + o.num_stages * (2 * o.blocks + 2) + 1;
+        int depth = tg_vgg_depth(&(tg_vgg_config){.num_stages = o.num_stages, .num_blocks_per_stage = o.blocks});
         snprintf(r.dir, sizeof r.dir, "runs/%s_VGG_%02d_bn-%s_seed%" PRIu64, o.dataset, depth, study_bn_name(o.bn),
                  o.seed);
     }
@@ -688,7 +688,7 @@ int study_train_main(int argc, char **argv)
     if (start == 0 && root)
         fprintf(stderr, PROG ": %s, %d conv layers + 1 linear, %" PRId64 " parameters; %" PRId64 " train / %" PRId64
                 " validation / %" PRId64 " test images; %d threads%s, %s -> %s\n",
-                o.dataset, 1 + o.num_stages * (2 * o.blocks + 2), tg_model_param_count(r.model),
+                o.dataset, tg_vgg_depth(tg_vgg_config_of(r.net)) - 1, tg_model_param_count(r.model),
                 tg_dataset_size(r.train), tg_dataset_size(r.val), tg_dataset_size(r.test), tg_get_num_threads(),
                 ranks_text(ranks, o.sync_bn), tg_gemm_kernels(), r.dir);
 

@@ -41,7 +41,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static const char *const bn_names[] = {"none", "before", "after"};
 static const char *const act_names[] = {"leaky-relu", "relu"};
 static const char *const optim_names[] = {"sgd", "adam", "adamw"}; /* by tg_optim_kind */
 
@@ -168,7 +167,7 @@ int study_train_parse_args(int argc, char **argv, options *o, bool *set, const c
         case OPT_BLOCKS: ok = tg__cli_int(PROG, flag, a, 0, 999, &o->blocks); break;
         case OPT_FILTERS: ok = tg__cli_int(PROG, flag, a, 1, 4096, &o->filters); break;
         case OPT_BN:
-            ok = parse_choice(name, a, bn_names, 3, &choice);
+            ok = parse_choice(name, a, study_bn_names, 3, &choice);
             o->bn = (tg_bn_placement)choice;
             break;
         case OPT_ACTIVATION:
@@ -242,7 +241,7 @@ static bool option_value(const options *o, int id, char *buf, size_t size)
     case OPT_STAGES: snprintf(buf, size, "%d", o->num_stages); return true;
     case OPT_BLOCKS: snprintf(buf, size, "%d", o->blocks); return true;
     case OPT_FILTERS: snprintf(buf, size, "%d", o->filters); return true;
-    case OPT_BN: snprintf(buf, size, "%s", bn_names[o->bn]); return true;
+    case OPT_BN: snprintf(buf, size, "%s", study_bn_name(o->bn)); return true;
     case OPT_ACTIVATION: snprintf(buf, size, "%s", act_names[o->activation]); return true;
     case OPT_RESIDUAL: return o->residual;
     case OPT_SYNC_BN: return o->sync_bn; /* written only when set: older runs' config.txt agree */
