@@ -94,6 +94,35 @@ typedef struct run {
     bool agreed; /* under MPI: the ranks have agreed whether and where to start */
 } run;
 
+/* One line on stderr, "study train: WHAT: tg_last_error()"; returns 1 (the exit status). */
+int study_train_fail(const char *what);
+
+/* ------------------------------------------------------------------ the tape, read (train_gradflow.c) */
+
+/* Finds the weight rows of gradflow.csv: every parameter named .../weight (biases left
+ * out, batch norm's gamma in) and the distinct layers they belong to. */
+void study_gradflow_find_weights(run *r);
+/* Appends epoch's rows to r->gradflow: each weight's gradient (before the update), then
+ * each layer's output gradient, read off the tape of the step just back-propagated. */
+void study_gradflow_record(run *r, int epoch);
+/* --tape-html: whether the page can be written (Graphviz), before training; and the
+ * page of the tape just back-propagated, written atomically. 0, or 1 after a message. */
+int study_tape_html_check(run *r);
+int study_tape_html_write(run *r, int epoch);
+
+/* ------------------------------------------------------------------ progress (train_progress.c) */
+
+typedef struct epoch_progress {
+    int epoch, epochs;
+    int64_t batches, done, images;
+    double loss_sum, correct, t0, last_draw;
+    double avg_epoch_s; /* of the epochs this process ran, 0 before the first */
+} epoch_progress;
+/* The progress line, redrawn in place (a terminal only). */
+void study_progress_draw(const epoch_progress *p, double t);
+/* "42s", "3m05s", "2h10m"; "?" when unknown */
+void study_fmt_duration(char *buf, size_t size, double s);
+
 /* r->dir/name into buf (STUDY_PATH_MAX bytes): it fits, as the directory's length is
  * bounded */
 static inline char *run_path(char *buf, const run *r, const char *name)
