@@ -10,6 +10,7 @@
 #include <tapegrad.h>
 
 #include "bench_util.h"
+#include "cli.h"
 #include <tapegrad/dist.h>
 
 #include <stdio.h>
@@ -28,8 +29,12 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--net") && i + 1 < argc && (!strcmp(argv[i + 1], "VGG_08") || !strcmp(argv[i + 1], "VGG_38"))) {
             net = argv[++i];
             blocks = !strcmp(net, "VGG_08") ? 0 : 5;
-        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc && atoi(argv[i + 1]) > 0) {
-            reps = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--reps")) {
+            if (!tg__cli_int("allreduce", argv[i], i + 1 < argc ? argv[i + 1] : NULL, 1, 1000000, &reps)) {
+                tg_dist_free(d);
+                return 2;
+            }
+            i++;
         } else {
             if (tg_dist_rank(d) == 0)
                 fprintf(stderr, "usage: mpirun -np N allreduce [--net VGG_08|VGG_38] [--reps N]\n");

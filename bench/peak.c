@@ -16,6 +16,7 @@
 #include <tapegrad.h>
 
 #include "bench_util.h"
+#include "cli.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -123,15 +124,17 @@ int main(int argc, char **argv)
                    "  each the best of 5 runs of about S/5 seconds (default 1).\n");
             return 0;
         }
-        char *end = NULL;
-        long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
-        if (!strcmp(argv[i], "--threads") && end && !*end && v >= 1 && v <= 1024) {
-            threads = (int)v;
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--threads")) {
+            if (!tg__cli_int("peak", argv[i], v, 1, 1024, &threads))
+                return 2;
             i++;
-        } else if (!strcmp(argv[i], "--seconds") && i + 1 < argc && atof(argv[i + 1]) > 0) {
-            seconds = atof(argv[++i]);
+        } else if (!strcmp(argv[i], "--seconds")) {
+            if (!tg__cli_double("peak", argv[i], v, 0, true, 3600, false, &seconds))
+                return 2;
+            i++;
         } else {
-            fprintf(stderr, "peak: bad argument '%s' (try --help)\n", argv[i]);
+            fprintf(stderr, "peak: unknown option '%s' (try --help)\n", argv[i]);
             return 2;
         }
     }

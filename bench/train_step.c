@@ -17,6 +17,7 @@
 #include <tapegrad.h>
 
 #include "bench_util.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,18 +159,6 @@ static int usage(FILE *f, int status)
     return status;
 }
 
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || *end || v < lo || v > hi) {
-        fprintf(stderr, "train_step: %s wants an integer in %d..%d, got '%s'\n", flag, lo, hi, s ? s : "");
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     tg_vgg_config cfg = {.num_stages = 3, .num_blocks_per_stage = 0, .num_filters = 32,
@@ -204,21 +193,21 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else if (!strcmp(a, "--threads")) {
-            if (!parse_int(a, v, 1, 256, &threads))
+            if (!tg__cli_int("train_step", a, v, 1, 256, &threads))
                 return 2;
             i++;
         } else if (!strcmp(a, "--steps")) {
-            if (!parse_int(a, v, 1, 100000, &steps))
+            if (!tg__cli_int("train_step", a, v, 1, 100000, &steps))
                 return 2;
             i++;
         } else if (!strcmp(a, "--warmup")) {
-            if (!parse_int(a, v, 0, 1000, &warmup))
+            if (!tg__cli_int("train_step", a, v, 0, 1000, &warmup))
                 return 2;
             i++;
         } else if (!strcmp(a, "--keep-grads")) {
             keep_grads = true;
         } else if (!strcmp(a, "--batch")) {
-            if (!parse_int(a, v, 1, 10000, &batch))
+            if (!tg__cli_int("train_step", a, v, 1, 10000, &batch))
                 return 2;
             i++;
         } else {

@@ -11,6 +11,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MODULE "datasets/cifar"
 
@@ -133,10 +134,10 @@ static tg_dataset *load_files(const char *dir, const char *sub, const char *cons
             return NULL;
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
             /* the reader's message says why (missing, not a file, no permission) */
-            uint8_t *unused;
-            size_t n;
-            if (tg__read_file(MODULE, path, &unused, &n) == TG_OK) {
-                tg_mem_free(unused);
+            uint64_t unused;
+            int fd = tg__open_regular(MODULE, path, &unused);
+            if (fd >= 0) {
+                close(fd);
                 tg_set_error(TG_ERR_IO, MODULE ": %s: cannot stat", path);
             }
             return NULL;
@@ -156,7 +157,7 @@ static tg_dataset *load_files(const char *dir, const char *sub, const char *cons
         uint8_t *data;
         size_t size;
         tg__path_join(MODULE, path, sizeof path, base, files[i]); /* fitted above */
-        if (tg__read_file(MODULE, path, &data, &size) != TG_OK)
+        if (tg__read_file(MODULE, path, SIZE_MAX, &data, &size) != TG_OK)
             goto fail;
         int64_t n = tg__cifar_count(path, size, f);
         if (n >= 0 && n != counts[i])

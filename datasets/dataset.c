@@ -77,10 +77,10 @@ tg_status tg__dataset_read_names(const char *module, tg_dataset *d, const char *
 {
     uint8_t *data;
     size_t size;
-    tg_status st = tg__read_file(module, path, &data, &size);
+    tg_status st = tg__read_file(module, path, SIZE_MAX, &data, &size);
     if (st != TG_OK)
         return st;
-    /* split into lines in place (the buffer has a spare byte for the last NUL) */
+    /* split into lines in place (the buffer ends in a NUL) */
     int count = 0;
     const char *names[256];
     char *p = (char *)data, *end = p + size;

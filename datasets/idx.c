@@ -199,7 +199,7 @@ static tg_status read_idx(const char *path, int ndims, uint8_t **data, size_t *s
         size_t checked = got < head_len || fsize > SIZE_MAX ? got : (size_t)fsize;
         st = tg__idx_check(path, head, checked, ndims, &idx);
         if (st == TG_OK)
-            st = tg__read_open_file(MODULE, path, fd, fsize, data, size);
+            st = tg__read_open_file(MODULE, path, fd, fsize, SIZE_MAX, data, size);
     }
     close(fd);
     return st;

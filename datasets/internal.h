@@ -6,6 +6,7 @@
 
 #include "tapegrad/datasets.h"
 #include "tapegrad/tensor.h"
+#include "../tensor/fileio.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,22 +21,8 @@ bool tg__path_join(const char *module, char *buf, size_t size, const char *dir, 
 /* True if path names something stat() can see (a missing file is the common failure;
  * anything else is left to the reader, whose message says what went wrong). */
 bool tg__path_exists(const char *path);
-/* Opens path for reading: with O_NONBLOCK, so that a FIFO or a device in a data file's
- * place is refused at once instead of waited on forever, then fstat: anything but a
- * regular file is refused. The descriptor (close it), *size the file's length; -1 and an
- * error naming `module` and the path. */
-int tg__open_regular(const char *module, const char *path, uint64_t *size);
-/* Up to n bytes at offset `off` of fd into buf (retrying short reads); *got says how
- * many there were before the end of the file. */
-tg_status tg__read_at(const char *module, const char *path, int fd, uint64_t off, void *buf, size_t n,
-                      size_t *got);
-/* The whole file into a new tg_mem_alloc'd buffer (*data, *size; free with
- * tg_mem_free), one spare byte after it. Errors name `module` and the path. */
-tg_status tg__read_file(const char *module, const char *path, uint8_t **data, size_t *size);
-/* The same for a file tg__open_regular opened, of fsize bytes (a file that changed size
- * meanwhile is an error). */
-tg_status tg__read_open_file(const char *module, const char *path, int fd, uint64_t fsize,
-                             uint8_t **data, size_t *size);
+/* Opening and reading files (tg__open_regular, tg__read_at, tg__read_file,
+ * tg__read_open_file) is tensor/fileio.h's. */
 
 /* ------------------------------------------------------------------ gzip */
 

@@ -1,4 +1,5 @@
-/* datasets/io.c — reading a whole file into memory and inflating gzip in memory.
+/* datasets/io.c — paths, and inflating gzip in memory or from an open file (reading
+ * files whole is tensor/fileio.c's).
  *
  * The parsers work on buffers, not streams, so that one code path serves the files and
  * the fuzz targets, and so that every size can be checked before any byte is trusted.
@@ -31,93 +32,6 @@ bool tg__path_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
-}
-
-int tg__open_regular(const char *module, const char *path, uint64_t *size)
-{
-    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever;
-     * it does not change how a regular file reads */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        tg_set_error(TG_ERR_IO, "%s: %s: cannot open: %s", module, path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        tg_set_error(TG_ERR_IO, "%s: %s: cannot stat: %s", module, path, strerror(e));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        tg_set_error(TG_ERR_IO, "%s: %s: not a regular file", module, path);
-        return -1;
-    }
-    *size = (uint64_t)st.st_size;
-    return fd;
-}
-
-tg_status tg__read_at(const char *module, const char *path, int fd, uint64_t off, void *buf, size_t n,
-                      size_t *got)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return tg_set_error(TG_ERR_IO, "%s: %s: read error at byte %llu: %s", module, path,
-                                (unsigned long long)(off + done), strerror(errno));
-        if (r == 0)
-            break;
-        done += (size_t)r;
-    }
-    *got = done;
-    return TG_OK;
-}
-
-tg_status tg__read_file(const char *module, const char *path, uint8_t **data, size_t *size)
-{
-    *data = NULL;
-    *size = 0;
-    uint64_t fsize;
-    int fd = tg__open_regular(module, path, &fsize);
-    if (fd < 0)
-        return tg_last_status();
-    tg_status st = tg__read_open_file(module, path, fd, fsize, data, size);
-    close(fd);
-    return st;
-}
-
-tg_status tg__read_open_file(const char *module, const char *path, int fd, uint64_t fsize,
-                             uint8_t **data, size_t *size)
-{
-    *data = NULL;
-    *size = 0;
-    if (fsize > SIZE_MAX - 1)
-        return tg_set_error(TG_ERR_NOMEM, "%s: %s: %llu bytes is too large to read", module, path,
-                            (unsigned long long)fsize);
-    size_t n = (size_t)fsize;
-    /* one spare byte so that an empty file still gets a buffer, and so that reading
-     * one byte more than stat promised tells us the file grew meanwhile */
-    uint8_t *buf = tg_mem_alloc(n + 1, 64);
-    if (!buf)
-        return tg_set_error(TG_ERR_NOMEM, "%s: %s: cannot allocate %zu bytes to read it", module,
-                            path, n);
-    size_t got;
-    if (tg__read_at(module, path, fd, 0, buf, n + 1, &got) != TG_OK) {
-        tg_mem_free(buf);
-        return tg_last_status();
-    }
-    if (got != n) {
-        tg_mem_free(buf);
-        return tg_set_error(TG_ERR_IO, "%s: %s: changed size while being read (%zu bytes, then %s%zu)",
-                            module, path, n, got > n ? "more than " : "", got > n ? n : got);
-    }
-    *data = buf;
-    *size = n;
-    return TG_OK;
 }
 
 /* ------------------------------------------------------------------ gzip */

@@ -1,10 +1,11 @@
-/* tensor_demo — a tour of the tensor core, and the quick start's main job until the
- * study program exists: random images through a convolution written as im2col +
+/* tensor_demo — a tour of the tensor core: random images through a convolution written as im2col +
  * matmul, batch statistics, pooling and a softmax, each step printed with its shape.
  *
  *   build/examples/tensor_demo [--threads N] [--batch N]
  */
 #include <tapegrad.h>
+
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,19 +35,6 @@ static int usage(FILE *f, int status)
     return status;
 }
 
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || *end || v < lo || v > hi) {
-        fprintf(stderr, "tensor_demo: %s wants an integer in %d..%d, got '%s'\n", flag, lo, hi,
-                s ? s : "");
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     int threads = 0, batch = 100;
@@ -54,10 +42,10 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return usage(stdout, 0);
         else if (!strcmp(argv[i], "--threads")) {
-            if (!parse_int("--threads", i + 1 < argc ? argv[++i] : NULL, 1, 256, &threads))
+            if (!tg__cli_int("tensor_demo", "--threads", i + 1 < argc ? argv[++i] : NULL, 1, 256, &threads))
                 return 2;
         } else if (!strcmp(argv[i], "--batch")) {
-            if (!parse_int("--batch", i + 1 < argc ? argv[++i] : NULL, 1, 1000, &batch))
+            if (!tg__cli_int("tensor_demo", "--batch", i + 1 < argc ? argv[++i] : NULL, 1, 1000, &batch))
                 return 2;
         } else {
             fprintf(stderr, "tensor_demo: unknown option '%s' (try --help)\n", argv[i]);

@@ -15,6 +15,8 @@
  * through the same backward pass (tg_tape_write_html). Everything is f64, so that the
  * numbers match gradcheck's float64 to the last printed digit. */
 #include <tapegrad.h>
+/* the one internal header: the library's atomic file writer (not the tour's subject) */
+#include "../tensor/fileio.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -272,26 +274,24 @@ static int usage(FILE *f)
     return 0;
 }
 
-/* The tape written to path whole or not at all: to path.tmp, then renamed. Returns the
- * bytes written, or -1 after a message. */
+/* The tape written to path whole or not at all (the library's atomic writer: a unique
+ * temporary beside it, fsync, rename). Returns the bytes written, or -1 after a message. */
 typedef tg_status (*tape_writer)(tg_tape *tp, FILE *f);
 static long write_file(tg_tape *tp, const char *path, tape_writer write)
 {
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "tape_tour: %s: cannot open for writing\n", tmp);
+    tg__atomic_file w;
+    if (tg__atomic_begin(&w, "tape_tour", path) != TG_OK) {
+        fprintf(stderr, "%s\n", tg_last_error());
         return -1;
     }
-    tg_status st = write(tp, f);
-    long bytes = ftell(f);
-    bool ok = st == TG_OK && fflush(f) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "tape_tour: %s: %s\n", path,
-                st != TG_OK ? tg_last_error() : "could not write or rename the temporary file");
-        remove(tmp);
+    if (write(tp, w.f) != TG_OK) {
+        fprintf(stderr, "tape_tour: %s: %s\n", path, tg_last_error());
+        tg__atomic_cancel(&w);
+        return -1;
+    }
+    long bytes = ftell(w.f);
+    if (tg__atomic_commit(&w) != TG_OK) {
+        fprintf(stderr, "%s\n", tg_last_error());
         return -1;
     }
     return bytes;

@@ -22,6 +22,7 @@
  * linear layer's weight and bias. */
 #include "tapegrad/nn.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,6 +54,15 @@ void tg_vgg_free(tg_vgg *net)
 
 tg_model *tg_vgg_model(tg_vgg *net) { return net ? net->model : NULL; }
 const tg_vgg_config *tg_vgg_config_of(const tg_vgg *net) { return net ? &net->cfg : NULL; }
+
+int tg_vgg_depth(const tg_vgg_config *cfg)
+{
+    if (!cfg || cfg->num_stages < 1 || cfg->num_blocks_per_stage < 0 ||
+        cfg->num_blocks_per_stage > (INT_MAX / 2 - 2) / cfg->num_stages - 2)
+        return 0;
+    /* the entry conv; per stage 2 per processing block and 2 in the reduction block; the linear */
+    return 1 + cfg->num_stages * (2 * cfg->num_blocks_per_stage + 2) + 1;
+}
 
 static tg_status check_config(const tg_vgg_config *c)
 {

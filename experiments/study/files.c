@@ -1,12 +1,12 @@
-/* experiments/study/files.c — whole files written atomically, text buffers, CSV reading,
- * the lock that makes a directory one process's.
+/* experiments/study/files.c — text buffers, CSV reading, the lock that makes a
+ * directory one process's.
  *
  * A run can be killed at any moment (the study's runs last hours), so every result
- * file is built in memory and replaced whole: written to a temporary file of a unique
- * name beside it (mkstemp), fsynced, renamed over path, and the directory fsynced so
- * that the rename itself survives a crash. A reader then sees the old file or the new
- * one, never half of one. */
+ * file is built in memory and replaced whole by the library's atomic writer
+ * (tensor/fileio.h: a temporary of a unique name beside it, fsync, rename, fsync of the
+ * directory). A reader then sees the old file or the new one, never half of one. */
 #include "study.h"
+#include "../../tensor/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,115 +69,17 @@ tg_status study_mkdirs(const char *dir)
     return TG_OK;
 }
 
-/* ------------------------------------------------------------------ atomic writes */
-
-/* fsync of the directory holding path, so that a rename into it is durable */
-static void sync_parent(const char *path)
-{
-    char dir[STUDY_PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return; /* no such path could have been written */
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd); /* some file systems refuse fsync on directories: not an error */
-        close(fd);
-    }
-}
-
-tg_status study_write_file_atomic(const char *path, const char *text, size_t len)
-{
-    char tmp[STUDY_PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
-        return tg_set_error(TG_ERR_ARG, "study: path too long (more than %d bytes): %s", STUDY_PATH_MAX - 1,
-                            path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return tg_set_error(TG_ERR_IO, "study: cannot write %s (no temporary file beside it: %s)", path,
-                            strerror(errno));
-    /* mkstemp makes the file 0600: keep the mode of the file replaced, else rw-r--r-- */
-    struct stat old;
-    (void)fchmod(fd, stat(path, &old) == 0 && S_ISREG(old.st_mode) ? (old.st_mode & 07777) : 0644);
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : ENOSPC;
-            close(fd);
-            unlink(tmp);
-            return tg_set_error(TG_ERR_IO, "study: writing %s failed after %zu of %zu bytes: %s", tmp,
-                                done, len, strerror(e));
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return tg_set_error(TG_ERR_IO, "study: cannot flush %s: %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return tg_set_error(TG_ERR_IO, "study: cannot rename %s to %s: %s", tmp, path, strerror(e));
-    }
-    sync_parent(path);
-    return TG_OK;
-}
+/* ------------------------------------------------------------------ whole files */
 
 char *study_read_file(const char *path, size_t *len_out)
 {
-    /* O_NONBLOCK: a FIFO in a file's place would otherwise wait for a writer forever */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        tg_set_error(TG_ERR_IO, "study: cannot open %s: %s", path, strerror(errno));
+    uint8_t *data;
+    size_t len;
+    if (tg__read_file("study", path, STUDY_READ_MAX, &data, &len) != TG_OK)
         return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        tg_set_error(TG_ERR_IO, "study: %s is not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    /* the size fstat gave and one byte more, so that a file that grew meanwhile is seen */
-    size_t cap = (size_t)st.st_size + 2, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        tg_set_error(TG_ERR_NOMEM, "study: %s: out of memory for its %zu bytes", path, cap - 2);
-        return NULL;
-    }
-    while (len < cap - 1) {
-        ssize_t r = read(fd, buf + len, cap - 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            tg_set_error(TG_ERR_IO, "study: cannot read %s: %s", path, strerror(errno));
-            free(buf);
-            close(fd);
-            return NULL;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    if (len != (size_t)st.st_size) {
-        tg_set_error(TG_ERR_IO, "study: %s changed size while being read", path);
-        free(buf);
-        return NULL;
-    }
-    buf[len] = '\0';
     if (len_out)
         *len_out = len;
-    return buf;
+    return (char *)data; /* tg__read_file ends it with a NUL */
 }
 
 /* ------------------------------------------------------------------ the lock */
@@ -287,7 +189,7 @@ tg_status study_buf_write(const study_buf *b, const char *path)
 {
     if (b->failed)
         return tg_set_error(TG_ERR_NOMEM, "study: out of memory building %s", path);
-    return study_write_file_atomic(path, b->data ? b->data : "", b->len);
+    return tg__write_file_atomic("study", path, b->data ? b->data : "", b->len);
 }
 
 /* ------------------------------------------------------------------ CSV */
@@ -298,7 +200,7 @@ void study_csv_free(study_csv *c)
         return;
     free(c->names);
     free(c->cells);
-    free(c->text);
+    tg_mem_free(c->text);
     free(c);
 }
 
@@ -329,7 +231,7 @@ study_csv *study_read_csv(const char *path)
         return NULL;
     study_csv *c = calloc(1, sizeof *c);
     if (!c) {
-        free(text);
+        tg_mem_free(text);
         tg_set_error(TG_ERR_NOMEM, "study: %s: out of memory", path);
         return NULL;
     }

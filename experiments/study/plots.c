@@ -13,6 +13,7 @@
  * The pngcairo terminal runs with `noenhanced`: layer names are full of underscores,
  * which enhanced text would turn into subscripts. */
 #include "study.h"
+#include "../../tensor/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,14 +94,11 @@ static bool png_complete(const char *path)
  * renames that over dir/png. */
 static tg_status run_script(const char *dir, const char *script, const char *png, const study_buf *b)
 {
-    char script_path[STUDY_PATH_MAX], log_path[STUDY_PATH_MAX], tmp_png[STUDY_PATH_MAX],
-         png_path[STUDY_PATH_MAX], log_name[512], tmp_name[600];
+    char script_path[STUDY_PATH_MAX], log_path[STUDY_PATH_MAX], png_path[STUDY_PATH_MAX], log_name[512];
     snprintf(log_name, sizeof log_name, "%s.log", script);
-    snprintf(tmp_name, sizeof tmp_name, "%s.tmp.XXXXXX", png);
     if (!study_path(script_path, sizeof script_path, dir, script) ||
         !study_path(log_path, sizeof log_path, dir, log_name) ||
-        !study_path(png_path, sizeof png_path, dir, png) ||
-        !study_path(tmp_png, sizeof tmp_png, dir, tmp_name))
+        !study_path(png_path, sizeof png_path, dir, png))
         return tg_set_error(TG_ERR_ARG, "study: path too long in %s", dir);
     if (strchr(png, '\'') || strlen(png) > 500)
         return tg_set_error(TG_ERR_ARG, "study: plot file name '%s' has a quote or is too long", png);
@@ -110,17 +108,15 @@ static tg_status run_script(const char *dir, const char *script, const char *png
     if (!study_have_gnuplot())
         return tg_set_error(TG_ERR_STATE, "gnuplot is not installed (apt-get install gnuplot-nox); "
                             "%s is written, %s is not drawn", script_path, png);
-    /* the temporary's unique name (mkstemp letters, no quote) is what gnuplot writes */
-    int fd = mkstemp(tmp_png);
-    if (fd < 0)
-        return tg_set_error(TG_ERR_IO, "study: cannot draw %s (no temporary file beside it: %s)", png_path,
-                            strerror(errno));
-    (void)fchmod(fd, 0644);
-    close(fd);
+    /* the atomic writer's temporary (a unique name of mkstemp letters, no quote) is what
+     * gnuplot writes; committing it syncs what gnuplot wrote and renames it over png */
+    tg__atomic_file w;
+    if (tg__atomic_begin(&w, "study", png_path) != TG_OK)
+        return tg_last_status();
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
-        unlink(tmp_png);
+        tg__atomic_cancel(&w);
         return tg_set_error(TG_ERR_IO, "study: cannot start gnuplot: %s", strerror(errno));
     }
     if (pid == 0) {
@@ -132,14 +128,14 @@ static tg_status run_script(const char *dir, const char *script, const char *png
         dup2(nul, 1);
         dup2(log, 2);
         char out[700];
-        snprintf(out, sizeof out, "out='%s'", strrchr(tmp_png, '/') + 1); /* png has no quote: checked above */
+        snprintf(out, sizeof out, "out='%s'", strrchr(w.tmp, '/') + 1); /* png has no quote: checked above */
         execlp("gnuplot", "gnuplot", "-e", out, script, (char *)NULL);
         _exit(127);
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) {
-            unlink(tmp_png);
+            tg__atomic_cancel(&w);
             return tg_set_error(TG_ERR_IO, "study: waiting for gnuplot: %s", strerror(errno));
         }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -152,22 +148,19 @@ static tg_status run_script(const char *dir, const char *script, const char *png
             first[strcspn(first, "\r\n")] = '\0';
             fclose(f);
         }
-        unlink(tmp_png);
+        tg__atomic_cancel(&w);
         return tg_set_error(TG_ERR_IO, "gnuplot %s failed (%s %d)%s%s; see %s", script_path,
                             WIFEXITED(status) ? "exit status" : "signal",
                             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
                             first[0] ? ": " : "", first, log_path);
     }
-    if (!png_complete(tmp_png)) {
-        unlink(tmp_png);
+    if (!png_complete(w.tmp)) {
+        tg__atomic_cancel(&w);
         return tg_set_error(TG_ERR_IO, "gnuplot %s exited 0 but wrote no whole PNG (a full disk?); %s is "
                             "left as it was", script_path, png_path);
     }
-    if (rename(tmp_png, png_path) != 0) {
-        int e = errno;
-        unlink(tmp_png);
-        return tg_set_error(TG_ERR_IO, "study: cannot rename %s to %s: %s", tmp_png, png_path, strerror(e));
-    }
+    if (tg__atomic_commit(&w) != TG_OK)
+        return tg_last_status();
     unlink(log_path);
     return TG_OK;
 }

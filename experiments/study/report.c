@@ -17,157 +17,13 @@
  * plans vary) are refused: their numbers do not belong in one table.
  * REPORT.md, results.csv and the plots are replaced atomically.
  */
-#include "study.h"
+#include "report.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* ------------------------------------------------------------------ the report's numbers
- *
- * Copied from the student report (shared/seed/000_22097fe93f5cd507.txt), CIFAR-100,
- * 100 epochs, seed 0. Accuracies in percent, losses as printed; NAN where the report
- * gives no number. Labels are the plans' row labels (sweep.c). */
-typedef struct report_row {
-    const char *plan, *label, *source;
-    double train_acc, val_acc, test_acc, train_loss, val_loss, test_loss;
-} report_row;
-
-static const report_row report_rows[] = {
-    /* Figures 1 and 2 have no table; section 5.1's text gives VGG_38's test accuracy as
-     * "1%" and its test loss as 4.609 (Figure 1: "about 0 accuracy") */
-    {"depth", "VGG_08", "Figure 1 (no numbers)", NAN, NAN, NAN, NAN, NAN, NAN},
-    {"depth", "VGG_38", "section 5.1", NAN, NAN, 1.0, NAN, NAN, 4.609},
-    /* section 5.1: "test accuracy increased from 1% to 47.43%, test loss decreased from
-     * 4.609 to 1.968"; the BN run is Table 1's "BN before ReLU" row */
-    {"bn", "VGG_38 without BN", "section 5.1", NAN, NAN, 1.0, NAN, NAN, 4.609},
-    {"bn", "VGG_38 with BN", "Table 1, section 5.1", 55.5, 47.2, 47.4, 1.571, 1.952, 1.968},
-    /* Table 1 */
-    {"bn-placement", "BN before ReLU", "Table 1", 55.5, 47.2, 47.4, 1.571, 1.952, 1.968},
-    {"bn-placement", "BN after ReLU", "Table 1", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    /* Table 2 */
-    {"weight-decay", "decay coefficient=0", "Table 2", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    {"weight-decay", "decay coefficient=0.001", "Table 2", 62.9, 54.1, 52.7, 1.278, 1.692, 1.707},
-    {"weight-decay", "decay coefficient=0.005", "Table 2", 46.7, 42.4, 43.0, 1.963, 2.084, 2.089},
-    /* Table 3 */
-    {"dropout", "Without Dropout", "Table 3", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    {"dropout", "Dropout(p=0.5)", "Table 3", 0.7, 0.5, 0.5, 4.608, 4.610, 4.611},
-    {"dropout", "Dropout(p=0.2)", "Table 3", 0.9, 0.6, 0.5, 4.605, 4.607, 4.610},
-    /* Table 4 */
-    {"batch-size", "Batch size=100", "Table 4", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    {"batch-size", "Batch size=80", "Table 4", 61.7, 51.3, 51.5, 1.318, 1.843, 1.850},
-    {"batch-size", "Batch size=50", "Table 4", 62.1, 51.6, 52.2, 1.305, 1.811, 1.785},
-    /* Table 5 (the report spells "Weitght decay") */
-    {"combined", "Default setting", "Table 5", 64.1, 50.7, 51.9, 1.211, 1.861, 1.852},
-    {"combined", "Weight decay=0.001; batch size=50", "Table 5", 53.1, 49.4, 50.0, 1.696, 1.853, 1.828},
-    {"combined", "Weight decay=0.001; batch size=80", "Table 5", 59.4, 52.0, 51.7, 1.435, 1.741, 1.777},
-};
-
-/* The report's direction where its tables give no pair of numbers: Figure 1 shows VGG_08
- * training and VGG_38 at about 0 accuracy. */
-static const struct {
-    const char *plan, *label, *why;
-    int sign;
-} report_directions[] = {
-    {"depth", "VGG_38", "Figure 1: VGG_38 about 0% accuracy, VGG_08 trains", -1},
-};
-
-/* first conv / last conv mean |dL/dW| below this is "vanishing" */
-#define VANISHING_RATIO 1e-2
-
-/* ------------------------------------------------------------------ one run's numbers */
-
-enum { NMETRIC = 6, MAX_PLAN_RUNS = 256 }; /* train acc, val acc, test acc, train loss, val loss, test loss */
-static const char *const metric_names[NMETRIC] = {"train acc", "val acc", "test acc",
-                                                  "train loss", "val loss", "test loss"};
-
-typedef struct run_result {
-    char dir[4200];   /* RUNS/configs/<name> */
-    char rel[300];    /* configs/<name>, relative to REPORT.md */
-    int seed;
-    bool complete;    /* test_summary.csv read */
-    int epochs;       /* rows of summary.csv */
-    double m[NMETRIC];
-    /* gradient flow at the last epoch of gradflow.csv */
-    bool have_grad; /* two conv rows or more */
-    study_grad_ends grad;
-    char problem[300]; /* why it is not in the table */
-} run_result;
-
-static void read_run(run_result *r)
-{
-    for (int i = 0; i < NMETRIC; i++)
-        r->m[i] = NAN;
-    study_csv *c = study_read_csv_in(r->dir, STUDY_SUMMARY_CSV);
-    if (!c) {
-        snprintf(r->problem, sizeof r->problem, "not started (no %s)", STUDY_SUMMARY_CSV);
-    } else {
-        r->epochs = c->nrows;
-        int last = c->nrows - 1;
-        r->m[0] = study_csv_num(c, last, "train_acc");
-        r->m[1] = study_csv_num(c, last, "val_acc");
-        r->m[3] = study_csv_num(c, last, "train_loss");
-        r->m[4] = study_csv_num(c, last, "val_loss");
-        study_csv_free(c);
-        c = study_read_csv_in(r->dir, STUDY_TEST_SUMMARY_CSV);
-        if (!c) {
-            snprintf(r->problem, sizeof r->problem, "incomplete (%d epoch%s, no %s)", r->epochs,
-                     r->epochs == 1 ? "" : "s", STUDY_TEST_SUMMARY_CSV);
-        } else {
-            r->m[2] = study_csv_num(c, c->nrows - 1, "test_acc");
-            r->m[5] = study_csv_num(c, c->nrows - 1, "test_loss");
-            study_csv_free(c);
-            r->complete = r->epochs > 0;
-            for (int i = 0; i < NMETRIC && r->complete; i++)
-                if (isnan(r->m[i])) {
-                    snprintf(r->problem, sizeof r->problem, "its CSV files have no %s", metric_names[i]);
-                    r->complete = false;
-                }
-        }
-    }
-    /* gradient flow: the first and the last convolution's weight row of the last epoch */
-    r->have_grad = study_read_grad_ends(r->dir, &r->grad) && r->grad.nconv > 1;
-}
-
-/* ------------------------------------------------------------------ formatting */
-
-/* one table cell: accuracies (fractions) as percent with one decimal, losses with three */
-static void put_cell(study_buf *b, int metric, const double *v, int n)
-{
-    double scale = metric < 3 ? 100 : 1;
-    const char *unit = metric < 3 ? "%" : "";
-    int digits = metric < 3 ? 1 : 3;
-    double sv[MAX_PLAN_RUNS];
-    for (int i = 0; i < n; i++)
-        sv[i] = v[i] * scale;
-    double mean, std;
-    study_mean_std(sv, n, &mean, &std);
-    if (n == 0 || isnan(mean))
-        study_buf_printf(b, " — |");
-    else if (n == 1)
-        study_buf_printf(b, " %.*f%s |", digits, mean, unit);
-    else
-        study_buf_printf(b, " %.*f ± %.*f%s |", digits, mean, digits, std, unit);
-}
-
-static void put_report_cell(study_buf *b, int metric, double v)
-{
-    if (isnan(v))
-        study_buf_printf(b, " — |");
-    else
-        study_buf_printf(b, metric < 3 ? " %.1f%% |" : " %.3f |", v);
-}
-
-/* a path relative to the report when dir is inside root, else dir itself */
-static const char *md_path(const char *root, const char *path)
-{
-    size_t n = strlen(root);
-    if (!strcmp(root, "."))
-        return path;
-    return !strncmp(path, root, n) && path[n] == '/' ? path + n + 1 : path;
-}
 
 /* ------------------------------------------------------------------ arguments */
 
@@ -284,9 +140,8 @@ static int parse_args(int argc, char **argv, report_opts *o)
                 }
             }
             if (!found) {
-                fprintf(stderr, "study report: %s is neither a plan folder (depth, bn, bn-placement, "
-                                "weight-decay, dropout, batch-size, combined) nor a runs directory "
-                                "holding one\n", a);
+                fprintf(stderr, "study report: %s is neither a plan folder (%s) nor a runs directory "
+                                "holding one\n", a, study_plan_names());
                 return 2;
             }
         }
@@ -304,405 +159,11 @@ static int parse_args(int argc, char **argv, report_opts *o)
     return 0;
 }
 
-/* ------------------------------------------------------------------ one plan */
-
-/* the runs of plan.csv, grouped by label: group[i] is the member index, or
- * STUDY_PLAN_MAX_MEMBERS + k for the k-th label the plan does not know */
-typedef struct plan_runs {
-    run_result *runs;
-    int n;
-    int group[MAX_PLAN_RUNS];
-    char labels[MAX_PLAN_RUNS][96]; /* each run's label */
-} plan_runs;
-
-static bool read_plan(const char *root, const study_plan *p, plan_runs *pr)
-{
-    char path[4400];
-    snprintf(path, sizeof path, "%s/%s/%s", root, p->name, STUDY_PLAN_CSV);
-    study_csv *c = study_read_csv(path);
-    if (!c) {
-        fprintf(stderr, "study report: %s\n", tg_last_error());
-        return false;
-    }
-    int cl = study_csv_col(c, "label"), cr = study_csv_col(c, "run");
-    if (cl < 0 || cr < 0 || study_csv_col(c, "seed") < 0) {
-        fprintf(stderr, "study report: %s: expected the columns label,run,seed\n", path);
-        study_csv_free(c);
-        return false;
-    }
-    pr->runs = calloc(MAX_PLAN_RUNS, sizeof *pr->runs);
-    pr->n = 0;
-    if (!pr->runs) {
-        fprintf(stderr, "study report: out of memory\n");
-        study_csv_free(c);
-        return false;
-    }
-    int unknown = 0;
-    for (int row = 0; row < c->nrows && pr->n < MAX_PLAN_RUNS; row++) {
-        run_result *r = &pr->runs[pr->n];
-        const char *label = study_csv_cell(c, row, cl), *rel = study_csv_cell(c, row, cr);
-        snprintf(r->rel, sizeof r->rel, "%s", rel);
-        snprintf(r->dir, sizeof r->dir, "%s/%s", root, rel);
-        if (!strcmp(root, "."))
-            snprintf(r->dir, sizeof r->dir, "%s", rel);
-        r->seed = (int)study_csv_num(c, row, "seed");
-        snprintf(pr->labels[pr->n], sizeof pr->labels[0], "%s", label);
-        int g = -1;
-        for (int m = 0; m < p->n; m++)
-            if (!strcmp(label, p->members[m].label))
-                g = m;
-        for (int k = 0; k < pr->n && g < 0; k++)
-            if (!strcmp(pr->labels[k], label))
-                g = pr->group[k];
-        pr->group[pr->n] = g >= 0 ? g : STUDY_PLAN_MAX_MEMBERS + unknown++;
-        read_run(r);
-        pr->n++;
-    }
-    study_csv_free(c);
-    return true;
-}
-
-/* the groups in table order: the plan's members, then unknown labels */
-static int group_order(const plan_runs *pr, int *order)
-{
-    int n = 0;
-    for (int g = 0; g < STUDY_PLAN_MAX_MEMBERS + MAX_PLAN_RUNS; g++)
-        for (int i = 0; i < pr->n; i++)
-            if (pr->group[i] == g) {
-                order[n++] = g;
-                break;
-            }
-    return n;
-}
-
-static const char *group_label(const plan_runs *pr, int g)
-{
-    for (int i = 0; i < pr->n; i++)
-        if (pr->group[i] == g)
-            return pr->labels[i];
-    return "?";
-}
-
-/* the run's curves.png and gradflow.png, drawn now if a finished epoch has none yet */
-static void ensure_run_plots(const run_result *r, bool gnuplot, int *nplot_fail)
-{
-    char p[4400];
-    if (!gnuplot)
-        return;
-    if (r->epochs > 0 && study_path(p, sizeof p, r->dir, STUDY_CURVES_PNG) && !study_file_exists(p) &&
-        study_plot_curves(r->dir) != TG_OK) {
-        fprintf(stderr, "study report: %s\n", tg_last_error());
-        ++*nplot_fail;
-    }
-    if (r->have_grad && study_path(p, sizeof p, r->dir, STUDY_GRADFLOW_PNG) && !study_file_exists(p) &&
-        study_plot_gradflow(r->dir) != TG_OK) {
-        fprintf(stderr, "study report: %s\n", tg_last_error());
-        ++*nplot_fail;
-    }
-}
-
-/* ------------------------------------------------------------------ comparisons */
-
-/* One configuration's complete runs. */
-typedef struct group_stats {
-    int g;          /* group id (plan member index, or an unknown label's) */
-    const char *label;
-    int n, seeds[MAX_PLAN_RUNS];
-    int emin, emax; /* epochs */
-    double v[NMETRIC][MAX_PLAN_RUNS];
-} group_stats;
-
-static void gather_group(const plan_runs *pr, int g, group_stats *gs)
-{
-    gs->g = g;
-    gs->label = group_label(pr, g);
-    gs->n = 0;
-    for (int i = 0; i < pr->n; i++) {
-        const run_result *r = &pr->runs[i];
-        if (pr->group[i] != g || !r->complete)
-            continue;
-        for (int m = 0; m < NMETRIC; m++)
-            gs->v[m][gs->n] = r->m[m];
-        gs->emin = gs->n == 0 || r->epochs < gs->emin ? r->epochs : gs->emin;
-        gs->emax = gs->n == 0 || r->epochs > gs->emax ? r->epochs : gs->emax;
-        gs->seeds[gs->n++] = r->seed;
-    }
-}
-
-static const report_row *find_report_row(const char *plan, const char *label)
-{
-    for (size_t i = 0; i < sizeof report_rows / sizeof report_rows[0]; i++)
-        if (!strcmp(report_rows[i].plan, plan) && !strcmp(report_rows[i].label, label))
-            return &report_rows[i];
-    return NULL;
-}
-
-/* One of the report's comparisons: a configuration against its plan's first one, on
- * test accuracy in percentage points. */
-typedef struct comparison {
-    const char *plan;
-    char label[96], base[96];
-    double report_diff; /* the report's difference in points, NAN if it gives none */
-    int report_sign;    /* +1 / -1: the report's direction; 0 unknown */
-    const char *report_why; /* where the direction comes from when report_diff is NAN */
-    int nbase, nother;
-    double base_sd, other_sd; /* points */
-    study_welch w;            /* points */
-    study_verdict verdict;
-    int seeds_needed;         /* to find the report's difference (ours if it gives none) */
-} comparison;
-
-enum { MAX_COMPARISONS = 64 };
-
-static void compare_groups(const char *plan, const group_stats *base, const group_stats *other, comparison *c)
-{
-    *c = (comparison){.plan = plan, .report_diff = NAN};
-    snprintf(c->label, sizeof c->label, "%s", other->label);
-    snprintf(c->base, sizeof c->base, "%s", base->label);
-    const report_row *rb = find_report_row(plan, base->label), *ro = find_report_row(plan, other->label);
-    if (rb && ro && !isnan(rb->test_acc) && !isnan(ro->test_acc)) {
-        c->report_diff = ro->test_acc - rb->test_acc;
-        c->report_sign = c->report_diff > 0 ? 1 : c->report_diff < 0 ? -1 : 0;
-    }
-    for (size_t i = 0; i < sizeof report_directions / sizeof report_directions[0] && !c->report_sign; i++)
-        if (!strcmp(report_directions[i].plan, plan) && !strcmp(report_directions[i].label, other->label)) {
-            c->report_sign = report_directions[i].sign;
-            c->report_why = report_directions[i].why;
-        }
-    double a[MAX_PLAN_RUNS], b[MAX_PLAN_RUNS], mean;
-    for (int i = 0; i < base->n; i++)
-        a[i] = 100 * base->v[2][i];
-    for (int i = 0; i < other->n; i++)
-        b[i] = 100 * other->v[2][i];
-    c->nbase = base->n;
-    c->nother = other->n;
-    study_mean_std(a, base->n, &mean, &c->base_sd);
-    study_mean_std(b, other->n, &mean, &c->other_sd);
-    study_welch_test(a, base->n, b, other->n, &c->w);
-    c->verdict = study_judge(&c->w, c->report_sign);
-    c->seeds_needed = study_seeds_needed(c->base_sd, c->other_sd, isnan(c->report_diff) ? c->w.diff : c->report_diff);
-}
-
-static void put_signed(study_buf *b, double v, int digits)
-{
-    if (isnan(v))
-        study_buf_printf(b, " — |");
-    else
-        study_buf_printf(b, " %+.*f |", digits, v);
-}
-
-static void put_comparison_row(study_buf *b, const comparison *c, bool with_plan)
-{
-    study_buf_printf(b, "|");
-    if (with_plan)
-        study_buf_printf(b, " %s |", c->plan);
-    study_buf_printf(b, " %s vs %s |", c->label, c->base);
-    if (!isnan(c->report_diff))
-        put_signed(b, c->report_diff, 1);
-    else
-        study_buf_printf(b, " %s |", c->report_sign < 0 ? "lower" : c->report_sign > 0 ? "higher" : "—");
-    put_signed(b, c->w.diff, 2);
-    if (isnan(c->w.p)) {
-        study_buf_printf(b, " %d / %d | — | — | — |", c->nbase, c->nother);
-    } else {
-        study_buf_printf(b, " %d / %d |", c->nbase, c->nother);
-        if (isinf(c->w.t))
-            study_buf_printf(b, " %s∞ |", c->w.t < 0 ? "−" : "");
-        else
-            study_buf_printf(b, " %.2f |", c->w.t);
-        study_buf_printf(b, " %.1f |", c->w.df);
-        study_buf_printf(b, c->w.p < 0.001 ? " %.1e |" : " %.3f |", c->w.p);
-    }
-    study_buf_printf(b, " **%s** |", study_verdict_name(c->verdict));
-    if (c->seeds_needed > 0)
-        study_buf_printf(b, " %d |\n", c->seeds_needed);
-    else
-        study_buf_printf(b, " — |\n");
-}
-
-static void put_comparison_header(study_buf *b, bool with_plan)
-{
-    study_buf_printf(b, "|%s comparison | report (CIFAR-100) | ours: difference of means | seeds (base / other) | Welch's t "
-                        "| df | p | verdict | seeds a side to tell |\n|%s---|---|---|---|---|---|---|---|---|\n",
-                     with_plan ? " plan |" : "", with_plan ? "---|" : "");
-}
-
-static void write_plan(study_buf *b, const char *root, const study_plan *p, plan_runs *pr, bool gnuplot,
-                       bool run_plots, int *nplot_fail, int *nincomplete, comparison *cmp, int *ncmp)
-{
-    int order[STUDY_PLAN_MAX_MEMBERS + MAX_PLAN_RUNS];
-    int ng = group_order(pr, order);
-    study_buf_printf(b, "## %s: %s\n\nThe report's %s. Runs: `%s/%s`.\n\n", p->name, p->title, p->source,
-                     p->name, STUDY_PLAN_CSV);
-    group_stats *gs = calloc((size_t)(ng ? ng : 1), sizeof *gs);
-    if (!gs) {
-        study_buf_printf(b, "(out of memory)\n\n");
-        return;
-    }
-    for (int k = 0; k < ng; k++)
-        gather_group(pr, order[k], &gs[k]);
-
-    /* the table, over complete runs, with the report's test accuracy beside ours */
-    study_buf_printf(b, "| configuration | seeds | epochs | train acc | val acc | test acc | train loss "
-                        "| val loss | test loss | report's test acc |\n|---|---|---|---|---|---|---|---|---|---|\n");
-    for (int k = 0; k < ng; k++) {
-        const group_stats *g = &gs[k];
-        study_buf_printf(b, "| %s |", g->label);
-        if (g->n == 0)
-            study_buf_printf(b, " — | — |");
-        else {
-            for (int i = 0; i < g->n; i++)
-                study_buf_printf(b, "%s%d", i ? ", " : " ", g->seeds[i]);
-            study_buf_printf(b, g->emin == g->emax ? " | %d |" : " | %d–%d |", g->emin, g->emax);
-        }
-        for (int m = 0; m < NMETRIC; m++)
-            put_cell(b, m, g->v[m], g->n);
-        const report_row *rr = find_report_row(p->name, g->label);
-        put_report_cell(b, 2, rr ? rr->test_acc : NAN);
-        study_buf_printf(b, "\n");
-    }
-    study_buf_printf(b, "\nAccuracies in percent, losses as cross-entropy; train and validation from the last "
-                        "epoch (summary.csv), test from the best-validation checkpoint (test_summary.csv)");
-    bool several = false;
-    for (int k = 0; k < ng; k++)
-        several |= gs[k].n > 1;
-    study_buf_printf(b, several ? "; mean ± sample standard deviation over seeds.\n" : ".\n");
-    if (several) {
-        study_buf_printf(b, "\nTest accuracy of each seed:");
-        for (int k = 0, shown = 0; k < ng; k++) {
-            if (gs[k].n == 0)
-                continue;
-            study_buf_printf(b, "%s %s:", shown++ ? ";" : "", gs[k].label);
-            for (int i = 0; i < gs[k].n; i++)
-                study_buf_printf(b, "%s seed %d %.2f%%", i ? "," : "", gs[k].seeds[i], 100 * gs[k].v[2][i]);
-        }
-        study_buf_printf(b, ".\n");
-    }
-    for (int i = 0, listed = 0; i < pr->n; i++)
-        if (!pr->runs[i].complete) {
-            study_buf_printf(b, "%s- not in the table: `%s` (%s): %s\n", listed++ ? "" : "\n",
-                             pr->runs[i].rel, pr->labels[i], pr->runs[i].problem);
-            fprintf(stderr, "study report: %s: %s\n", pr->runs[i].dir, pr->runs[i].problem);
-            ++*nincomplete;
-        }
-
-    /* the report's comparisons: each configuration against the plan's first */
-    int first = *ncmp;
-    for (int k = 1; k < ng && gs[0].g == 0; k++)
-        if (gs[k].g < STUDY_PLAN_MAX_MEMBERS && *ncmp < MAX_COMPARISONS)
-            compare_groups(p->name, &gs[0], &gs[k], &cmp[(*ncmp)++]);
-    if (*ncmp > first) {
-        study_buf_printf(b, "\nThe report's comparisons, on test accuracy (percentage points):\n\n");
-        put_comparison_header(b, false);
-        for (int c = first; c < *ncmp; c++)
-            put_comparison_row(b, &cmp[c], false);
-        for (int c = first; c < *ncmp; c++)
-            if (cmp[c].report_why)
-                study_buf_printf(b, "\nThe report's direction for %s: %s.\n", cmp[c].label, cmp[c].report_why);
-    }
-    free(gs);
-
-    /* the report's numbers */
-    study_buf_printf(b, "\nThe report's numbers (CIFAR-100, 100 epochs, seed 0):\n\n"
-                        "| configuration | source | train acc | val acc | test acc | train loss | val loss "
-                        "| test loss |\n|---|---|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < sizeof report_rows / sizeof report_rows[0]; i++) {
-        const report_row *rr = &report_rows[i];
-        if (strcmp(rr->plan, p->name))
-            continue;
-        double v[NMETRIC] = {rr->train_acc, rr->val_acc, rr->test_acc, rr->train_loss, rr->val_loss, rr->test_loss};
-        study_buf_printf(b, "| %s | %s |", rr->label, rr->source);
-        for (int m = 0; m < NMETRIC; m++)
-            put_report_cell(b, m, v[m]);
-        study_buf_printf(b, "\n");
-    }
-
-    /* gradient flow */
-    study_buf_printf(b, "\nGradient flow at the last epoch (mean |dL/dW| of the first convolution over the "
-                        "last one, last training batch; below %g is vanishing):\n\n", VANISHING_RATIO);
-    for (int k = 0; k < ng; k++) {
-        study_buf_printf(b, "- **%s**:", group_label(pr, order[k]));
-        int nr = 0, nvan = 0;
-        for (int i = 0; i < pr->n; i++) {
-            const run_result *r = &pr->runs[i];
-            if (pr->group[i] != order[k] || !r->have_grad)
-                continue;
-            const study_grad_ends *g = &r->grad;
-            double ratio = g->first_grad / g->last_grad;
-            const char *verdict = !isfinite(g->first_grad) || !isfinite(g->last_grad) ? "non-finite gradients"
-                                  : g->last_grad == 0                                   ? "no gradient at the last conv"
-                                  : ratio < VANISHING_RATIO                              ? "vanishing"
-                                                                                         : "flowing";
-            nvan += ratio < VANISHING_RATIO;
-            study_buf_printf(b, "%s seed %d, epoch %d: %s %.3g / %s %.3g = %.3g: %s", nr ? ";" : "", r->seed,
-                             g->epoch, g->first, g->first_grad, g->last, g->last_grad, ratio, verdict);
-            nr++;
-        }
-        if (nr == 0)
-            study_buf_printf(b, " no gradient flow recorded yet");
-        else if (nr > 1)
-            study_buf_printf(b, " (vanishing in %d of %d seeds)", nvan, nr);
-        study_buf_printf(b, "\n");
-    }
-
-    /* plots: the comparison, then each run's own */
-    const char *dirs[MAX_PLAN_RUNS], *labels[MAX_PLAN_RUNS];
-    char seeded[MAX_PLAN_RUNS][120];
-    int colors[MAX_PLAN_RUNS], nd = 0;
-    for (int k = 0; k < ng; k++)
-        for (int i = 0; i < pr->n; i++)
-            if (pr->group[i] == order[k] && pr->runs[i].epochs > 0) {
-                dirs[nd] = pr->runs[i].dir;
-                snprintf(seeded[nd], sizeof seeded[0], "%s (seed %d)", pr->labels[i], pr->runs[i].seed);
-                labels[nd] = seeded[nd];
-                colors[nd] = k + 1; /* one colour a configuration */
-                nd++;
-            }
-    study_buf_printf(b, "\n");
-    char title[300];
-    snprintf(title, sizeof title, "%s: %s", p->name, p->title);
-    static const struct {
-        const char *suffix, *alt;
-    } figures[] = {{"_compare.png", "loss and accuracy (validation solid, training dashed) and first-layer gradient per epoch"},
-                   {"_gradflow.png", "mean |dL/dW| per layer at the last epoch, one line a run"}};
-    for (int f = 0; f < 2; f++) {
-        char png[4400], name[300];
-        snprintf(name, sizeof name, "%s%s", p->name, figures[f].suffix);
-        study_path(png, sizeof png, root, name);
-        if (nd > 0 && gnuplot &&
-            (f == 0 ? study_plot_compare(png, title, nd, dirs, labels, colors)
-                    : study_plot_gradflow_layers(png, title, nd, dirs, labels, colors)) != TG_OK) {
-            fprintf(stderr, "study report: %s\n", tg_last_error());
-            ++*nplot_fail;
-        }
-        if (study_file_exists(png))
-            study_buf_printf(b, "![%s: %s](%s)\n\n", p->name, figures[f].alt, name);
-    }
-    for (int k = 0; k < ng && run_plots; k++)
-        for (int i = 0; i < pr->n; i++) {
-            const run_result *r = &pr->runs[i];
-            if (pr->group[i] != order[k] || r->epochs == 0)
-                continue;
-            ensure_run_plots(r, gnuplot, nplot_fail);
-            char curves[4400], grad[4400];
-            study_path(curves, sizeof curves, r->dir, STUDY_CURVES_PNG);
-            study_path(grad, sizeof grad, r->dir, STUDY_GRADFLOW_PNG);
-            bool hc = study_file_exists(curves), hg = study_file_exists(grad);
-            study_buf_printf(b, "%s (seed %d), `%s`:%s\n", pr->labels[i], r->seed, r->rel,
-                             hc || hg ? "" : " no plots (gnuplot is not installed)");
-            if (hc)
-                study_buf_printf(b, "![%s curves](%s)\n", pr->labels[i], md_path(root, curves));
-            if (hg)
-                study_buf_printf(b, "![%s gradient flow](%s)\n", pr->labels[i], md_path(root, grad));
-            study_buf_printf(b, "\n");
-        }
-}
-
 /* ------------------------------------------------------------------ the budget */
 
 /* A run's config.txt without the flags the plans vary (and those that do not change
  * results): what must be equal for two runs to share a table. NULL when the run has no
- * config.txt (not started); free() it. */
+ * config.txt (not started); tg_mem_free() it (it is study_read_file's buffer). */
 static char *budget_of(const char *dir)
 {
     char path[4400];
@@ -774,7 +235,7 @@ static bool check_budgets(const plan_runs *all, int nplans, char **first_budget,
                                 "directories\n", *first_run, STUDY_CONFIG_TXT, all[p].runs[i].dir, STUDY_CONFIG_TXT,
                         diff);
             }
-            free(bud);
+            tg_mem_free(bud);
             if (!same)
                 return false;
         }
@@ -802,7 +263,7 @@ static void write_budget(study_buf *b, const char *budget, const char *run, cons
         return;
     study_buf_printf(b, "Budget and settings of every run (`%s/%s`, the flags the plans vary aside; "
                         "`study report` refuses runs whose budgets differ):\n\n```\n%s```\n\n",
-                     md_path(root, run), STUDY_CONFIG_TXT, budget);
+                     report_md_path(root, run), STUDY_CONFIG_TXT, budget);
     /* the data recipe moves the numbers (black or grey padding changed VGG_08's test
      * accuracy by ~3 points at 10,000 images x 5 epochs in a PyTorch implementation) */
     char ds[64];
@@ -847,9 +308,9 @@ static void write_findings(study_buf *b, const comparison *cmp, int n)
                         "power at this spread (normal approximation). No verdict is written by hand: `study "
                         "report` computes them from the CSV files.\n\n",
                      STUDY_ALPHA, STUDY_ALPHA);
-    put_comparison_header(b, true);
+    report_put_comparison_header(b, true);
     for (int i = 0; i < n; i++)
-        put_comparison_row(b, &cmp[i], true);
+        report_put_comparison_row(b, &cmp[i], true);
     study_buf_printf(b, "\nOf %d comparison%s, %d reproduced, %d contradicted and %d not distinguishable from noise",
                      n, n == 1 ? "" : "s", count[STUDY_REPRODUCED], count[STUDY_CONTRADICTED], count[STUDY_NOT_DISTINGUISHABLE]);
     if (count[STUDY_UNTESTED])
@@ -923,7 +384,7 @@ int study_report_main(int argc, char **argv)
     if (!ok)
         fprintf(stderr, "study report: out of memory\n");
     for (int p = 0; p < o.nplans && ok; p++)
-        ok = read_plan(o.root, o.plans[p], &all[p]);
+        ok = report_read_plan(o.root, o.plans[p], &all[p]);
     bool gnuplot = study_have_gnuplot();
     if (ok && !gnuplot)
         fprintf(stderr, "study report: gnuplot is not installed (apt-get install gnuplot-nox): "
@@ -942,11 +403,11 @@ int study_report_main(int argc, char **argv)
     }
     if (ok) {
         for (int p = 0; p < o.nplans; p++)
-            write_plan(&sections, o.root, o.plans[p], &all[p], gnuplot, o.run_plots, &nplot_fail, &nincomplete, cmp, &ncmp);
+            report_write_plan(&sections, o.root, o.plans[p], &all[p], gnuplot, o.run_plots, &nplot_fail, &nincomplete, cmp, &ncmp);
         study_buf_printf(&b, "# The study: reproduction report\n\n"
                              "Written by `study report` from the runs of `study sweep` in `%s`. Each plan "
-                             "reproduces a table or figure of the student report "
-                             "(`shared/seed/000_22097fe93f5cd507.txt`); the report's own numbers, on "
+                             "reproduces a table or figure of the student report (an MLP coursework report, "
+                             "summarised in tapegrad's docs/reproduction.md); the report's own numbers, on "
                              "CIFAR-100 with 100 epochs and one seed, stand beside ours. Runs on another "
                              "data set or a smaller budget are comparable in their directions, not their "
                              "numbers. Every run's numbers are in `results.csv`.\n\n",
@@ -960,7 +421,7 @@ int study_report_main(int argc, char **argv)
             ok = false;
         }
     }
-    free(budget);
+    tg_mem_free(budget);
     free(cmp);
     study_buf_free(&sections);
     if (ok)
@@ -972,3 +433,4 @@ int study_report_main(int argc, char **argv)
     free(all);
     return ok ? 0 : 1;
 }
+

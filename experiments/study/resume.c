@@ -12,6 +12,7 @@
  * best checkpoint the latest does not name — is refused with the file and what is
  * wrong: training on from files that disagree would lose or mix results. */
 #include "train.h"
+#include "cli.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -58,10 +59,10 @@ static int check_meta(const run *r, const char *file, const tg_safetensors *meta
     if (!format || strcmp(format, STUDY_CHECKPOINT_FORMAT))
         return refuse_resume(r, file, "format '%s' is not %s", format ? format : "(missing)",
                              STUDY_CHECKPOINT_FORMAT);
-    if (!study_train_parse_integer(ep, 1, r->opt.epochs, &epoch))
+    if (!tg__parse_integer(ep, 1, r->opt.epochs, &epoch))
         return refuse_resume(r, file, "epoch '%s' is not an integer in 1..%d (--epochs)", ep ? ep : "(missing)",
                              r->opt.epochs);
-    if (!study_train_parse_integer(be, 1, epoch, &best_epoch))
+    if (!tg__parse_integer(be, 1, epoch, &best_epoch))
         return refuse_resume(r, file, "best_epoch '%s' is not an integer in 1..%" PRId64 " (its epoch)",
                              be ? be : "(missing)", epoch);
     double acc = ba && *ba ? strtod(ba, &end) : NAN;
@@ -137,7 +138,7 @@ static study_csv *check_csv(const run *r, const char *name, const char *header, 
         int want = row / per_epoch + 1;
         const char *ep = study_csv_cell(c, row, 0);
         int64_t e;
-        if (!study_train_parse_integer(ep, 1, INT32_MAX, &e) || e != want) {
+        if (!tg__parse_integer(ep, 1, INT32_MAX, &e) || e != want) {
             refuse_resume(r, name, "row %d has epoch '%s', expected %d (epochs 1, 2, ... in order, %d row%s "
                           "each)", row + 1, ep, want, per_epoch, per_epoch == 1 ? "" : "s");
             *failed = true;

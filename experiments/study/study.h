@@ -89,14 +89,12 @@ void study_unlock_dir(int fd); /* -1 is ignored */
 /* Seconds on the monotonic clock, for durations (train's epochs, sweep's runs). */
 double study_now(void);
 
-/* Replaces path with len bytes of text, atomically: a temporary file of a unique name
- * beside it (path.tmp.XXXXXX, mkstemp) is written, fsynced and renamed over path (then
- * the directory is fsynced); it keeps the replaced file's mode, else rw-r--r--. On
- * failure path is untouched and the temporary removed. */
-tg_status study_write_file_atomic(const char *path, const char *text, size_t len);
-/* The whole file, NUL-terminated (*len_out its length if not NULL); free() it.
- * Anything but a regular file is refused without being opened for a blocking read (a
- * FIFO would wait for a writer forever). NULL + tg_last_error on failure. */
+/* Files are read whole and replaced atomically by the library's one implementation
+ * (tensor/fileio.h: tg__read_file, tg__write_file_atomic, tg__atomic_begin/commit);
+ * the study reads no file longer than this. */
+#define STUDY_READ_MAX ((size_t)1 << 28)
+/* The whole file, NUL-terminated (*len_out its length if not NULL): tg__read_file's
+ * buffer, freed with tg_mem_free. NULL + tg_last_error on failure ("study: PATH: ..."). */
 char *study_read_file(const char *path, size_t *len_out);
 
 /* A growing text buffer for building a file before writing it whole. A failed
@@ -113,7 +111,7 @@ void study_buf_printf(study_buf *b, const char *fmt, ...)
     ;
 void study_buf_append(study_buf *b, const char *text, size_t len);
 void study_buf_free(study_buf *b);
-/* study_write_file_atomic of the buffer; TG_ERR_NOMEM if it failed to grow */
+/* the buffer written atomically to path; TG_ERR_NOMEM if it failed to grow */
 tg_status study_buf_write(const study_buf *b, const char *path);
 
 /* A CSV file with a header line, read whole. Cells are strings (no quoting: the study's
@@ -174,8 +172,7 @@ tg_status study_plot_compare(const char *out_png, const char *title, int n, cons
 tg_status study_plot_gradflow_layers(const char *out_png, const char *title, int n, const char *const *run_dirs,
                                      const char *const *labels, const int *colors);
 
-/* ================================================================== helper B: sweep, report
- * Declarations for sweep.c and report.c go below this line. */
+/* ------------------------------------------------------------------ sweep and report */
 
 /* A runs directory (study sweep --runs-dir, default "runs"):
  *
@@ -195,6 +192,12 @@ tg_status study_plot_gradflow_layers(const char *out_png, const char *title, int
 #define STUDY_SWEEP_ARGS "sweep_args.txt"
 #define STUDY_PLAN_MAX_MEMBERS 4
 
+/* ------------------------------------------------------------------ the plans (plans.c) */
+
+#define STUDY_MAX_PLANS 16
+#define STUDY_BASE_BATCH_SIZE 100 /* the report's baseline, which canonical names leave out */
+#define STUDY_NUM_STAGES 3        /* every network of the report has three stages */
+
 /* What one row of a plan varies (the budget — data set, epochs, filters — is the sweep's). */
 typedef struct study_config {
     int num_blocks_per_stage; /* 0: VGG_08, 5: VGG_38 */
@@ -204,21 +207,37 @@ typedef struct study_config {
     int batch_size;           /* 0: the sweep's --batch-size, else 100 */
 } study_config;
 
+/* The report's own numbers for one row (CIFAR-100, 100 epochs, seed 0): accuracies in
+ * percent, losses as printed, NAN where it gives none. */
+typedef struct study_reported {
+    const char *source; /* "Table 1", "section 5.1" */
+    double train_acc, val_acc, test_acc, train_loss, val_loss, test_loss;
+} study_reported;
+
 typedef struct study_plan {
-    const char *name;   /* "depth", the argument of study sweep and the folder's name */
-    const char *title;  /* a line for the report */
-    const char *source; /* where the report shows it: "Table 1, Figures 6 and 7" */
+    const char *name;    /* "depth", the argument of study sweep and the folder's name */
+    const char *title;   /* a line for the report */
+    const char *source;  /* where the report shows it: "Table 1, Figures 6 and 7" */
+    const char *summary; /* a line for study sweep --help */
     int n;
     struct {
         const char *label; /* the report's row label: "BN after ReLU" */
         study_config config;
+        study_reported reported;
+        /* the report's direction against the plan's first row where its numbers give
+         * none (+1 higher, -1 lower, 0: its numbers say, or nothing does), and why */
+        int direction;
+        const char *direction_why;
     } members[STUDY_PLAN_MAX_MEMBERS];
 } study_plan;
 
 int study_num_plans(void);
 const study_plan *study_plan_at(int i);          /* NULL out of range */
 const study_plan *study_plan_find(const char *name); /* NULL if unknown */
-const char *study_bn_name(tg_bn_placement bn);   /* "none", "before", "after" */
+int study_plan_member(const study_plan *p, const char *label); /* its index, -1 if none */
+const char *study_plan_names(void);              /* "depth, bn, ...": every plan's name */
+extern const char *const study_bn_names[3];      /* by tg_bn_placement: "none", "before", "after" */
+const char *study_bn_name(tg_bn_placement bn);
 /* The canonical run name of c at this batch size and seed; false if it did not fit. */
 bool study_config_name(char *buf, size_t size, const study_config *c, int batch_size, int seed);
 

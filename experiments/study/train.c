@@ -21,6 +21,7 @@
  * they agree (resume.c); the flags and config.txt are train_options.c's.
  */
 #include "train.h"
+#include "../../tensor/fileio.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -29,41 +30,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------------ helpers */
-
-static void fmt_duration(char *buf, size_t size, double s)
-{
-    if (!(s >= 0) || s > 1e8)
-        snprintf(buf, size, "?");
-    else if (s < 60)
-        snprintf(buf, size, "%.0fs", s);
-    else if (s < 3600)
-        snprintf(buf, size, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else
-        snprintf(buf, size, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
-}
-
-/* "block_0_0/conv_1/weight" -> layer "block_0_0/conv_1" */
-static void layer_of(const char *param, char *buf, size_t size)
-{
-    const char *slash = strrchr(param, '/');
-    snprintf(buf, size, "%.*s", slash ? (int)(slash - param) : (int)strlen(param), param);
-}
-
-static void underscored(const char *s, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", s);
-    for (char *p = buf; *p; p++)
-        if (*p == '/')
-            *p = '_';
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
 
 static void run_free(run *r)
 {
@@ -87,7 +53,7 @@ static void run_free(run *r)
     study_unlock_dir(r->lock_fd);
 }
 
-static int fail(const char *what)
+int study_train_fail(const char *what)
 {
     fprintf(stderr, PROG ": %s%s%s\n", what ? what : "", what && *tg_last_error() ? ": " : "", tg_last_error());
     return 1;
@@ -98,18 +64,18 @@ static int load_data(run *r)
     const options *o = &r->opt;
     tg_dataset *full = tg_dataset_load(o->dataset, o->data_dir, TG_DATASET_TRAIN);
     if (!full)
-        return fail(NULL);
+        return study_train_fail(NULL);
     r->test = tg_dataset_load(o->dataset, o->data_dir, TG_DATASET_TEST);
     tg_dataset *train = NULL;
     tg_status st = r->test ? tg_dataset_split(full, 0.05, 0, &train, &r->val) : tg_last_status();
     tg_dataset_free(full);
     if (st != TG_OK)
-        return fail(NULL);
+        return study_train_fail(NULL);
     if (o->train_limit > 0 && o->train_limit < tg_dataset_size(train)) {
         r->train = tg_dataset_head(train, o->train_limit);
         tg_dataset_free(train); /* the head keeps the storage */
         if (!r->train)
-            return fail(NULL);
+            return study_train_fail(NULL);
     } else {
         r->train = train;
     }
@@ -130,7 +96,7 @@ static int load_data(run *r)
     tg_batcher_config eval = {.batch_size = o->batch_size, .pad_to = pad_to, .norm = norm};
     r->val_b = r->train_b ? tg_batcher_new(r->val, &eval) : NULL;
     r->test_b = r->val_b ? tg_batcher_new(r->test, &eval) : NULL;
-    return r->test_b ? 0 : fail(NULL);
+    return r->test_b ? 0 : study_train_fail(NULL);
 }
 
 static int build_model(run *r)
@@ -144,7 +110,7 @@ static int build_model(run *r)
                          .activation = o->activation, .residual = o->residual};
     r->net = tg_vgg_new(&cfg, &init);
     if (!r->net)
-        return fail(NULL);
+        return study_train_fail(NULL);
     r->model = tg_vgg_model(r->net);
     tg_optim_config oc = {.kind = o->optimizer, .lr = o->lr, .weight_decay = o->weight_decay};
     if (o->optimizer == TG_SGD)
@@ -152,7 +118,7 @@ static int build_model(run *r)
     r->optim = tg_optim_new(r->model, &oc);
     r->tp = tg_tape_new(o->seed);
     if (!r->optim || !r->tp)
-        return fail(NULL);
+        return study_train_fail(NULL);
     r->nstate = tg_optim_num_state(r->optim);
     r->state_names = calloc((size_t)r->nstate + 1, sizeof *r->state_names);
     r->state = calloc((size_t)r->nstate + 1, sizeof *r->state);
@@ -166,137 +132,8 @@ static int build_model(run *r)
         r->state_names[i] = tg_optim_state_name(r->optim, i);
         r->state[i] = tg_optim_state(r->optim, i);
     }
-    /* weights (biases left out, batch norm's gamma in) and the layers they belong to */
-    for (int i = 0; i < np; i++) {
-        const char *name = tg_model_param_name(r->model, i);
-        if (!ends_with(name, "/weight"))
-            continue;
-        r->weight_param[r->nweights++] = i;
-        char layer[96];
-        layer_of(name, layer, sizeof layer);
-        bool seen = false;
-        for (int k = 0; k < r->nlayers && !seen; k++)
-            seen = !strcmp(r->layers[k], layer);
-        if (!seen)
-            snprintf(r->layers[r->nlayers++], sizeof r->layers[0], "%s", layer);
-    }
+    study_gradflow_find_weights(r);
     return 0;
-}
-
-/* "bn_weight" for batch norm's gamma (its layer's last part starts "bn"), else "weight" */
-static const char *weight_kind(const char *layer)
-{
-    const char *last = strrchr(layer, '/');
-    last = last ? last + 1 : layer;
-    return !strncmp(last, "bn", 2) ? "bn_weight" : "weight";
-}
-
-static void stats_row(study_buf *b, int epoch, const char *layer, const char *kind, tg_grad_stats s)
-{
-    char name[128];
-    underscored(layer, name, sizeof name);
-    if (s.count == 0) /* no gradient reached it */
-        study_buf_printf(b, "%d,%s,%s,0,0,0,1\n", epoch, name, kind);
-    else
-        study_buf_printf(b, "%d,%s,%s,%.9g,%.9g,%.9g,%.9g\n", epoch, name, kind, s.mean_abs, s.rms, s.max_abs,
-                         s.zero_frac);
-}
-
-/* The gradient flow of the step just back-propagated: every weight's gradient (before
- * the update and the zeroing), then every layer's output gradient, read off the tape. */
-static void record_gradflow(run *r, int epoch)
-{
-    for (int k = 0; k < r->nweights; k++) {
-        int i = r->weight_param[k];
-        char layer[96];
-        layer_of(tg_model_param_name(r->model, i), layer, sizeof layer);
-        tg_tensor *g = tg_grad(tg_model_param(r->model, i));
-        tg_grad_stats s = g ? tg_tensor_stats(g) : (tg_grad_stats){0};
-        stats_row(&r->gradflow, epoch, layer, weight_kind(layer), s);
-    }
-    for (int k = 0; k < r->nlayers; k++)
-        r->layer_record[k] = -1;
-    int n = tg_tape_size(r->tp);
-    for (int id = 0; id < n; id++) {
-        const char *scope = tg_tape_record(r->tp, id)->scope;
-        for (int k = 0; k < r->nlayers; k++)
-            if (!strcmp(scope, r->layers[k])) {
-                r->layer_record[k] = id;
-                break;
-            }
-    }
-    for (int k = 0; k < r->nlayers; k++) {
-        tg_grad_stats s = {0};
-        if (r->layer_record[k] >= 0)
-            s = tg_record_grad_stats(tg_tape_record(r->tp, r->layer_record[k]));
-        stats_row(&r->gradflow, epoch, r->layers[k], "activation", s);
-    }
-}
-
-/* --tape-html: the tape of the step whose gradient flow was just read, as a web page
- * that steps through its backward (tg_tape_write_html), replaced whole or not at all. */
-static int write_tape_html(run *r, int epoch)
-{
-    char *text = NULL, title[STUDY_PATH_MAX + 64], what[STUDY_PATH_MAX + 16];
-    size_t len = 0;
-    snprintf(title, sizeof title, "study train %s: epoch %d, last batch", r->dir, epoch);
-    snprintf(what, sizeof what, "--tape-html %s", r->opt.tape_html);
-    FILE *f = open_memstream(&text, &len);
-    tg_status st = f ? tg_tape_write_html(r->tp, f, &(tg_html_options){.title = title})
-                     : tg_set_error(TG_ERR_NOMEM, "out of memory");
-    if (f && fclose(f) != 0 && st == TG_OK)
-        st = tg_set_error(TG_ERR_NOMEM, "out of memory");
-    if (st == TG_OK)
-        st = study_write_file_atomic(r->opt.tape_html, text, len);
-    free(text);
-    if (st != TG_OK)
-        return fail(what);
-    r->tape_html_written = true;
-    fprintf(stderr, "%s" PROG ": wrote %s (%zu bytes): the tape of epoch %d's last batch, to open in a browser\n",
-            r->tty ? "\r\033[K" : "", r->opt.tape_html, len, epoch);
-    return 0;
-}
-
-/* --tape-html needs Graphviz's dot: the empty tape's page, thrown away, says before
- * training whether it can be written, not after the first epoch. */
-static int check_tape_html(run *r)
-{
-    char *text = NULL, what[STUDY_PATH_MAX + 16];
-    size_t len = 0;
-    snprintf(what, sizeof what, "--tape-html %s", r->opt.tape_html);
-    FILE *f = open_memstream(&text, &len);
-    tg_status st = f ? tg_tape_write_html(r->tp, f, NULL) : tg_set_error(TG_ERR_NOMEM, "out of memory");
-    if (f)
-        fclose(f);
-    free(text);
-    return st == TG_OK ? 0 : fail(what);
-}
-
-typedef struct epoch_progress {
-    int epoch, epochs;
-    int64_t batches, done, images;
-    double loss_sum, correct, t0, last_draw;
-    double avg_epoch_s; /* of the epochs this process ran, 0 before the first */
-} epoch_progress;
-
-static void draw_bar(const epoch_progress *p, double t)
-{
-    double el = t - p->t0;
-    double rate = el > 0 ? (double)p->images / el : 0;
-    double left_epoch = p->done > 0 ? el / (double)p->done * (double)(p->batches - p->done) : NAN;
-    double per_epoch = p->avg_epoch_s > 0 ? p->avg_epoch_s : (p->done > 0 ? el / (double)p->done * (double)p->batches : NAN);
-    char eta[32];
-    fmt_duration(eta, sizeof eta, left_epoch + per_epoch * (p->epochs - p->epoch - 1));
-    const int width = 24;
-    int fill = p->batches ? (int)(width * p->done / p->batches) : 0;
-    char bar[32];
-    for (int i = 0; i < width; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[width] = '\0';
-    fprintf(stderr, "\repoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f acc %.4f %.0f img/s, %s left \033[K",
-            p->epoch + 1, p->epochs, bar, p->done, p->batches, p->images ? p->loss_sum / (double)p->images : 0,
-            p->images ? p->correct / (double)p->images : 0, rate, eta);
-    fflush(stderr);
 }
 
 /* Under MPI: *x and *y become this rank's rows of the batch (views in the tape's
@@ -318,7 +155,7 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
     tg_rng root = tg_rng_new(r->opt.seed), dropout_root = tg_rng_split(&root, 2);
     *tg_tape_rng(r->tp) = tg_rng_split(&dropout_root, (uint64_t)p->epoch);
     if (tg_batcher_start_epoch(r->train_b, p->epoch) != TG_OK)
-        return fail(NULL);
+        return study_train_fail(NULL);
     p->batches = tg_batcher_num_batches(r->train_b);
     const int ranks = study_ranks_size();
     /* the batch whose gradient flow is logged: the last, or the one before a last batch
@@ -352,28 +189,28 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
             return 1;
         }
         if (study_ranks_average_grads(r->model) != TG_OK)
-            return fail("averaging the gradients across ranks");
+            return study_train_fail("averaging the gradients across ranks");
         p->loss_sum += tg_tensor_item(l) * (double)count;
         p->correct += round(tg_accuracy(logits, y) * (double)count);
         p->images += count;
         if (++p->done == logged && study_ranks_rank() == 0) {
-            record_gradflow(r, p->epoch + 1);
-            if (r->opt.tape_html && !r->tape_html_written && write_tape_html(r, p->epoch + 1))
+            study_gradflow_record(r, p->epoch + 1);
+            if (r->opt.tape_html && !r->tape_html_written && study_tape_html_write(r, p->epoch + 1))
                 return 1;
         }
         if (tg_optim_step(r->optim) != TG_OK)
-            return fail("the optimiser step");
+            return study_train_fail("the optimiser step");
         tg_model_zero_grad(r->model);
         tg_tape_reset(r->tp);
         double t = study_now();
         if (r->tty && (t - p->last_draw > 0.2 || p->done == p->batches)) {
-            draw_bar(p, t);
+            study_progress_draw(p, t);
             p->last_draw = t;
         }
     }
     double sums[3] = {p->loss_sum, p->correct, (double)p->images}; /* every rank's */
     if (study_ranks_sum(sums, 3) != TG_OK)
-        return fail("adding up the epoch's loss across ranks");
+        return study_train_fail("adding up the epoch's loss across ranks");
     p->images = (int64_t)sums[2]; /* the job's images, for the epoch's images per second */
     *loss = sums[2] ? sums[0] / sums[2] : NAN;
     *acc = sums[2] ? sums[1] / sums[2] : NAN;
@@ -389,7 +226,7 @@ static int evaluate(run *r, tg_batcher *b, double *loss, double *acc)
     int64_t images = 0;
     tg_tensor *x, *y;
     if (tg_batcher_start_epoch(b, 0) != TG_OK)
-        return fail(NULL);
+        return study_train_fail(NULL);
     while (tg_batcher_next(b, &x, &y)) {
         /* under MPI each rank evaluates its share of the batch (no collective inside: batch
          * norm uses its running statistics here) */
@@ -411,7 +248,7 @@ static int evaluate(run *r, tg_batcher *b, double *loss, double *acc)
     tg_model_set_training(r->model, true);
     double sums[3] = {loss_sum, correct, (double)images};
     if (study_ranks_sum(sums, 3) != TG_OK)
-        return fail("adding up the evaluation across ranks");
+        return study_train_fail("adding up the evaluation across ranks");
     *loss = sums[2] ? sums[0] / sums[2] : NAN;
     *acc = sums[2] ? sums[1] / sums[2] : NAN;
     return 0;
@@ -502,7 +339,7 @@ static int ranks_agree(run *r, bool go, int status, int *start, int *best_epoch,
         v[6] = study_ranks_rank();  /* one of them, for the message */
     }
     if (study_ranks_sum(v, 7) != TG_OK)
-        return fail("agreeing with the other ranks");
+        return study_train_fail("agreeing with the other ranks");
     if (v[5] > 0) {
         if (root)
             fprintf(stderr, PROG ": %g rank%s failed before training (rank %g among them; its message is "
@@ -516,7 +353,7 @@ static int ranks_agree(run *r, bool go, int status, int *start, int *best_epoch,
                        study_ranks_rank()), 1;
     *start = (int)v[2], *best_epoch = (int)v[3], *best_acc = v[4];
     if (study_ranks_broadcast(r->model, r->nstate, r->state) != TG_OK)
-        return fail("rank 0's model and optimiser state");
+        return study_train_fail("rank 0's model and optimiser state");
     return -1;
 }
 
@@ -552,13 +389,13 @@ int study_train_main(int argc, char **argv)
     if (o.experiment_dir) {
         snprintf(r.dir, sizeof r.dir, "%s", o.experiment_dir);
     } else {
-        int depth = 1 + o.num_stages * (2 * o.blocks + 2) + 1;
+        int depth = tg_vgg_depth(&(tg_vgg_config){.num_stages = o.num_stages, .num_blocks_per_stage = o.blocks});
         snprintf(r.dir, sizeof r.dir, "runs/%s_VGG_%02d_bn-%s_seed%" PRIu64, o.dataset, depth, study_bn_name(o.bn),
                  o.seed);
     }
     bool existed = is_dir(r.dir);
     if (existed && root && (r.lock_fd = study_lock_dir(r.dir, "run")) < 0) {
-        fail(NULL);
+        study_train_fail(NULL);
         goto out;
     }
     char path[STUDY_PATH_MAX];
@@ -583,7 +420,7 @@ int study_train_main(int argc, char **argv)
     if (o.resume && study_file_exists(path)) {
         config_file_text = study_read_file(path, NULL);
         if (!config_file_text) {
-            fail(NULL);
+            study_train_fail(NULL);
             goto out;
         }
         options base = study_train_defaults();
@@ -644,12 +481,12 @@ int study_train_main(int argc, char **argv)
         goto out;
     }
     /* before the directory: a typo leaves nothing behind */
-    if (load_data(&r) || build_model(&r) || (o.tape_html && root && check_tape_html(&r)))
+    if (load_data(&r) || build_model(&r) || (o.tape_html && root && study_tape_html_check(&r)))
         goto out;
     study_ranks_sync_batch_norm(r.tp, o.sync_bn);
     if (!existed && root) {
         if (study_mkdirs(r.dir) != TG_OK || (r.lock_fd = study_lock_dir(r.dir, "run")) < 0) {
-            fail(NULL);
+            study_train_fail(NULL);
             goto out;
         }
         if ((found = has_results(&r)) != NULL) { /* another process made a run here meanwhile */
@@ -672,9 +509,9 @@ int study_train_main(int argc, char **argv)
         study_buf_printf(&r.summary, "%s\n", STUDY_SUMMARY_HEADER);
         study_buf_printf(&r.gradflow, "%s\n", STUDY_GRADFLOW_HEADER);
     }
-    if (root && (study_write_file_atomic(run_path(path, &r, STUDY_CONFIG_TXT), r.config, strlen(r.config)) != TG_OK ||
+    if (root && (tg__write_file_atomic("study", run_path(path, &r, STUDY_CONFIG_TXT), r.config, strlen(r.config)) != TG_OK ||
                  (rewrite_best && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, start, best_epoch, best_acc) != TG_OK))) {
-        fail(NULL);
+        study_train_fail(NULL);
         goto out;
     }
     if (ranks > 1) {
@@ -687,7 +524,7 @@ int study_train_main(int argc, char **argv)
     if (start == 0 && root)
         fprintf(stderr, PROG ": %s, %d conv layers + 1 linear, %" PRId64 " parameters; %" PRId64 " train / %" PRId64
                 " validation / %" PRId64 " test images; %d threads%s, %s -> %s\n",
-                o.dataset, 1 + o.num_stages * (2 * o.blocks + 2), tg_model_param_count(r.model),
+                o.dataset, tg_vgg_depth(tg_vgg_config_of(r.net)) - 1, tg_model_param_count(r.model),
                 tg_dataset_size(r.train), tg_dataset_size(r.val), tg_dataset_size(r.test), tg_get_num_threads(),
                 ranks_text(ranks, o.sync_bn), tg_gemm_kernels(), r.dir);
 
@@ -721,13 +558,13 @@ int study_train_main(int argc, char **argv)
         if (root && (study_buf_write(&r.summary, sp) != TG_OK || study_buf_write(&r.gradflow, gp) != TG_OK ||
                      save_checkpoint(&r, STUDY_CHECKPOINT_LATEST, e + 1, best_epoch, best_acc) != TG_OK ||
                      (better && save_checkpoint(&r, STUDY_CHECKPOINT_BEST, e + 1, best_epoch, best_acc) != TG_OK))) {
-            fail(NULL);
+            study_train_fail(NULL);
             goto out;
         }
         if (!root)
             continue;
         char eta[32];
-        fmt_duration(eta, sizeof eta, epochs_time / epochs_run * (o.epochs - e - 1));
+        study_fmt_duration(eta, sizeof eta, epochs_time / epochs_run * (o.epochs - e - 1));
         fprintf(stderr, "%sepoch %d/%d train loss %.4f acc %.4f | val loss %.4f acc %.4f%s | lr %.3g | %.1fs, "
                 "%.0f train img/s, %s left\n", r.tty ? "\r\033[K" : "", e + 1, o.epochs, tl, ta, vl, va,
                 best_epoch == e + 1 ? " (best)" : "", lr, secs, (double)p.images / train_secs, eta);
@@ -736,11 +573,11 @@ int study_train_main(int argc, char **argv)
     /* the best model on the test set (rank 0 reads it; under MPI the others get it) */
     if (root && tg_checkpoint_load(run_path(path, &r, STUDY_CHECKPOINT_BEST), r.model, r.nstate, r.state_names,
                                    r.state, NULL) != TG_OK) {
-        fail("the best checkpoint");
+        study_train_fail("the best checkpoint");
         goto out;
     }
     if (ranks > 1 && study_ranks_broadcast(r.model, r.nstate, r.state) != TG_OK) {
-        fail("the best model from rank 0");
+        study_train_fail("the best model from rank 0");
         goto out;
     }
     double test_loss, test_acc;
@@ -765,8 +602,8 @@ int study_train_main(int argc, char **argv)
     {
         char text[256];
         int n = snprintf(text, sizeof text, "test_acc,test_loss\n%.9g,%.9g\n", test_acc, test_loss);
-        if (study_write_file_atomic(run_path(path, &r, STUDY_TEST_SUMMARY_CSV), text, (size_t)n) != TG_OK) {
-            fail(NULL);
+        if (tg__write_file_atomic("study", run_path(path, &r, STUDY_TEST_SUMMARY_CSV), text, (size_t)n) != TG_OK) {
+            study_train_fail(NULL);
             goto out;
         }
     }
@@ -788,7 +625,7 @@ out:
         status = agreed >= 0 ? agreed : 1;
     }
     run_free(&r);
-    free(config_file_text);
+    tg_mem_free(config_file_text);
     study_ranks_leave(status);
     return status;
 }

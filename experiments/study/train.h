@@ -58,9 +58,6 @@ const char *study_train_option_name(int id);
  * not written); 0 if they agree. */
 int study_train_differing_option(const options *a, const options *b, const bool *only, char *va, char *vb,
                                  size_t size);
-/* A decimal integer, all of s (digits after an optional '-'; no spaces, no '+'), in
- * lo..hi; strtoll's range errors are out of range, not clamped. */
-bool study_train_parse_integer(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* the shortest of %.15g .. %.17g that reads back as v */
 void study_train_fmt_double(char *buf, size_t size, double v);
 
@@ -96,6 +93,35 @@ typedef struct run {
     bool tape_html_written; /* --tape-html: once a run */
     bool agreed; /* under MPI: the ranks have agreed whether and where to start */
 } run;
+
+/* One line on stderr, "study train: WHAT: tg_last_error()"; returns 1 (the exit status). */
+int study_train_fail(const char *what);
+
+/* ------------------------------------------------------------------ the tape, read (train_gradflow.c) */
+
+/* Finds the weight rows of gradflow.csv: every parameter named .../weight (biases left
+ * out, batch norm's gamma in) and the distinct layers they belong to. */
+void study_gradflow_find_weights(run *r);
+/* Appends epoch's rows to r->gradflow: each weight's gradient (before the update), then
+ * each layer's output gradient, read off the tape of the step just back-propagated. */
+void study_gradflow_record(run *r, int epoch);
+/* --tape-html: whether the page can be written (Graphviz), before training; and the
+ * page of the tape just back-propagated, written atomically. 0, or 1 after a message. */
+int study_tape_html_check(run *r);
+int study_tape_html_write(run *r, int epoch);
+
+/* ------------------------------------------------------------------ progress (train_progress.c) */
+
+typedef struct epoch_progress {
+    int epoch, epochs;
+    int64_t batches, done, images;
+    double loss_sum, correct, t0, last_draw;
+    double avg_epoch_s; /* of the epochs this process ran, 0 before the first */
+} epoch_progress;
+/* The progress line, redrawn in place (a terminal only). */
+void study_progress_draw(const epoch_progress *p, double t);
+/* "42s", "3m05s", "2h10m"; "?" when unknown */
+void study_fmt_duration(char *buf, size_t size, double s);
 
 /* r->dir/name into buf (STUDY_PATH_MAX bytes): it fits, as the directory's length is
  * bounded */

@@ -3,6 +3,7 @@
  * line), writing config.txt, and comparing two sets of them (a resumed run must keep
  * every flag that changes results). */
 #include "train.h"
+#include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -40,7 +41,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static const char *const bn_names[] = {"none", "before", "after"};
 static const char *const act_names[] = {"leaky-relu", "relu"};
 static const char *const optim_names[] = {"sgd", "adam", "adamw"}; /* by tg_optim_kind */
 
@@ -109,57 +109,6 @@ void study_train_fmt_double(char *buf, size_t size, double v)
     }
 }
 
-static bool parse_double(const char *flag, const char *s, double lo, bool lo_open, double hi, bool hi_open,
-                         double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    bool ok = *s && !*end && isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
-    if (!ok) {
-        char range[80];
-        if (isinf(hi))
-            snprintf(range, sizeof range, "%s %g", lo_open ? ">" : ">=", lo);
-        else
-            snprintf(range, sizeof range, "in %c%g, %g%c", lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
-        fprintf(stderr, PROG ": --%s wants a number %s, got '%s'\n", flag, range, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-bool study_train_parse_integer(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
-        return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*end || errno == ERANGE || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_int64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (!study_train_parse_integer(s, lo, hi, out)) {
-        fprintf(stderr, PROG ": --%s wants an integer in %" PRId64 "..%" PRId64 ", got '%s'\n", flag, lo,
-                hi, s);
-        return false;
-    }
-    return true;
-}
-
-static bool parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    int64_t v;
-    if (!parse_int64(flag, s, lo, hi, &v))
-        return false;
-    *out = (int)v;
-    return true;
-}
-
 static bool parse_choice(const char *flag, const char *s, const char *const *names, int n, int *out)
 {
     for (int i = 0; i < n; i++)
@@ -185,6 +134,8 @@ int study_train_parse_args(int argc, char **argv, options *o, bool *set, const c
         for (const struct option *lo = long_options; lo->name; lo++)
             if (lo->val == c)
                 name = lo->name;
+        char flag[64]; /* as the user writes it, for messages */
+        snprintf(flag, sizeof flag, "--%s", name ? name : "?");
         if (c == '?') {
             fprintf(stderr, PROG ": unknown option '%s'%s (try --help)\n", argv[optind - 1], where);
             return 2;
@@ -212,11 +163,11 @@ int study_train_parse_args(int argc, char **argv, options *o, bool *set, const c
                         strpbrk(a, "\n\r") ? " with a line break" : "");
             o->data_dir = a;
             break;
-        case OPT_STAGES: ok = parse_int(name, a, 1, 5, &o->num_stages); break; /* 32 / 2^5 = 1 */
-        case OPT_BLOCKS: ok = parse_int(name, a, 0, 999, &o->blocks); break;
-        case OPT_FILTERS: ok = parse_int(name, a, 1, 4096, &o->filters); break;
+        case OPT_STAGES: ok = tg__cli_int(PROG, flag, a, 1, 5, &o->num_stages); break; /* 32 / 2^5 = 1 */
+        case OPT_BLOCKS: ok = tg__cli_int(PROG, flag, a, 0, 999, &o->blocks); break;
+        case OPT_FILTERS: ok = tg__cli_int(PROG, flag, a, 1, 4096, &o->filters); break;
         case OPT_BN:
-            ok = parse_choice(name, a, bn_names, 3, &choice);
+            ok = parse_choice(name, a, study_bn_names, 3, &choice);
             o->bn = (tg_bn_placement)choice;
             break;
         case OPT_ACTIVATION:
@@ -225,25 +176,25 @@ int study_train_parse_args(int argc, char **argv, options *o, bool *set, const c
             break;
         case OPT_RESIDUAL: o->residual = true; break;
         case OPT_SYNC_BN: o->sync_bn = true; break;
-        case OPT_DROPOUT: ok = parse_double(name, a, 0, false, 1, true, &o->dropout); break;
+        case OPT_DROPOUT: ok = tg__cli_double(PROG, flag, a, 0, false, 1, true, &o->dropout); break;
         case OPT_OPTIMIZER:
             ok = parse_choice(name, a, optim_names, 3, &choice);
             o->optimizer = (tg_optim_kind)choice;
             break;
-        case OPT_LR: ok = parse_double(name, a, 0, true, INFINITY, false, &o->lr); break;
-        case OPT_WEIGHT_DECAY: ok = parse_double(name, a, 0, false, INFINITY, false, &o->weight_decay); break;
-        case OPT_MOMENTUM: ok = parse_double(name, a, 0, false, 1, true, &o->momentum); break;
-        case OPT_BATCH: ok = parse_int(name, a, 1, 1000000, &o->batch_size); break;
-        case OPT_EPOCHS: ok = parse_int(name, a, 1, 1000000, &o->epochs); break;
-        case OPT_LR_MIN: ok = parse_double(name, a, 0, false, INFINITY, false, &o->lr_min); break;
+        case OPT_LR: ok = tg__cli_double(PROG, flag, a, 0, true, INFINITY, false, &o->lr); break;
+        case OPT_WEIGHT_DECAY: ok = tg__cli_double(PROG, flag, a, 0, false, INFINITY, false, &o->weight_decay); break;
+        case OPT_MOMENTUM: ok = tg__cli_double(PROG, flag, a, 0, false, 1, true, &o->momentum); break;
+        case OPT_BATCH: ok = tg__cli_int(PROG, flag, a, 1, 1000000, &o->batch_size); break;
+        case OPT_EPOCHS: ok = tg__cli_int(PROG, flag, a, 1, 1000000, &o->epochs); break;
+        case OPT_LR_MIN: ok = tg__cli_double(PROG, flag, a, 0, false, INFINITY, false, &o->lr_min); break;
         case OPT_SEED: {
             int64_t v;
-            ok = parse_int64(name, a, 0, INT64_MAX, &v);
+            ok = tg__cli_int64(PROG, flag, a, 0, INT64_MAX, &v);
             o->seed = (uint64_t)v;
             break;
         }
-        case OPT_TRAIN_LIMIT: ok = parse_int64(name, a, 1, INT64_MAX, &o->train_limit); break;
-        case OPT_THREADS: ok = parse_int(name, a, 1, 1024, &o->threads); break;
+        case OPT_TRAIN_LIMIT: ok = tg__cli_int64(PROG, flag, a, 1, INT64_MAX, &o->train_limit); break;
+        case OPT_THREADS: ok = tg__cli_int(PROG, flag, a, 1, 1024, &o->threads); break;
         case OPT_EXPERIMENT_DIR:
             ok = *a && strlen(a) <= STUDY_DIR_MAX;
             if (!ok)
@@ -290,7 +241,7 @@ static bool option_value(const options *o, int id, char *buf, size_t size)
     case OPT_STAGES: snprintf(buf, size, "%d", o->num_stages); return true;
     case OPT_BLOCKS: snprintf(buf, size, "%d", o->blocks); return true;
     case OPT_FILTERS: snprintf(buf, size, "%d", o->filters); return true;
-    case OPT_BN: snprintf(buf, size, "%s", bn_names[o->bn]); return true;
+    case OPT_BN: snprintf(buf, size, "%s", study_bn_name(o->bn)); return true;
     case OPT_ACTIVATION: snprintf(buf, size, "%s", act_names[o->activation]); return true;
     case OPT_RESIDUAL: return o->residual;
     case OPT_SYNC_BN: return o->sync_bn; /* written only when set: older runs' config.txt agree */

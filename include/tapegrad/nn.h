@@ -168,6 +168,10 @@ void tg_vgg_free(tg_vgg *net);                          /* with its model; NULL 
 tg_model *tg_vgg_model(tg_vgg *net);                    /* its parameters; net owns the model */
 const tg_vgg_config *tg_vgg_config_of(const tg_vgg *net);
 tg_tensor *tg_vgg_forward(tg_tape *tp, tg_vgg *net, tg_tensor *x); /* [N,C,H,W] -> logits [N,classes] */
+/* The depth in the network's name: its layers with weights, num_stages * (2 *
+ * num_blocks_per_stage + 2) + 1 convolutions and the linear layer (8 for VGG_08, 38 for
+ * VGG_38); 0 for a config with fewer than 1 stage or blocks below 0. */
+int tg_vgg_depth(const tg_vgg_config *cfg);
 
 /* ------------------------------------------------------------------ checkpoints */
 

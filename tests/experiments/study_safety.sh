@@ -214,7 +214,7 @@ rm "$d/config.txt"
 mkfifo "$d/config.txt"
 st=0
 timeout 20 "$study" train --experiment-dir "$d" --resume >/dev/null 2>"$tmp/err" || st=$?
-[ $st = 1 ] && grep -q "config.txt is not a regular file" "$tmp/err" ||
+[ $st = 1 ] && grep -q "config.txt: not a regular file" "$tmp/err" ||
   fail "a FIFO as config.txt: status $st, $(cat "$tmp/err")"
 ok "5: a FIFO in place of a data file, the latest checkpoint or config.txt is refused at once"
 

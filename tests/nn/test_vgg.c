@@ -5,6 +5,8 @@
  * and training steps that are the same bits at 1, 2 and 3 threads. */
 #include "check_util.h"
 
+#include <limits.h>
+
 static tg_vgg_config config(int blocks, tg_bn_placement bn)
 {
     return (tg_vgg_config){.num_stages = 3, .num_blocks_per_stage = blocks, .num_filters = 32,
@@ -56,8 +58,20 @@ START_TEST(test_parameter_counts)
         ck_assert_int_eq(tg_model_num_buffers(m), 3 * (cases[i].bn == TG_BN_NONE
                                                            ? 1 : 1 + 3 * 2 * (cases[i].blocks + 1)));
         ck_assert_int_eq(tg_vgg_config_of(net)->num_blocks_per_stage, cases[i].blocks);
+        /* the depth in the name: every weight tensor but batch norm's is one layer */
+        int bn_weights = cases[i].bn == TG_BN_NONE ? 1 : 1 + 3 * 2 * (cases[i].blocks + 1);
+        int biases = 3 * 2 + 1;
+        ck_assert_int_eq(tg_vgg_depth(&c), cases[i].tensors - 2 * bn_weights - biases);
+        ck_assert_int_eq(tg_vgg_depth(&c), cases[i].blocks == 0 ? 8 : 38);
         tg_vgg_free(net);
     }
+    /* the depth of other shapes, and of configs no network has */
+    ck_assert_int_eq(tg_vgg_depth(&(tg_vgg_config){.num_stages = 4, .num_blocks_per_stage = 1}), 18);
+    ck_assert_int_eq(tg_vgg_depth(&(tg_vgg_config){.num_stages = 1, .num_blocks_per_stage = 0}), 4);
+    ck_assert_int_eq(tg_vgg_depth(&(tg_vgg_config){.num_stages = 0}), 0);
+    ck_assert_int_eq(tg_vgg_depth(&(tg_vgg_config){.num_stages = 3, .num_blocks_per_stage = -1}), 0);
+    ck_assert_int_eq(tg_vgg_depth(&(tg_vgg_config){.num_stages = 3, .num_blocks_per_stage = INT_MAX}), 0);
+    ck_assert_int_eq(tg_vgg_depth(NULL), 0);
 }
 END_TEST
 
