@@ -158,18 +158,6 @@ static int usage(FILE *f, int status)
     return status;
 }
 
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || *end || v < lo || v > hi) {
-        fprintf(stderr, "train_step: %s wants an integer in %d..%d, got '%s'\n", flag, lo, hi, s ? s : "");
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     tg_vgg_config cfg = {.num_stages = 3, .num_blocks_per_stage = 0, .num_filters = 32,
@@ -204,21 +192,21 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else if (!strcmp(a, "--threads")) {
-            if (!parse_int(a, v, 1, 256, &threads))
+            if (!bench_parse_int("train_step", a, v, 1, 256, &threads))
                 return 2;
             i++;
         } else if (!strcmp(a, "--steps")) {
-            if (!parse_int(a, v, 1, 100000, &steps))
+            if (!bench_parse_int("train_step", a, v, 1, 100000, &steps))
                 return 2;
             i++;
         } else if (!strcmp(a, "--warmup")) {
-            if (!parse_int(a, v, 0, 1000, &warmup))
+            if (!bench_parse_int("train_step", a, v, 0, 1000, &warmup))
                 return 2;
             i++;
         } else if (!strcmp(a, "--keep-grads")) {
             keep_grads = true;
         } else if (!strcmp(a, "--batch")) {
-            if (!parse_int(a, v, 1, 10000, &batch))
+            if (!bench_parse_int("train_step", a, v, 1, 10000, &batch))
                 return 2;
             i++;
         } else {
@@ -288,6 +276,8 @@ int main(int argc, char **argv)
            net_name, bn_name, 1e3 * med, 1e3 * fastest, batch / med, gflop_per_step(&cfg, batch) / med,
            (double)ru.ru_maxrss / 1024, real_gflop_per_step(&cfg, batch) / med);
     printf("kernels %s\n", tg_gemm_kernels());
+    printf("threads set=%d active=%d dynamic=%s\n", tg_get_num_threads(), tg_get_active_threads(),
+           tg_get_dynamic_threads() ? "on" : "off");
     double nongemm_s = 0;
     for (int c = BN; c <= POOL; c++)
         nongemm_s += median(cat_times + c * steps, steps);

@@ -223,6 +223,9 @@ void tg__philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
 /* Applies the default thread count once (OMP_NUM_THREADS or the cores) to OpenMP and
  * BLIS; called by kernels before their first parallel work. */
 void tg__threads_init(void);
+/* The threads to use when `others_busy` of the `cores` this process may run on are
+ * taken by other processes: the cores left, rounded, between 1 and `wanted`. */
+int tg__threads_for_load(int wanted, int cores, double others_busy);
 /* Chooses BLIS's kernel set before its first call (blis_setup.c); once per process.
  * Everything here that calls BLIS calls this first (tg__threads_init does). */
 void tg__blis_setup(void);

@@ -143,7 +143,7 @@ static void gemm_one(const gemm_args *g, int64_t index, rntm_t *rntm)
 static void run_batch(const gemm_args *g, int64_t count)
 {
     tg__threads_init();
-    int threads = omp_in_parallel() ? 1 : tg_get_num_threads();
+    int threads = omp_in_parallel() ? 1 : tg_get_active_threads();
     double mnk = (double)g->m * (double)g->n * (double)g->k; /* no overflow */
     if (mnk >= (double)SMALL_GEMM) {
         rntm_t rntm = BLIS_RNTM_INITIALIZER;
