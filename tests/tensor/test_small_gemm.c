@@ -34,7 +34,8 @@ static const layout layouts[] = {
     {"winograd forward, odd sizes", 7, 45, 19, false, false, 0, 0.0, true},
     {"tile with bias (beta 1), padded rows", 16, 100, 27, false, false, 3, 1.0, true},
     {"input gradient (a transposed)", 72, 64, 16, true, false, 0, 0.0, true},
-    {"weight gradient (b transposed)", 16, 24, 200, false, true, 0, 1.0, false},
+    {"weight gradient (b transposed: copied by rows)", 16, 24, 200, false, true, 0, 1.0, true},
+    {"both transposed, padded", 9, 40, 33, true, true, 5, 0.0, true},
 };
 
 /* Random values into t (dtype dt) and, as t holds them, into v. */
