@@ -277,6 +277,8 @@ int main(int argc, char **argv)
            net_name, bn_name, 1e3 * med, 1e3 * fastest, batch / med, gflop_per_step(&cfg, batch) / med,
            (double)ru.ru_maxrss / 1024, real_gflop_per_step(&cfg, batch) / med);
     printf("kernels %s\n", tg_gemm_kernels());
+    printf("threads set=%d active=%d dynamic=%s\n", tg_get_num_threads(), tg_get_active_threads(),
+           tg_get_dynamic_threads() ? "on" : "off");
     double nongemm_s = 0;
     for (int c = BN; c <= POOL; c++)
         nongemm_s += median(cat_times + c * steps, steps);

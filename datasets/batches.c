@@ -143,7 +143,7 @@ static void prepare(const tg_batcher *b, int64_t epoch, int64_t k, slot *s, bool
     const tg_rng e = tg_rng_split(&b->cfg.rng, (uint64_t)epoch);
     const tg_rng aug = tg_rng_split(&e, 1);
     if (parallel && count > 1 && tg_parallel_worth(count * b->c * b->oh * b->ow)) {
-#pragma omp parallel for schedule(static) num_threads(tg_get_num_threads())
+#pragma omp parallel for schedule(static) num_threads(tg_get_active_threads())
         for (int64_t i = 0; i < count; i++)
             prepare_one(b, &aug, start, i, s);
     } else {

@@ -80,13 +80,15 @@ void tg__blis_setup(void)
     pthread_once(&chosen, choose);
 }
 
-static char description[96];
+static char description[160];
 static pthread_once_t described = PTHREAD_ONCE_INIT;
 
 static void describe(void)
 {
-    snprintf(description, sizeof description, "BLIS %s, %s kernels%s", bli_info_get_version_str(),
-             bli_arch_string(bli_arch_query_id()), set_by_us ? " (chosen by tapegrad)" : "");
+    const char *xsmm = tg__small_gemm_name();
+    snprintf(description, sizeof description, "BLIS %s, %s kernels%s%s%s%s", bli_info_get_version_str(),
+             bli_arch_string(bli_arch_query_id()), set_by_us ? " (chosen by tapegrad)" : "",
+             xsmm ? "; libxsmm " : "", xsmm ? xsmm : "", xsmm ? " kernels in the convolutions" : "");
 }
 
 const char *tg_gemm_kernels(void)

@@ -84,7 +84,7 @@ static void make_plan(plan *p, tg_dtype dt, int64_t n, int64_t c, int64_t oc,
     p->gtile = (size_t)(oc * p->ld) * p->es;
     tg__threads_init();
     double flops = 2.0 * (double)n * (double)oc * (double)p->ck * (double)p->ohw;
-    int t = tg_get_num_threads();
+    int t = tg_get_active_threads();
     p->threads = tasks < 2 || omp_in_parallel() || flops < TG__PAR_MIN ? 1
                  : t < tasks ? t : (int)tasks;
 }

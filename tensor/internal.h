@@ -212,6 +212,17 @@ void tg__gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, double alpha, const 
               int64_t rsa, int64_t csa, const void *b, int64_t rsb, int64_t csb, double beta,
               void *c, int64_t rsc, int64_t csc);
 
+/* c [m, n] = a [m, k] @ b [k, n] + beta * c (beta 0 or 1) on the calling thread through
+ * libxsmm's JIT kernel for the shape (small_gemm.c); false, with nothing written, when
+ * libxsmm is not built in, is turned off (TG_SMALL_GEMM=blis) or declines the operands:
+ * the caller then uses BLIS. */
+bool tg__small_gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_t rsa,
+                    int64_t csa, const void *b, int64_t rsb, int64_t csb, double beta, void *c,
+                    int64_t rsc, int64_t csc);
+bool tg__small_gemm_enabled(void);
+/* libxsmm's target ISA ("cpx", "hsw", ...) while it is in use, else NULL. */
+const char *tg__small_gemm_name(void);
+
 /* ------------------------------------------------------------------ random */
 
 /* One Philox 4x32-10 block (Random123's philox4x32(ctr, key)); exposed for the
@@ -223,6 +234,9 @@ void tg__philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
 /* Applies the default thread count once (OMP_NUM_THREADS or the cores) to OpenMP and
  * BLIS; called by kernels before their first parallel work. */
 void tg__threads_init(void);
+/* The threads to use when `others_busy` of the `cores` this process may run on are
+ * taken by other processes: the cores left, rounded, between 1 and `wanted`. */
+int tg__threads_for_load(int wanted, int cores, double others_busy);
 /* Chooses BLIS's kernel set before its first call (blis_setup.c); once per process.
  * Everything here that calls BLIS calls this first (tg__threads_init does). */
 void tg__blis_setup(void);

@@ -143,7 +143,7 @@ static void gemm_one(const gemm_args *g, int64_t index, rntm_t *rntm)
 static void run_batch(const gemm_args *g, int64_t count)
 {
     tg__threads_init();
-    int threads = omp_in_parallel() ? 1 : tg_get_num_threads();
+    int threads = omp_in_parallel() ? 1 : tg_get_active_threads();
     double mnk = (double)g->m * (double)g->n * (double)g->k; /* no overflow */
     if (mnk >= (double)SMALL_GEMM) {
         rntm_t rntm = BLIS_RNTM_INITIALIZER;
@@ -182,6 +182,9 @@ void tg__gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, double alpha, const 
     const int64_t mat[3][2] = {{m, n}, {m, k}, {k, n}};
     for (int o = 0; o < 3; o++)
         blis_strides(mat[o][0], mat[o][1], &g.rs[o], &g.cs[o]); /* the size-1 axes' strides */
+    if (alpha == 1.0 && tg__small_gemm(dt, m, n, k, a, g.rs[1], g.cs[1], b, g.rs[2], g.cs[2], beta,
+                                       c, g.rs[0], g.cs[0]))
+        return;
     tg__blis_setup();
     rntm_t one = BLIS_RNTM_INITIALIZER;
     bli_rntm_set_num_threads(1, &one);

@@ -231,9 +231,11 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
 /* ------------------------------------------------------------------ one chunk */
 
 /* The 16 GEMMs of a chunk of `tiles` tiles, M[k] = U[k] @ V[k], on this thread alone:
- * BLIS's small-matrix path ("sup"), which for these shapes (K = C = 32, OC = 32, 100 to
- * 1000 columns) ran 2 to 3x faster single-threaded than the packing path (measured on
- * zen3, BLIS 0.9.0). One thread, so the bits do not depend on the thread count. */
+ * libxsmm's kernel for the shape where it is built in (small_gemm.c: 2.0-5.3x BLIS on a
+ * Zen 5 core), else BLIS's small-matrix path ("sup"), which for these shapes (K = C =
+ * 32, OC = 32, 100 to 1000 columns) ran 2 to 3x faster single-threaded than the
+ * packing path (measured on zen3, BLIS 0.9.0). One thread, so the bits do not depend
+ * on the thread count. */
 static void gemms(const plan *p, int64_t tiles, const char *v, char *m)
 {
     tg__blis_setup();
@@ -244,6 +246,8 @@ static void gemms(const plan *p, int64_t tiles, const char *v, char *m)
         /* BLIS 0.9's typed API takes its inputs as non-const pointers */
         char *a = (char *)p->u + k * mo * ki * es, *b = (char *)v + k * ki * tiles * es;
         char *c = m + k * mo * tiles * es;
+        if (tg__small_gemm(p->dt, mo, tiles, ki, a, ki, 1, b, tiles, 1, 0.0, c, tiles, 1))
+            continue;
         if (p->dt == TG_F32) {
             float alpha = 1, beta = 0;
             bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, mo, tiles, ki, &alpha,

@@ -458,8 +458,18 @@ tg_tensor *tg_tensor_randn(tg_arena *ar, tg_rng *g, tg_dtype dt, int ndim, const
  * OMP_NUM_THREADS if set, else the number of cores. */
 void tg_set_num_threads(int n);
 int tg_get_num_threads(void);
-/* The GEMM kernels in use, for logs and benchmark reports:
- * "BLIS 0.9.0, haswell kernels (chosen by tapegrad)". tapegrad picks BLIS's AVX2
+/* Dynamic threads (on unless OMP_DYNAMIC=false): while other processes keep some of
+ * this process's cores busy, kernels use only the cores left (rounded, at least 1, at
+ * most the count set), re-judged every second from /proc/stat on Linux. A team that
+ * shares a core with another process waits a time slice at every barrier, so on a
+ * busy machine fewer threads are faster; the kernels give the same bits for any
+ * count, so no result changes. tg_get_active_threads() is the count in use now. */
+void tg_set_dynamic_threads(bool on);
+bool tg_get_dynamic_threads(void);
+int tg_get_active_threads(void);
+/* The GEMM kernels in use, for logs and benchmark reports: "BLIS 0.9.0, haswell kernels
+ * (chosen by tapegrad); libxsmm cpx kernels in the convolutions" (libxsmm where it was
+ * built in and TG_SMALL_GEMM is not "blis"; its ISA from cpuid or LIBXSMM_TARGET). tapegrad picks BLIS's AVX2
  * kernels on x86-64 CPUs that BLIS itself does not know (it would run plain C loops
  * there) unless BLIS_ARCH_TYPE is set (BLIS's numeric arch id), which is respected. */
 const char *tg_gemm_kernels(void);
