@@ -25,6 +25,30 @@ $sum << EOD
 3 0.678869004 0.618709077 0.7553 0.766333333
 4 0.574501698 0.524277505 0.7947 0.790666667
 5 0.517975279 0.477797598 0.8136 0.818666667
+
+
+# Weight decay=0.001; batch size=50 (seed 0)
+1 1.35652811 0.832301523 0.4951 0.69
+2 0.833778761 0.858417059 0.7075 0.691666667
+3 0.676876163 0.645205542 0.7598 0.757666667
+4 0.585264165 0.537375127 0.7881 0.784333333
+5 0.509373354 0.478628532 0.8165 0.817
+
+
+# Weight decay=0.001; batch size=50 (seed 1)
+1 1.27509011 0.836641519 0.542 0.689333333
+2 0.775547654 0.780861424 0.7237 0.716666667
+3 0.658815188 0.622170942 0.7622 0.759
+4 0.568135587 0.568878938 0.7949 0.785
+5 0.509269418 0.462958325 0.8133 0.819666667
+
+
+# Weight decay=0.001; batch size=50 (seed 2)
+1 1.34457301 1.25550261 0.5225 0.547
+2 0.800825435 0.690935254 0.7138 0.743666667
+3 0.678005012 0.714996395 0.7569 0.741333333
+4 0.580319702 0.504995156 0.7909 0.808333333
+5 0.513944239 0.460288757 0.8144 0.818666667
 EOD
 $grad << EOD
 # Default setting (seed 0)
@@ -49,6 +73,30 @@ $grad << EOD
 3 0.0148010055
 4 0.0291922934
 5 0.0188289859
+
+
+# Weight decay=0.001; batch size=50 (seed 0)
+1 0.0370338889
+2 0.0233996453
+3 0.0186404798
+4 0.0219636827
+5 0.0349172573
+
+
+# Weight decay=0.001; batch size=50 (seed 1)
+1 0.0330443476
+2 0.010329053
+3 0.0395184427
+4 0.0146522323
+5 0.0134514811
+
+
+# Weight decay=0.001; batch size=50 (seed 2)
+1 0.0286668187
+2 0.0330208814
+3 0.0222685251
+4 0.0165895429
+5 0.0218823846
 EOD
 set grid
 set xlabel 'epoch'
@@ -63,7 +111,13 @@ plot $sum index 0 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Defaul
      $sum index 1 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Default setting (seed 1)', \
      $sum index 1 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle, \
      $sum index 2 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Default setting (seed 2)', \
-     $sum index 2 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle
+     $sum index 2 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle, \
+     $sum index 3 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 0)', \
+     $sum index 3 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
+     $sum index 4 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 1)', \
+     $sum index 4 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
+     $sum index 5 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)', \
+     $sum index 5 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle
 set title 'accuracy: validation solid, training dashed'
 set ylabel 'accuracy'
 set key bottom right
@@ -72,12 +126,21 @@ plot $sum index 0 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Defaul
      $sum index 1 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Default setting (seed 1)', \
      $sum index 1 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle, \
      $sum index 2 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Default setting (seed 2)', \
-     $sum index 2 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle
+     $sum index 2 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 1 notitle, \
+     $sum index 3 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 0)', \
+     $sum index 3 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
+     $sum index 4 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 1)', \
+     $sum index 4 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
+     $sum index 5 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)', \
+     $sum index 5 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle
 set title 'mean |dL/dW| of the first conv layer (input_conv_conv_0)'
 set ylabel 'mean |dL/dW|'
 set logscale y
 set format y '%.0e'
 plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 1 notitle, \
      $grad index 1 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 1 notitle, \
-     $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 1 notitle
+     $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 1 notitle, \
+     $grad index 3 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
+     $grad index 4 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
+     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle
 unset multiplot

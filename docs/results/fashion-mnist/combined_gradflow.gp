@@ -124,6 +124,129 @@ $grad << EOD
 35 0.00275006985
 36 0.00346561686
 37 0.0139243827
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_wd0.001_bs50_seed0
+0 0.0349172573
+1 0.0209372111
+2 0.0226872578
+3 0.0218227418
+4 0.0205550476
+5 0.0200323346
+6 0.0186713398
+7 0.0152467501
+8 0.0125273931
+9 0.0123776199
+10 0.0111655608
+11 0.0112325291
+12 0.0125190182
+13 0.0130657939
+14 0.0124214342
+15 0.010461631
+16 0.00974954932
+17 0.00929880993
+18 0.00802484979
+19 0.00725957674
+20 0.00678436521
+21 0.00572834607
+22 0.00543702845
+23 0.00554984149
+24 0.0066723454
+25 0.00691295892
+26 0.0066398583
+27 0.00536044171
+28 0.00501994769
+29 0.00462927213
+30 0.00398142174
+31 0.00339513744
+32 0.00296316496
+33 0.00299869064
+34 0.00282630761
+35 0.00320270434
+36 0.00446711936
+37 0.020344215
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_wd0.001_bs50_seed1
+0 0.0134514811
+1 0.00814236654
+2 0.0073618338
+3 0.00677296844
+4 0.00643876436
+5 0.00606029574
+6 0.0054928583
+7 0.00514995805
+8 0.00475299441
+9 0.00493668882
+10 0.00431472837
+11 0.00468221333
+12 0.00621549557
+13 0.00533247827
+14 0.00508225513
+15 0.00480285438
+16 0.00435796826
+17 0.00432992377
+18 0.00404397427
+19 0.00337608888
+20 0.00313833181
+21 0.00304158215
+22 0.00287434848
+23 0.00291181796
+24 0.00355787227
+25 0.0036794541
+26 0.00356493909
+27 0.00371278767
+28 0.00323116443
+29 0.00272290888
+30 0.00225479917
+31 0.00199588613
+32 0.00199887823
+33 0.00197762357
+34 0.00211348164
+35 0.002511705
+36 0.00363165264
+37 0.0175320725
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_wd0.001_bs50_seed2
+0 0.0218823846
+1 0.0109094777
+2 0.00985069395
+3 0.0105036815
+4 0.00970152142
+5 0.00809811365
+6 0.00870066454
+7 0.00912851728
+8 0.00724654345
+9 0.0056524013
+10 0.00510808686
+11 0.00590242289
+12 0.00716687212
+13 0.00698344729
+14 0.00747235914
+15 0.00663150559
+16 0.00654009318
+17 0.00567909839
+18 0.00575287412
+19 0.00550977783
+20 0.00477161804
+21 0.00450580296
+22 0.00439897339
+23 0.0043589135
+24 0.00543374655
+25 0.00536228884
+26 0.00548257807
+27 0.00483816208
+28 0.0045525694
+29 0.00423044062
+30 0.00347265747
+31 0.00305507799
+32 0.00272406884
+33 0.0027063991
+34 0.00276069072
+35 0.00301351216
+36 0.00397408029
+37 0.0200253272
 EOD
 set xtics rotate by 90 right ('input_conv_conv_0' 0, 'block_0_0_conv_0' 1, 'block_0_0_conv_1' 2, 'block_0_1_conv_0' 3, 'block_0_1_conv_1' 4, 'block_0_2_conv_0' 5, 'block_0_2_conv_1' 6, 'block_0_3_conv_0' 7, 'block_0_3_conv_1' 8, 'block_0_4_conv_0' 9, 'block_0_4_conv_1' 10, 'reduction_block_0_conv_0' 11, 'reduction_block_0_conv_1' 12, 'block_1_0_conv_0' 13, 'block_1_0_conv_1' 14, 'block_1_1_conv_0' 15, 'block_1_1_conv_1' 16, 'block_1_2_conv_0' 17, 'block_1_2_conv_1' 18, 'block_1_3_conv_0' 19, 'block_1_3_conv_1' 20, 'block_1_4_conv_0' 21, 'block_1_4_conv_1' 22, 'reduction_block_1_conv_0' 23, 'reduction_block_1_conv_1' 24, 'block_2_0_conv_0' 25, 'block_2_0_conv_1' 26, 'block_2_1_conv_0' 27, 'block_2_1_conv_1' 28, 'block_2_2_conv_0' 29, 'block_2_2_conv_1' 30, 'block_2_3_conv_0' 31, 'block_2_3_conv_1' 32, 'block_2_4_conv_0' 33, 'block_2_4_conv_1' 34, 'reduction_block_2_conv_0' 35, 'reduction_block_2_conv_1' 36, 'logit_linear_layer' 37)
 set xrange [-0.5:37.5]
@@ -135,4 +258,7 @@ set format y '%.0e'
 set title 'combined: VGG_38 with BN after ReLU, weight decay 0.001 with smaller batches'
 plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 1 title 'Default setting (seed 0)', \
      $grad index 1 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 1 title 'Default setting (seed 1)', \
-     $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 1 title 'Default setting (seed 2)'
+     $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 1 title 'Default setting (seed 2)', \
+     $grad index 3 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 0)', \
+     $grad index 4 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 1)', \
+     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)'

@@ -49,6 +49,30 @@ $sum << EOD
 3 0.705640514 0.6103644 0.7444 0.777333333
 4 0.593094622 0.574839851 0.7853 0.788666667
 5 0.529971246 0.489864156 0.804 0.803333333
+
+
+# decay coefficient=0.005 (seed 0)
+1 1.57584991 1.1235599 0.406 0.553666667
+2 0.927337171 0.768505236 0.6552 0.714
+3 0.711789859 0.644801733 0.7478 0.778
+4 0.610659897 0.586873838 0.7842 0.786
+5 0.528269866 0.499599835 0.8179 0.820333333
+
+
+# decay coefficient=0.005 (seed 1)
+1 1.60382864 1.03424613 0.4246 0.608333333
+2 0.887588437 0.873098205 0.6918 0.675333333
+3 0.700547605 0.662927525 0.7574 0.759666667
+4 0.602349033 0.627016592 0.7843 0.774
+5 0.543809275 0.515449626 0.8008 0.804666667
+
+
+# decay coefficient=0.005 (seed 2)
+1 1.72481453 1.37187209 0.3817 0.529
+2 0.868757633 0.840802771 0.693 0.688666667
+3 0.715522262 0.661280489 0.7449 0.754333333
+4 0.608385692 0.559043182 0.7834 0.787333333
+5 0.541926951 0.51884669 0.8088 0.802333333
 EOD
 $grad << EOD
 # decay coefficient=0 (seed 0)
@@ -97,6 +121,30 @@ $grad << EOD
 3 0.0124491162
 4 0.0145131404
 5 0.0274776184
+
+
+# decay coefficient=0.005 (seed 0)
+1 0.0232688843
+2 0.0284506159
+3 0.019956767
+4 0.0214194785
+5 0.0261793077
+
+
+# decay coefficient=0.005 (seed 1)
+1 0.02581806
+2 0.023104503
+3 0.0219679107
+4 0.0235196949
+5 0.0211286449
+
+
+# decay coefficient=0.005 (seed 2)
+1 0.0226644505
+2 0.0156826018
+3 0.0230719856
+4 0.0255505379
+5 0.0252250503
 EOD
 set grid
 set xlabel 'epoch'
@@ -117,7 +165,13 @@ plot $sum index 0 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'decay 
      $sum index 4 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'decay coefficient=0.001 (seed 1)', \
      $sum index 4 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
      $sum index 5 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'decay coefficient=0.001 (seed 2)', \
-     $sum index 5 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle
+     $sum index 5 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
+     $sum index 6 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'decay coefficient=0.005 (seed 0)', \
+     $sum index 6 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle, \
+     $sum index 7 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'decay coefficient=0.005 (seed 1)', \
+     $sum index 7 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle, \
+     $sum index 8 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'decay coefficient=0.005 (seed 2)', \
+     $sum index 8 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle
 set title 'accuracy: validation solid, training dashed'
 set ylabel 'accuracy'
 set key bottom right
@@ -132,7 +186,13 @@ plot $sum index 0 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'decay 
      $sum index 4 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'decay coefficient=0.001 (seed 1)', \
      $sum index 4 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
      $sum index 5 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'decay coefficient=0.001 (seed 2)', \
-     $sum index 5 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle
+     $sum index 5 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
+     $sum index 6 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'decay coefficient=0.005 (seed 0)', \
+     $sum index 6 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle, \
+     $sum index 7 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'decay coefficient=0.005 (seed 1)', \
+     $sum index 7 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle, \
+     $sum index 8 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'decay coefficient=0.005 (seed 2)', \
+     $sum index 8 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle
 set title 'mean |dL/dW| of the first conv layer (input_conv_conv_0)'
 set ylabel 'mean |dL/dW|'
 set logscale y
@@ -142,5 +202,8 @@ plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5
      $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 1 notitle, \
      $grad index 3 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
      $grad index 4 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
-     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle
+     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
+     $grad index 6 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 3 notitle, \
+     $grad index 7 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 3 notitle, \
+     $grad index 8 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 3 notitle
 unset multiplot

@@ -247,6 +247,129 @@ $grad << EOD
 35 0.00275898855
 36 0.00355579576
 37 0.014441608
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_wd0.005_seed0
+0 0.0261793077
+1 0.0135690518
+2 0.0123143627
+3 0.0139731304
+4 0.0144352277
+5 0.0144119403
+6 0.0129860752
+7 0.0131058781
+8 0.0122962919
+9 0.0121943439
+10 0.0134941438
+11 0.0123919159
+12 0.0126303816
+13 0.0130880645
+14 0.0121571954
+15 0.0114939255
+16 0.00987954046
+17 0.00956595216
+18 0.00876869294
+19 0.0078091059
+20 0.0071004009
+21 0.00594424422
+22 0.00630537763
+23 0.00590063263
+24 0.00597001302
+25 0.00584476669
+26 0.00531376579
+27 0.00491361112
+28 0.00443679623
+29 0.00405109862
+30 0.00397395024
+31 0.00381485407
+32 0.00341974341
+33 0.00326847096
+34 0.00356476899
+35 0.00351521768
+36 0.00420269751
+37 0.0145800776
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_wd0.005_seed1
+0 0.0211286449
+1 0.0161401847
+2 0.0139789056
+3 0.0135958512
+4 0.014214072
+5 0.0138601699
+6 0.0124582735
+7 0.0109559512
+8 0.0106828441
+9 0.0112737393
+10 0.0108171243
+11 0.0107589115
+12 0.0112639869
+13 0.0115397441
+14 0.0104125692
+15 0.0107710223
+16 0.0092486705
+17 0.00830949697
+18 0.00774736769
+19 0.00671150241
+20 0.00609180873
+21 0.00557905241
+22 0.00538312992
+23 0.00519996574
+24 0.00525937188
+25 0.00495652435
+26 0.00477979141
+27 0.00450952023
+28 0.00423567372
+29 0.00390672004
+30 0.00328096674
+31 0.00336034885
+32 0.00284019772
+33 0.00228390869
+34 0.00218001654
+35 0.00222805726
+36 0.00275363812
+37 0.0105003688
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_wd0.005_seed2
+0 0.0252250503
+1 0.0116673002
+2 0.0110255081
+3 0.0112302448
+4 0.0116207143
+5 0.0117482245
+6 0.01025196
+7 0.00966031744
+8 0.00897404132
+9 0.00874008784
+10 0.00792862743
+11 0.00772853631
+12 0.00856226014
+13 0.00852006745
+14 0.00817971971
+15 0.00732030254
+16 0.00742110656
+17 0.00658070095
+18 0.00604828408
+19 0.00588014128
+20 0.00529716549
+21 0.00515569347
+22 0.00476870817
+23 0.00495842888
+24 0.00571962576
+25 0.00571179458
+26 0.00462340773
+27 0.00412440017
+28 0.00395281574
+29 0.00365115936
+30 0.00340609187
+31 0.00318830865
+32 0.0028200022
+33 0.00265191526
+34 0.00268117343
+35 0.00295107771
+36 0.00380135708
+37 0.012985683
 EOD
 set xtics rotate by 90 right ('input_conv_conv_0' 0, 'block_0_0_conv_0' 1, 'block_0_0_conv_1' 2, 'block_0_1_conv_0' 3, 'block_0_1_conv_1' 4, 'block_0_2_conv_0' 5, 'block_0_2_conv_1' 6, 'block_0_3_conv_0' 7, 'block_0_3_conv_1' 8, 'block_0_4_conv_0' 9, 'block_0_4_conv_1' 10, 'reduction_block_0_conv_0' 11, 'reduction_block_0_conv_1' 12, 'block_1_0_conv_0' 13, 'block_1_0_conv_1' 14, 'block_1_1_conv_0' 15, 'block_1_1_conv_1' 16, 'block_1_2_conv_0' 17, 'block_1_2_conv_1' 18, 'block_1_3_conv_0' 19, 'block_1_3_conv_1' 20, 'block_1_4_conv_0' 21, 'block_1_4_conv_1' 22, 'reduction_block_1_conv_0' 23, 'reduction_block_1_conv_1' 24, 'block_2_0_conv_0' 25, 'block_2_0_conv_1' 26, 'block_2_1_conv_0' 27, 'block_2_1_conv_1' 28, 'block_2_2_conv_0' 29, 'block_2_2_conv_1' 30, 'block_2_3_conv_0' 31, 'block_2_3_conv_1' 32, 'block_2_4_conv_0' 33, 'block_2_4_conv_1' 34, 'reduction_block_2_conv_0' 35, 'reduction_block_2_conv_1' 36, 'logit_linear_layer' 37)
 set xrange [-0.5:37.5]
@@ -261,4 +384,7 @@ plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0
      $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 1 title 'decay coefficient=0 (seed 2)', \
      $grad index 3 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'decay coefficient=0.001 (seed 0)', \
      $grad index 4 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'decay coefficient=0.001 (seed 1)', \
-     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'decay coefficient=0.001 (seed 2)'
+     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'decay coefficient=0.001 (seed 2)', \
+     $grad index 6 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 3 title 'decay coefficient=0.005 (seed 0)', \
+     $grad index 7 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 3 title 'decay coefficient=0.005 (seed 1)', \
+     $grad index 8 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 3 title 'decay coefficient=0.005 (seed 2)'
