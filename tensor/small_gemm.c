@@ -78,23 +78,22 @@ bool tg__small_gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, const void *a,
         lda = (libxsmm_blasint)n;
     }
     libxsmm_blasint M = (libxsmm_blasint)n, N = (libxsmm_blasint)m, K = (libxsmm_blasint)k;
+    bool done = false;
     if (dt == TG_F32) {
         float alpha1 = 1, beta1 = (float)beta;
         libxsmm_smmfunction f = libxsmm_smmdispatch(M, N, K, &lda, &ldb, &ldc, &alpha1, &beta1,
                                                     &flags, &prefetch);
-        if (f)
+        if ((done = f != NULL))
             f(b, a, c);
-        libxsmm_free(bt);
-        return f != NULL;
     } else {
         double alpha1 = 1, beta1 = beta;
         libxsmm_dmmfunction f = libxsmm_dmmdispatch(M, N, K, &lda, &ldb, &ldc, &alpha1, &beta1,
                                                     &flags, &prefetch);
-        if (f)
+        if ((done = f != NULL))
             f(b, a, c);
-        libxsmm_free(bt);
-        return f != NULL;
     }
+    libxsmm_free(bt);
+    return done;
 }
 #else
 bool tg__small_gemm_enabled(void) { return false; }
