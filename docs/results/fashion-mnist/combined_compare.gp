@@ -49,6 +49,14 @@ $sum << EOD
 3 0.678005012 0.714996395 0.7569 0.741333333
 4 0.580319702 0.504995156 0.7909 0.808333333
 5 0.513944239 0.460288757 0.8144 0.818666667
+
+
+# Weight decay=0.001; batch size=80 (seed 0)
+1 1.44962141 0.893912797 0.4616 0.671
+2 0.822934442 0.686644172 0.7112 0.744
+3 0.668461804 0.638565834 0.7566 0.76
+4 0.572162238 0.574151586 0.7884 0.782
+5 0.498764045 0.471267081 0.8171 0.818333333
 EOD
 $grad << EOD
 # Default setting (seed 0)
@@ -97,6 +105,14 @@ $grad << EOD
 3 0.0222685251
 4 0.0165895429
 5 0.0218823846
+
+
+# Weight decay=0.001; batch size=80 (seed 0)
+1 0.0151864441
+2 0.0287254003
+3 0.0269374008
+4 0.0255517787
+5 0.0256208341
 EOD
 set grid
 set xlabel 'epoch'
@@ -117,7 +133,9 @@ plot $sum index 0 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Defaul
      $sum index 4 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 1)', \
      $sum index 4 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
      $sum index 5 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)', \
-     $sum index 5 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle
+     $sum index 5 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
+     $sum index 6 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 0)', \
+     $sum index 6 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle
 set title 'accuracy: validation solid, training dashed'
 set ylabel 'accuracy'
 set key bottom right
@@ -132,7 +150,9 @@ plot $sum index 0 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Defaul
      $sum index 4 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 1)', \
      $sum index 4 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
      $sum index 5 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)', \
-     $sum index 5 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle
+     $sum index 5 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
+     $sum index 6 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 0)', \
+     $sum index 6 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle
 set title 'mean |dL/dW| of the first conv layer (input_conv_conv_0)'
 set ylabel 'mean |dL/dW|'
 set logscale y
@@ -142,5 +162,6 @@ plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5
      $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 1 notitle, \
      $grad index 3 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
      $grad index 4 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
-     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle
+     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
+     $grad index 6 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 3 notitle
 unset multiplot

@@ -247,6 +247,47 @@ $grad << EOD
 35 0.00301351216
 36 0.00397408029
 37 0.0200253272
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_wd0.001_bs80_seed0
+0 0.0256208341
+1 0.0154495174
+2 0.0160845881
+3 0.017538432
+4 0.0176214597
+5 0.0175751841
+6 0.0167200723
+7 0.0138906465
+8 0.0125462835
+9 0.0118248976
+10 0.0108207746
+11 0.0103482649
+12 0.0122148979
+13 0.0125176088
+14 0.0107492884
+15 0.0103260046
+16 0.00928556064
+17 0.00887635114
+18 0.00774212019
+19 0.00707384513
+20 0.00615590172
+21 0.00502861834
+22 0.00463381673
+23 0.00493359208
+24 0.00616981973
+25 0.00605087628
+26 0.00596565911
+27 0.0053870241
+28 0.00488181915
+29 0.00395718902
+30 0.00352152626
+31 0.00355895562
+32 0.00362952292
+33 0.00358063662
+34 0.0037543326
+35 0.0037583221
+36 0.00498579458
+37 0.019877392
 EOD
 set xtics rotate by 90 right ('input_conv_conv_0' 0, 'block_0_0_conv_0' 1, 'block_0_0_conv_1' 2, 'block_0_1_conv_0' 3, 'block_0_1_conv_1' 4, 'block_0_2_conv_0' 5, 'block_0_2_conv_1' 6, 'block_0_3_conv_0' 7, 'block_0_3_conv_1' 8, 'block_0_4_conv_0' 9, 'block_0_4_conv_1' 10, 'reduction_block_0_conv_0' 11, 'reduction_block_0_conv_1' 12, 'block_1_0_conv_0' 13, 'block_1_0_conv_1' 14, 'block_1_1_conv_0' 15, 'block_1_1_conv_1' 16, 'block_1_2_conv_0' 17, 'block_1_2_conv_1' 18, 'block_1_3_conv_0' 19, 'block_1_3_conv_1' 20, 'block_1_4_conv_0' 21, 'block_1_4_conv_1' 22, 'reduction_block_1_conv_0' 23, 'reduction_block_1_conv_1' 24, 'block_2_0_conv_0' 25, 'block_2_0_conv_1' 26, 'block_2_1_conv_0' 27, 'block_2_1_conv_1' 28, 'block_2_2_conv_0' 29, 'block_2_2_conv_1' 30, 'block_2_3_conv_0' 31, 'block_2_3_conv_1' 32, 'block_2_4_conv_0' 33, 'block_2_4_conv_1' 34, 'reduction_block_2_conv_0' 35, 'reduction_block_2_conv_1' 36, 'logit_linear_layer' 37)
 set xrange [-0.5:37.5]
@@ -261,4 +302,5 @@ plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0
      $grad index 2 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 1 title 'Default setting (seed 2)', \
      $grad index 3 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 0)', \
      $grad index 4 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 1)', \
-     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)'
+     $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)', \
+     $grad index 6 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 0)'
