@@ -57,6 +57,22 @@ $sum << EOD
 3 0.668461804 0.638565834 0.7566 0.76
 4 0.572162238 0.574151586 0.7884 0.782
 5 0.498764045 0.471267081 0.8171 0.818333333
+
+
+# Weight decay=0.001; batch size=80 (seed 1)
+1 1.53659942 1.1441477 0.4363 0.587333333
+2 0.828521312 0.714357722 0.7041 0.74
+3 0.653404278 0.666441162 0.7632 0.741
+4 0.578973195 0.620581798 0.7914 0.769666667
+5 0.50787015 0.479100387 0.8158 0.824666667
+
+
+# Weight decay=0.001; batch size=80 (seed 2)
+1 1.51147743 0.935049771 0.4522 0.630666667
+2 0.840051211 0.690362267 0.699 0.742333333
+3 0.692592046 0.61022424 0.7511 0.771333333
+4 0.593017223 0.536328336 0.792 0.794
+5 0.524210435 0.472113366 0.8123 0.822333333
 EOD
 $grad << EOD
 # Default setting (seed 0)
@@ -113,6 +129,22 @@ $grad << EOD
 3 0.0269374008
 4 0.0255517787
 5 0.0256208341
+
+
+# Weight decay=0.001; batch size=80 (seed 1)
+1 0.0237339445
+2 0.0226607217
+3 0.0197297411
+4 0.0188275691
+5 0.0121978363
+
+
+# Weight decay=0.001; batch size=80 (seed 2)
+1 0.0216008841
+2 0.0399896367
+3 0.0211609404
+4 0.0358087769
+5 0.0236321294
 EOD
 set grid
 set xlabel 'epoch'
@@ -135,7 +167,11 @@ plot $sum index 0 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Defaul
      $sum index 5 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)', \
      $sum index 5 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
      $sum index 6 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 0)', \
-     $sum index 6 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle
+     $sum index 6 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle, \
+     $sum index 7 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 1)', \
+     $sum index 7 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle, \
+     $sum index 8 using 1:3 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 2)', \
+     $sum index 8 using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle
 set title 'accuracy: validation solid, training dashed'
 set ylabel 'accuracy'
 set key bottom right
@@ -152,7 +188,11 @@ plot $sum index 0 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 1 title 'Defaul
      $sum index 5 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)', \
      $sum index 5 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 2 notitle, \
      $sum index 6 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 0)', \
-     $sum index 6 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle
+     $sum index 6 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle, \
+     $sum index 7 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 1)', \
+     $sum index 7 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle, \
+     $sum index 8 using 1:5 with linespoints lw 2 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 2)', \
+     $sum index 8 using 1:4 with linespoints lw 1 dt 2 pt 6 ps 0.4 lc 3 notitle
 set title 'mean |dL/dW| of the first conv layer (input_conv_conv_0)'
 set ylabel 'mean |dL/dW|'
 set logscale y
@@ -163,5 +203,7 @@ plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5
      $grad index 3 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
      $grad index 4 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
      $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 2 notitle, \
-     $grad index 6 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 3 notitle
+     $grad index 6 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 3 notitle, \
+     $grad index 7 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 3 notitle, \
+     $grad index 8 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 2 pt 7 ps 0.5 lc 3 notitle
 unset multiplot

@@ -288,6 +288,88 @@ $grad << EOD
 35 0.0037583221
 36 0.00498579458
 37 0.019877392
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_wd0.001_bs80_seed1
+0 0.0121978363
+1 0.00831670962
+2 0.0078991243
+3 0.00725292735
+4 0.00723177428
+5 0.00734727328
+6 0.00754950845
+7 0.00777068187
+8 0.00685632139
+9 0.00694884756
+10 0.00677364107
+11 0.00640335525
+12 0.00796068044
+13 0.00816266421
+14 0.00811408585
+15 0.0075945699
+16 0.00694573094
+17 0.00666061499
+18 0.00605336242
+19 0.00508427604
+20 0.0047343982
+21 0.00475448432
+22 0.00424581037
+23 0.00418939055
+24 0.00514083795
+25 0.00477482109
+26 0.00419809924
+27 0.00380368794
+28 0.00371421516
+29 0.00333311147
+30 0.00280155057
+31 0.00282976384
+32 0.00241226508
+33 0.00224544452
+34 0.00202547938
+35 0.00213154651
+36 0.0025838675
+37 0.00978230704
+
+
+# docs/results/fashion-mnist/configs/VGG_38_bn-after_wd0.001_bs80_seed2
+0 0.0236321294
+1 0.0150943787
+2 0.0156846631
+3 0.0160961969
+4 0.0158551527
+5 0.0156135586
+6 0.013158407
+7 0.0118948577
+8 0.0109796759
+9 0.0105870197
+10 0.0101996279
+11 0.0094773361
+12 0.00947756691
+13 0.00990186444
+14 0.00994763042
+15 0.00881738329
+16 0.00867188999
+17 0.00792748793
+18 0.00786687407
+19 0.00691576492
+20 0.00685834947
+21 0.00616716183
+22 0.00607193156
+23 0.00635804441
+24 0.00673738627
+25 0.00635156913
+26 0.00558987271
+27 0.00546516138
+28 0.00545196849
+29 0.00472103977
+30 0.00402858454
+31 0.00351800995
+32 0.00291336483
+33 0.0027099868
+34 0.00242919194
+35 0.00260948237
+36 0.003597356
+37 0.0158483498
 EOD
 set xtics rotate by 90 right ('input_conv_conv_0' 0, 'block_0_0_conv_0' 1, 'block_0_0_conv_1' 2, 'block_0_1_conv_0' 3, 'block_0_1_conv_1' 4, 'block_0_2_conv_0' 5, 'block_0_2_conv_1' 6, 'block_0_3_conv_0' 7, 'block_0_3_conv_1' 8, 'block_0_4_conv_0' 9, 'block_0_4_conv_1' 10, 'reduction_block_0_conv_0' 11, 'reduction_block_0_conv_1' 12, 'block_1_0_conv_0' 13, 'block_1_0_conv_1' 14, 'block_1_1_conv_0' 15, 'block_1_1_conv_1' 16, 'block_1_2_conv_0' 17, 'block_1_2_conv_1' 18, 'block_1_3_conv_0' 19, 'block_1_3_conv_1' 20, 'block_1_4_conv_0' 21, 'block_1_4_conv_1' 22, 'reduction_block_1_conv_0' 23, 'reduction_block_1_conv_1' 24, 'block_2_0_conv_0' 25, 'block_2_0_conv_1' 26, 'block_2_1_conv_0' 27, 'block_2_1_conv_1' 28, 'block_2_2_conv_0' 29, 'block_2_2_conv_1' 30, 'block_2_3_conv_0' 31, 'block_2_3_conv_1' 32, 'block_2_4_conv_0' 33, 'block_2_4_conv_1' 34, 'reduction_block_2_conv_0' 35, 'reduction_block_2_conv_1' 36, 'logit_linear_layer' 37)
 set xrange [-0.5:37.5]
@@ -303,4 +385,6 @@ plot $grad index 0 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0
      $grad index 3 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 0)', \
      $grad index 4 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 1)', \
      $grad index 5 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 2 title 'Weight decay=0.001; batch size=50 (seed 2)', \
-     $grad index 6 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 0)'
+     $grad index 6 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 0)', \
+     $grad index 7 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 1)', \
+     $grad index 8 using 1:($2 > 0 ? $2 : NaN) with linespoints lw 1.5 pt 7 ps 0.5 lc 3 title 'Weight decay=0.001; batch size=80 (seed 2)'
