@@ -1,7 +1,9 @@
 /* tensor/fileio.h — reading a file whole and replacing a file atomically: the one
  * place where the library (datasets/, nn/) and the programs built with it
  * (experiments/study) touch files. Internal: never installed; the others include it by
- * its relative path ("../tensor/fileio.h", "../../tensor/fileio.h").
+ * its relative path ("../tensor/fileio.h", "../../tensor/fileio.h"). The writer is public
+ * as tg_atomic_begin/commit/cancel (tensor.h) for programs outside the tree; these
+ * forms take the name of the function to blame in messages.
  *
  *   uint8_t *data; size_t n;
  *   if (tg__read_file("datasets/cifar", path, 1u << 30, &data, &n) != TG_OK) ...;
@@ -53,15 +55,11 @@ tg_status tg__read_file(const char *module, const char *path, size_t max, uint8_
 
 /* ------------------------------------------------------------------ writing */
 
-/* A file being replaced: write to f between tg__atomic_begin and tg__atomic_commit. */
-typedef struct tg__atomic_file {
-    FILE *f;            /* the temporary, open for writing */
-    char *tmp;          /* its name (tg_mem_alloc'd) */
-    const char *module; /* for messages */
-    const char *path;   /* the target (the caller's string: keep it alive) */
-} tg__atomic_file;
+/* A file being replaced (tensor.h's public tg_atomic_file): write to f between
+ * tg__atomic_begin and tg__atomic_commit. */
+typedef tg_atomic_file tg__atomic_file;
 
-/* Creates the temporary beside path; on failure nothing exists and *w is empty. */
+/* tg_atomic_begin naming `module` in its messages; on failure *w is empty. */
 tg_status tg__atomic_begin(tg__atomic_file *w, const char *module, const char *path);
 /* Checks that every write to w->f succeeded, flushes, fsyncs and closes it, renames it
  * over the target and fsyncs the directory. On any failure the temporary is removed and

@@ -78,21 +78,12 @@ static tg_dataset *synthetic(tg_rng *g)
 
 /* ------------------------------------------------------------------ files */
 
-/* Writes text to path whole or not at all: a temporary file, then a rename. */
+/* Writes text to path whole or not at all: tg_write_file_atomic writes a temporary
+ * file of a unique name beside it, then renames it over path. */
 static int write_atomic(const char *path, const char *text)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, PROG ": %s: %s\n", tmp, strerror(errno));
-        return 1;
-    }
-    bool ok = fputs(text, f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, PROG ": %s: cannot write it\n", path);
-        remove(tmp);
+    if (tg_write_file_atomic(path, text, strlen(text)) != TG_OK) {
+        fprintf(stderr, PROG ": %s\n", tg_last_error());
         return 1;
     }
     return 0;

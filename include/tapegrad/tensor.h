@@ -479,6 +479,37 @@ const char *tg_gemm_kernels(void);
  * kernels written outside tensor/ (ops, optimisers, data preparation). */
 bool tg_parallel_worth(int64_t work);
 
+/* ------------------------------------------------------------------ files */
+
+/* A result a program cares about (a CSV, a report, a drawing) replaced whole or not at
+ * all, so that a crash or a full disk never leaves half a file:
+ *
+ *   tg_atomic_file w;
+ *   if (tg_atomic_begin(&w, "runs/summary.csv") != TG_OK) return report(tg_last_error());
+ *   fprintf(w.f, "epoch,loss\n");                    // any stdio writes to w.f
+ *   if (tg_atomic_commit(&w) != TG_OK) return report(tg_last_error());
+ *
+ * The writes go to a temporary file of a unique name beside the target (two writers
+ * cannot collide), which keeps the mode of the file it replaces; commit checks every
+ * write, fsyncs, renames it over the target and fsyncs the directory. On any failure
+ * the temporary is removed and the target is as it was. The library's own writers
+ * (checkpoints, the study's CSV files and reports) are these. */
+typedef struct tg_atomic_file {
+    FILE *f;            /* write here between begin and commit */
+    char *tmp;          /* the temporary's name */
+    const char *module; /* the function named in messages */
+    const char *path;   /* the target: the caller's string, kept alive until commit */
+} tg_atomic_file;
+
+/* Creates the temporary beside path; on failure nothing exists (an error names path). */
+tg_status tg_atomic_begin(tg_atomic_file *w, const char *path);
+/* Finishes the file and puts it in place; either way w is done with. */
+tg_status tg_atomic_commit(tg_atomic_file *w);
+/* Gives up: closes and removes the temporary (NULL, or a w already done with: nothing). */
+void tg_atomic_cancel(tg_atomic_file *w);
+/* Replaces path with len bytes of data. */
+tg_status tg_write_file_atomic(const char *path, const void *data, size_t len);
+
 /* ------------------------------------------------------------------ printing */
 
 /* tensor([[0.0000, 1.0000], ...], shape=[2,3], dtype=f32). Large tensors are cut to

@@ -225,6 +225,36 @@ START_TEST(test_failed_rename_leaves_the_target)
 }
 END_TEST
 
+/* The public forms for programs (tensor.h): the same writer, messages naming it. */
+START_TEST(test_public_writer)
+{
+    const char *p = in_dir("public.csv");
+    ck_assert_int_eq(tg_write_file_atomic(p, "a\n", 2), TG_OK);
+    ck_assert_str_eq(contents(p), "a\n");
+    tg_atomic_file w;
+    ck_assert_int_eq(tg_atomic_begin(&w, p), TG_OK);
+    fprintf(w.f, "b\n");
+    ck_assert_str_eq(contents(p), "a\n");
+    ck_assert_int_eq(tg_atomic_commit(&w), TG_OK);
+    ck_assert_str_eq(contents(p), "b\n");
+    ck_assert_int_eq(tg_atomic_begin(&w, p), TG_OK);
+    fprintf(w.f, "c\n");
+    tg_atomic_cancel(&w);
+    tg_atomic_cancel(&w); /* done with: nothing */
+    ck_assert_str_eq(contents(p), "b\n");
+    ck_assert_int_eq(temporaries(), 0);
+
+    ck_assert_int_eq(tg_write_file_atomic(in_dir("no/such/file"), "x", 1), TG_ERR_IO);
+    ck_assert_ptr_eq(strstr(tg_last_error(), "tg_write_file_atomic: "), tg_last_error());
+    ck_assert_int_eq(tg_atomic_begin(&w, in_dir("no/such/file")), TG_ERR_IO);
+    ck_assert_ptr_eq(strstr(tg_last_error(), "tg_atomic_file: "), tg_last_error());
+    ck_assert_int_eq(tg_write_file_atomic(p, NULL, 1), TG_ERR_ARG);
+    ck_assert_int_eq(tg_atomic_begin(NULL, p), TG_ERR_ARG);
+    ck_assert_int_eq(tg_atomic_commit(&w), TG_ERR_STATE); /* after a failed begin */
+    ck_assert_str_eq(contents(p), "b\n");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/fileio");
@@ -236,6 +266,7 @@ int main(void)
     tcase_add_test(tc, test_cancel_leaves_nothing);
     tcase_add_test(tc, test_failed_write_leaves_the_old_file);
     tcase_add_test(tc, test_failed_rename_leaves_the_target);
+    tcase_add_test(tc, test_public_writer);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }

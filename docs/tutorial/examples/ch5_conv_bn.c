@@ -15,21 +15,22 @@
 #include <math.h>
 #include <stdio.h>
 
-/* The tape as DOT, written whole or not at all (a temporary file, then a rename). */
+/* The tape as DOT, written whole or not at all (tg_atomic_begin: a temporary file of
+ * a unique name, then a rename). */
 static int write_dot(const tg_tape *tp, const char *path)
 {
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "ch5_conv_bn: %s: cannot open for writing\n", tmp);
+    tg_atomic_file w;
+    if (tg_atomic_begin(&w, path) != TG_OK) {
+        fprintf(stderr, "ch5_conv_bn: %s\n", tg_last_error());
         return 1;
     }
-    tg_status st = tg_tape_write_dot(tp, f);
-    bool ok = fclose(f) == 0 && st == TG_OK;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "ch5_conv_bn: %s: %s\n", path, st != TG_OK ? tg_last_error() : "write failed");
-        remove(tmp);
+    if (tg_tape_write_dot(tp, w.f) != TG_OK) {
+        fprintf(stderr, "ch5_conv_bn: %s: %s\n", path, tg_last_error());
+        tg_atomic_cancel(&w);
+        return 1;
+    }
+    if (tg_atomic_commit(&w) != TG_OK) {
+        fprintf(stderr, "ch5_conv_bn: %s\n", tg_last_error());
         return 1;
     }
     printf("   wrote %s\n", path);
