@@ -564,8 +564,9 @@ static tg_status check_inplace(const char *fn, const tg_tape *tp, const tg_tenso
             if (!r->requires_grad || !r->op->backward ||
                 !reads_slot(r->op, i < r->nin ? TG_READS_IN(i) : TG_READS_OUT))
                 continue;
-            char what[32];
-            snprintf(what, sizeof what, i < r->nin ? "input %d" : "output", i);
+            char what[32] = "output";
+            if (i < r->nin)
+                snprintf(what, sizeof what, "input %d", i);
             return tg_set_error(TG_ERR_STATE, "%s: the backward of record %d (tg_%s%s%s) reads x as "
                                 "its %s, and would find it overwritten; %s, or apply this one to a "
                                 "value no recorded backward reads (a conv2d's or batch_norm2d's "
