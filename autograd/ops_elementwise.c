@@ -8,6 +8,8 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 /* x OP s as a u8 mask, s a scalar of x's dtype */
 static tg_tensor *compare_scalar(tg_arena *ar, tg_binary_op op, const tg_tensor *x, double s)
@@ -471,6 +473,162 @@ static const tg_op op_leaky_relu = {"leaky_relu", leaky_relu_forward, leaky_relu
 tg_tensor *tg_leaky_relu(tg_tape *tp, tg_tensor *x, double slope)
 {
     return TG__APPLY1(tp, op_leaky_relu, x, &(scalar_params){slope});
+}
+
+/* ------------------------------------------------------------------ relu_, leaky_relu_
+ * The same values written over x instead of into a new tensor (PyTorch's inplace=True),
+ * so that a network's activation costs no memory of its own: VGG_38 keeps one tensor
+ * per layer fewer until its backward (docs/performance.md). Their backward takes the
+ * sign of x from the output, which has the same sign for relu and for leaky relu with
+ * slope >= 0 (hence the check on slope), and reads nothing else: TG_READS_OUT.
+ *
+ * Writing x is safe only when no gradient still needs what x holds. That is checked
+ * here, when the op is recorded, so that the error names the in-place call and not,
+ * later, a backward that found its input changed (tg_backward's version check stays as
+ * the net for writes made after this). Refused: x a parameter, or a view of one on the
+ * tape; x with elements that share memory (an expanded view: leaky relu would be
+ * applied twice to them); and x's storage read by a backward already recorded. What is
+ * recorded afterwards reads the new values, which is what it was given. */
+
+/* Whether some element of x is also another element (a stride 0, or strides that
+ * cross): with the sizes > 1 sorted by stride, each stride must step past everything
+ * the smaller ones reach. Strides are >= 0 in this library. */
+static bool overlaps_itself(const tg_tensor *x)
+{
+    int dims[TG_MAX_DIMS], n = 0;
+    for (int d = 0; d < x->ndim; d++) {
+        if (x->shape[d] <= 1)
+            continue;
+        int k = n++;
+        for (; k > 0 && x->strides[dims[k - 1]] > x->strides[d]; k--)
+            dims[k] = dims[k - 1];
+        dims[k] = d;
+    }
+    int64_t reach = 0;
+    for (int k = 0; k < n; k++) {
+        if (x->strides[dims[k]] <= reach)
+            return true;
+        reach += x->strides[dims[k]] * (x->shape[dims[k]] - 1);
+    }
+    return false;
+}
+
+/* The first record that can hold x's storage: the one that made it, found by walking
+ * back from x's record through views of it (records before it cannot have read it);
+ * 0 when it predates the tape (a constant, a leaf's view, another tape's tensor). */
+static int storage_born_at(const tg_tape *tp, const tg_tensor *x)
+{
+    const tg_record *r = tg_tape_record_of(tp, x);
+    while (r) {
+        int from = -2; /* the record its input of the same storage came from */
+        for (int i = 0; i < r->nin && from == -2; i++)
+            if (r->in[i]->storage == x->storage)
+                from = r->in_record[i];
+        if (from == -2)
+            return r->id; /* a fresh output: r made the storage */
+        r = tg_tape_record(tp, from);
+    }
+    return 0;
+}
+
+static bool reads_slot(const tg_op *op, unsigned want)
+{
+    return op->reads == 0 || (op->reads & want); /* 0: everything, as tg_backward reads it */
+}
+
+/* TG_OK when fn may write x in place; else the error, for the record's forward. */
+static tg_status check_inplace(const char *fn, const tg_tape *tp, const tg_tensor *x)
+{
+    char instead[48]; /* "use tg_relu": fn without its underscore */
+    snprintf(instead, sizeof instead, "use %.*s", (int)strlen(fn) - 1, fn);
+    if (tg_is_leaf(x))
+        return tg_set_error(TG_ERR_ARG, "%s: x is the parameter '%s', whose value its gradient is "
+                            "taken at; %s", fn, tg_leaf_name(x), instead);
+    if (x->dtype != TG_F32 && x->dtype != TG_F64)
+        return tg_set_error(TG_ERR_DTYPE, "%s: x is %s; it takes f32 or f64", fn, tg_dtype_name(x->dtype));
+    if (overlaps_itself(x))
+        return tg_set_error(TG_ERR_ARG, "%s: x has elements that share memory (an expanded or "
+                            "broadcast view), which one write would change together; %s, or write "
+                            "a contiguous copy (tg_tensor_contiguous)", fn, instead);
+    for (int id = storage_born_at(tp, x); id < tg_tape_size(tp); id++) {
+        const tg_record *r = tg_tape_record(tp, id);
+        const char *in = *r->scope ? ", in " : "";
+        for (int i = 0; i <= r->nin; i++) {
+            const tg_tensor *t = i < r->nin ? r->in[i] : r->out;
+            if (t->storage != x->storage)
+                continue;
+            if (i < r->nin && tg_is_leaf(t))
+                return tg_set_error(TG_ERR_ARG, "%s: x is a view of the parameter '%s' (as record %d, "
+                                    "tg_%s%s%s, read it); writing it would change the parameter; %s",
+                                    fn, tg_leaf_name(t), id, r->op->name, in, r->scope, instead);
+            if (!r->requires_grad || !r->op->backward ||
+                !reads_slot(r->op, i < r->nin ? TG_READS_IN(i) : TG_READS_OUT))
+                continue;
+            char what[32] = "output";
+            if (i < r->nin)
+                snprintf(what, sizeof what, "input %d", i);
+            return tg_set_error(TG_ERR_STATE, "%s: the backward of record %d (tg_%s%s%s) reads x as "
+                                "its %s, and would find it overwritten; %s, or apply this one to a "
+                                "value no recorded backward reads (a conv2d's or batch_norm2d's "
+                                "output)", fn, id, r->op->name, in, r->scope, what, instead);
+        }
+    }
+    return TG_OK;
+}
+
+/* out = x = relu(x) or leaky_relu(x, slope): x's own storage, version bumped by the
+ * _out write; tg_apply gives the result a header of its own */
+static tg_tensor *piecewise_linear_inplace(tg_tape *tp, tg_record *r, bool relu)
+{
+    const scalar_params *p = r->params;
+    tg_tensor *x = r->in[0];
+    const char *fn = relu ? "tg_relu_" : "tg_leaky_relu_";
+    if (!relu && !(p->s >= 0)) {
+        tg_set_error(TG_ERR_ARG, "%s: slope %g < 0 flips the sign of negative inputs, so the "
+                     "backward could not tell them from the output; use tg_leaky_relu", fn, p->s);
+        return NULL;
+    }
+    if (check_inplace(fn, tp, x) != TG_OK ||
+        tg_tensor_unary_out(x, relu ? TG_RELU : TG_LEAKY_RELU, x, p->s, 0) != TG_OK)
+        return NULL;
+    return x;
+}
+
+static tg_tensor *relu_inplace_forward(tg_tape *tp, tg_record *r)
+{
+    return piecewise_linear_inplace(tp, r, true);
+}
+
+static tg_tensor *leaky_relu_inplace_forward(tg_tape *tp, tg_record *r)
+{
+    return piecewise_linear_inplace(tp, r, false);
+}
+
+/* out > 0 exactly where x > 0 (NaN: neither), so the mask is the output's */
+static tg_status relu_inplace_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
+{
+    return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->out, g, true, 0));
+}
+
+static tg_status leaky_relu_inplace_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
+{
+    const scalar_params *p = r->params;
+    return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->out, g, false, p->s));
+}
+
+static const tg_op op_relu_inplace = {"relu_", relu_inplace_forward, relu_inplace_backward,
+                                      TG_READS_OUT};
+static const tg_op op_leaky_relu_inplace = {"leaky_relu_", leaky_relu_inplace_forward,
+                                            leaky_relu_inplace_backward, TG_READS_OUT};
+
+tg_tensor *tg_relu_(tg_tape *tp, tg_tensor *x)
+{
+    return TG__APPLY1(tp, op_relu_inplace, x, &(scalar_params){0});
+}
+
+tg_tensor *tg_leaky_relu_(tg_tape *tp, tg_tensor *x, double slope)
+{
+    return TG__APPLY1(tp, op_leaky_relu_inplace, x, &(scalar_params){slope});
 }
 
 /* ------------------------------------------------------------------ clamp

@@ -103,7 +103,8 @@ static int category(const tg_record *r, bool backward)
         return backward ? CONV_BWD : CONV_FWD;
     if (!strncmp(last, "bn_", 3))
         return BN;
-    if (!strcmp(op, "leaky_relu") || !strcmp(op, "relu"))
+    if (!strcmp(op, "leaky_relu") || !strcmp(op, "relu") || !strcmp(op, "leaky_relu_") ||
+        !strcmp(op, "relu_")) /* in place on a fused tape */
         return ACT;
     if (strstr(op, "pool"))
         return POOL;

@@ -156,10 +156,18 @@ fail:
 
 /* ------------------------------------------------------------------ forward */
 
-/* The block-level ops run in the block's scope; layers push their own full names. */
+/* The block-level ops run in the block's scope; layers push their own full names.
+ * On a fused tape the activation is written over its input, a conv2d's, batch_norm2d's
+ * or dropout's output, whose backward does not read it: one activation-sized tensor a
+ * layer less until backward (tg_relu_ refuses, as the tape's error, where that would
+ * not hold). Composed, it stays a tensor of its own, so that the records of the two
+ * tapes can be compared one by one. Values and gradients are the same bits either way. */
 static tg_tensor *activation(tg_tape *tp, const tg_vgg *net, tg_tensor *x)
 {
-    return net->cfg.activation == TG_ACT_RELU ? tg_relu(tp, x) : tg_leaky_relu(tp, x, 0.01);
+    bool relu = net->cfg.activation == TG_ACT_RELU;
+    if (tg_tape_fused(tp))
+        return relu ? tg_relu_(tp, x) : tg_leaky_relu_(tp, x, 0.01);
+    return relu ? tg_relu(tp, x) : tg_leaky_relu(tp, x, 0.01);
 }
 
 static tg_tensor *in_scope_act(tg_tape *tp, const tg_vgg *net, const char *scope, tg_tensor *x)

@@ -40,6 +40,8 @@
     sigmoid: ['out = 1 / (1 + exp(-x))', 'grad x += g * out * (1 - out)'],
     relu: ['out = max(x, 0)', 'grad x += g where x > 0, else 0'],
     leaky_relu: ['out = x if x > 0 else slope * x', 'grad x += g where x > 0, else slope * g'],
+    relu_: ['out = max(x, 0), written over x', 'grad x += g where out > 0, else 0'],
+    leaky_relu_: ['out = x if x > 0 else slope * x, written over x', 'grad x += g where out > 0, else slope * g'],
     clamp: ['out = min(max(x, lo), hi)', 'grad x += g where lo < x < hi, else 0'],
     dropout: ['out = x * mask / (1 - p)', 'grad x += g * mask / (1 - p), the same mask'],
     sum: ['out = sum of x over the axes', 'grad x += g, copied back along the summed axes'],

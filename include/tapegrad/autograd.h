@@ -277,6 +277,18 @@ tg_tensor *tg_tanh(tg_tape *tp, tg_tensor *x);
 tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x);
 tg_tensor *tg_relu(tg_tape *tp, tg_tensor *x);
 tg_tensor *tg_leaky_relu(tg_tape *tp, tg_tensor *x, double slope);
+/* The same, in place (PyTorch's relu_ and inplace=True): the result is written over x's
+ * elements and returned as a new tensor of the tape, which is what must be passed on; x
+ * itself is stale after the call (an op given x refuses: the gradient would skip the
+ * activation). The backward reads the result only, so a conv2d's or batch_norm2d's
+ * output, which no backward reads, can take its activation without a tensor of its own
+ * (nn's VGG does on a fused tape). Refused, as the tape's error naming the op and scope:
+ * x a parameter or a view of one, x with elements that share memory (an expanded
+ * view), x read by the backward of an op already recorded (tg_exp's output, tg_mul's
+ * input), and a negative slope (the sign of the output would no longer be the input's).
+ * A write made to the result later, before tg_backward, is its error (see tg_backward). */
+tg_tensor *tg_relu_(tg_tape *tp, tg_tensor *x);
+tg_tensor *tg_leaky_relu_(tg_tape *tp, tg_tensor *x, double slope); /* slope >= 0 */
 tg_tensor *tg_clamp(tg_tape *tp, tg_tensor *x, double lo, double hi); /* NAN: no bound */
 /* x * mask / (1 - p) with mask ~ Bernoulli(1 - p) from the tape's generator; the
  * identity when grad is disabled (evaluation) or p == 0. */
