@@ -185,11 +185,11 @@ fail:
 static bool check_args(const char *fn, const char *dir, tg_dataset_part part)
 {
     if (!dir) {
-        tg_set_error(TG_ERR_ARG, "%s: dir is NULL", fn);
+        tg_set_error_in(TG_ERR_ARG, fn, "dir is NULL");
         return false;
     }
     if (part != TG_DATASET_TRAIN && part != TG_DATASET_TEST) {
-        tg_set_error(TG_ERR_ARG, "%s: part %d is neither train nor test", fn, (int)part);
+        tg_set_error_in(TG_ERR_ARG, fn, "part %d is neither train nor test", (int)part);
         return false;
     }
     return true;

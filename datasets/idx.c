@@ -223,7 +223,7 @@ static tg_dataset *load_pair(const char *name, const char *images_path, const ch
 tg_dataset *tg_dataset_load_idx(const char *images_path, const char *labels_path, int num_classes)
 {
     if (!images_path || !labels_path || num_classes < 1 || num_classes > 256) {
-        tg_set_error(TG_ERR_ARG, "tg_dataset_load_idx: %s",
+        tg_set_error_in(TG_ERR_ARG, "tg_dataset_load_idx", "%s",
                      !images_path   ? "images_path is NULL"
                      : !labels_path ? "labels_path is NULL"
                                     : "num_classes must be 1..256 (labels are bytes)");
@@ -254,7 +254,7 @@ static tg_dataset *load_mnist_like(const char *fn, const char *name, const char 
                                    tg_dataset_part part, const char *const *names)
 {
     if (!dir || (part != TG_DATASET_TRAIN && part != TG_DATASET_TEST)) {
-        tg_set_error(TG_ERR_ARG, "%s: %s", fn, !dir ? "dir is NULL" : "part is neither train nor test");
+        tg_set_error_in(TG_ERR_ARG, fn, "%s", !dir ? "dir is NULL" : "part is neither train nor test");
         return NULL;
     }
     const char *prefix = part == TG_DATASET_TRAIN ? "train" : "t10k";
