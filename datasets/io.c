@@ -72,9 +72,9 @@ static tg_status refill(gz_source *src, z_stream *zs)
     if (tg__read_at(src->module, src->path, src->fd, src->consumed, src->piece, n, &got) != TG_OK)
         return tg_last_status();
     if (got == 0)
-        return tg_set_error(TG_ERR_IO, "%s: %s: changed size while being read (%llu bytes, then %llu)",
-                            src->module, src->path, (unsigned long long)src->size,
-                            (unsigned long long)src->consumed);
+        return tg_set_error_in(TG_ERR_IO, src->module, "%s: changed size while being read (%llu bytes, then %llu)",
+                               src->path, (unsigned long long)src->size,
+                               (unsigned long long)src->consumed);
     zs->next_in = src->piece;
     zs->avail_in = (uInt)got;
     src->consumed += got;
