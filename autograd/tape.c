@@ -119,9 +119,11 @@ void tg_tape_reset(tg_tape *tp)
     tg_arena_reset(tp->arena);
     tp->nrec = 0;
     tp->walked = false;
+    if (tp->status != TG_OK) { /* 2 KB: not cleared on every step's reset */
+        tp->error = (tg_error){.status = TG_OK};
+        tp->message[0] = '\0';
+    }
     tp->status = TG_OK;
-    tp->error = (tg_error){.status = TG_OK};
-    tp->message[0] = '\0';
     tp->depth = 0;
     tp->scope[0] = '\0';
     tp->scope_copy = NULL;
@@ -308,6 +310,18 @@ static void op_function(const tg_op *op, char *buf, size_t size)
     snprintf(buf, size, "tg_%s", op->name);
 }
 
+/* An error of the tape's own about op, naming it: built only on failure, so that
+ * tg_apply's ordinary path formats nothing. */
+static void fail_op(tg_tape *tp, const tg_op *op, tg_status s, const char *fmt, ...)
+{
+    char fn[sizeof tp->error.function];
+    op_function(op, fn, sizeof fn);
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(tp, s, fn, fmt, ap);
+    va_end(ap);
+}
+
 /* The kernel under op's forward said what was wrong (tg_tensor_matmul: "[..] x [..]:
  * inner dimensions differ"); the user called tg_matmul: the error keeps the kernel's
  * status and detail and names the op. */
@@ -331,11 +345,9 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
     }
     if (tp->status != TG_OK)
         return tp->placeholder;
-    char fn[sizeof tp->error.function];
-    op_function(op, fn, sizeof fn);
     for (int i = 0; i < nin; i++)
         if (!in[i]) {
-            tg_tape_fail_in(tp, TG_ERR_ARG, fn, "input %d is NULL", i);
+            fail_op(tp, op, TG_ERR_ARG, "input %d is NULL", i);
             return tp->placeholder;
         }
 
@@ -377,8 +389,8 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
     for (int i = 0; i < nin; i++)
         passed = passed || out == in[i];
     if (out->arena != ar && !passed) {
-        tg_tape_fail_in(tp, TG_ERR_STATE, fn, "forward returned a tensor that is not from "
-                        "tg_tape_arena(tp) (the tape frees its outputs at reset)");
+        fail_op(tp, op, TG_ERR_STATE, "forward returned a tensor that is not from "
+                "tg_tape_arena(tp) (the tape frees its outputs at reset)");
         return tp->placeholder;
     }
     if (out->user || passed) {
@@ -394,7 +406,7 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
     if (!tp->grad_enabled)
         return out; /* evaluation: nothing recorded, the output is a constant */
     if (!append(tp, R)) {
-        tg_tape_fail_in(tp, TG_ERR_NOMEM, fn, "out of memory growing the tape");
+        fail_op(tp, op, TG_ERR_NOMEM, "out of memory growing the tape");
         return tp->placeholder;
     }
     for (int i = 0; i < nin; i++) /* after the forward: its own writes (a fresh output) count */
