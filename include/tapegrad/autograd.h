@@ -67,7 +67,8 @@ const char *tg_tape_error(const tg_tape *tp);
 /* The sticky error as a value (status TG_OK when fine): function is the public function
  * the user called ("tg_matmul" for a kernel failing under tg_matmul; a layer's own name,
  * "tg_conv2d_forward"), detail what the code that found the problem said, scope the
- * tape's scope at the failing call. Valid until tg_tape_reset; never NULL. */
+ * tape's scope at the failing call. The tape owns it and tg_tape_reset clears it; never
+ * NULL. An op's backward failing reads "tg_<op> backward: ..." with no function yet. */
 const tg_error *tg_tape_error_info(const tg_tape *tp);
 /* The tensor every call returns once the tape is in error: a heap 0-d f32 tensor the tape
  * owns (freed with it), safe to pass to any call on the tape, which then does nothing.

@@ -104,8 +104,9 @@ typedef enum tg_status {
  * need to tell errors apart read the fields, not the message. */
 typedef struct tg_error {
     tg_status status;   /* TG_OK: no error */
-    char function[64];  /* the public function the user called: "tg_matmul"; "" when
-                         * the error was set without one (tg_set_error) */
+    char function[64];  /* the public function the user called: "tg_matmul" (a data
+                         * set reader: its module, "datasets/cifar"); "" when the
+                         * error was set without one (tg_set_error) */
     char detail[1024];  /* what was wrong, with the shapes: "[2,3] x [4,5]: inner
                          * dimensions 3 and 4 differ" */
     char scope[1024];   /* the tape's scope at the failing call: "block_0/conv_0"; "" */
