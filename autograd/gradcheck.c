@@ -195,7 +195,7 @@ static tg_status analytic_row(checker *c, tg_tensor *y, const tg_tensor *seed, i
     for (int i = 0; i < c->nin; i++)
         tg_zero_grad(c->x[i]);
     if (tg_backward_from(c->tp, y, seed) != TG_OK)
-        return tg_set_error(tg_tape_status(c->tp), "tg_gradcheck: backward failed: %s",
+        return tg_set_error_in(tg_tape_status(c->tp), "tg_gradcheck", "backward failed: %s",
                             tg_tape_error(c->tp));
     for (int i = 0; i < c->nin; i++) {
         const tg_tensor *g = tg_grad(c->x[i]);
@@ -226,7 +226,7 @@ static tg_status analytic(checker *c, tg_tensor *y)
     }
     for (int64_t r = 0; r < c->rows; r++) {
         if (!(y = run_fn(c)))
-            return tg_set_error(TG_ERR_STATE, "tg_gradcheck: the function failed: %s", tg_tape_error(c->tp));
+            return tg_set_error_in(TG_ERR_STATE, "tg_gradcheck", "the function failed: %s", tg_tape_error(c->tp));
         tg_tensor *e = tg_tensor_zeros(tg_tape_arena(c->tp), y->dtype, y->ndim, y->shape);
         tg_tensor *flat = e ? tg_tensor_reshape(tg_tape_arena(c->tp), e, 1, &c->rows) : NULL;
         if (!flat || tg_tensor_set(flat, &r, 1.0) != TG_OK)
@@ -305,7 +305,7 @@ tg_status tg_gradcheck(tg_gradcheck_fn fn, void *user, int nin, tg_tensor *const
     rep->index = rep->output_index = -1;
     checker c = {.fn = fn, .user = user, .nin = nin, .full = o.full_jacobian, .rep = rep};
     if (!fn || nin < 1 || !inputs)
-        return finish(&c, tg_set_error(TG_ERR_ARG, "tg_gradcheck: needs a function and at least one input"));
+        return finish(&c, tg_set_error_in(TG_ERR_ARG, "tg_gradcheck", "needs a function and at least one input"));
 
     c.x = zeroed(nin, sizeof *c.x);
     c.lay = zeroed(nin, sizeof *c.lay);
@@ -316,7 +316,7 @@ tg_status tg_gradcheck(tg_gradcheck_fn fn, void *user, int nin, tg_tensor *const
     int leaves = 0;
     for (int i = 0; i < nin; i++) {
         if (!inputs[i])
-            return finish(&c, tg_set_error(TG_ERR_ARG, "tg_gradcheck: input %d is NULL", i));
+            return finish(&c, tg_set_error_in(TG_ERR_ARG, "tg_gradcheck", "input %d is NULL", i));
         if (!is_float(inputs[i])) {
             c.x[i] = inputs[i]; /* labels, indices: passed through */
             continue;
@@ -329,16 +329,16 @@ tg_status tg_gradcheck(tg_gradcheck_fn fn, void *user, int nin, tg_tensor *const
         leaves++;
     }
     if (!leaves)
-        return finish(&c, tg_set_error(TG_ERR_ARG, "tg_gradcheck: no input is f32 or f64, so there "
+        return finish(&c, tg_set_error_in(TG_ERR_ARG, "tg_gradcheck", "no input is f32 or f64, so there "
                                        "is no gradient to check"));
 
     /* analytic: the first run fixes the output's shape */
     tg_tensor *y = run_fn(&c);
     if (!y)
-        return finish(&c, tg_set_error(tg_tape_status(c.tp) ? tg_tape_status(c.tp) : TG_ERR_ARG,
-                                       "tg_gradcheck: the function failed: %s", tg_tape_error(c.tp)));
+        return finish(&c, tg_set_error_in(tg_tape_status(c.tp) ? tg_tape_status(c.tp) : TG_ERR_ARG,
+                                       "tg_gradcheck", "the function failed: %s", tg_tape_error(c.tp)));
     if (!is_float(y))
-        return finish(&c, tg_set_error(TG_ERR_DTYPE, "tg_gradcheck: the output is %s, not a float",
+        return finish(&c, tg_set_error_in(TG_ERR_DTYPE, "tg_gradcheck", "the output is %s, not a float",
                                        tg_dtype_name(y->dtype)));
     c.ydim = y->ndim;
     memcpy(c.yshape, y->shape, sizeof c.yshape);
@@ -359,7 +359,7 @@ tg_status tg_gradcheck(tg_gradcheck_fn fn, void *user, int nin, tg_tensor *const
         return finish(&c, TG_ERR_NOMEM);
     if (!evaluate(&c, L0)) {
         tg_mem_free(L);
-        return finish(&c, tg_set_error(TG_ERR_STATE, "tg_gradcheck: evaluating the function failed: %s",
+        return finish(&c, tg_set_error_in(TG_ERR_STATE, "tg_gradcheck", "evaluating the function failed: %s",
                                        *tg_tape_error(c.tp) ? tg_tape_error(c.tp) : tg_last_error()));
     }
     double worst = -1;
@@ -381,7 +381,7 @@ tg_status tg_gradcheck(tg_gradcheck_fn fn, void *user, int nin, tg_tensor *const
             *e = orig;
             if (!ok) {
                 tg_mem_free(L);
-                return finish(&c, tg_set_error(TG_ERR_STATE, "tg_gradcheck: evaluating the function "
+                return finish(&c, tg_set_error_in(TG_ERR_STATE, "tg_gradcheck", "evaluating the function "
                                                "failed: %s", *tg_tape_error(c.tp) ? tg_tape_error(c.tp)
                                                                                   : tg_last_error()));
             }

@@ -307,7 +307,7 @@ static tg_status replay(page *P, cJSON *records, cJSON *order)
         if (st == TG_OK && tg_tape_status(tp) != TG_OK)
             st = tg_tape_status(tp);
         if (st != TG_OK)
-            tg_set_error(st, "tg_tape_write_html: running the backward of record %d (%s) again: %s", id,
+            tg_set_error_in(st, "tg_tape_write_html", "running the backward of record %d (%s) again: %s", id,
                          r->op->name, tg_tape_status(tp) != TG_OK ? tg_tape_error(tp) : tg_last_error());
     }
     tg__tape_set_grad_sink(tp, NULL, NULL);
@@ -339,7 +339,7 @@ static char *render_svg(const tg_tape *tp, const char *dot)
     char *svg = NULL;
     FILE *in = tmpfile(), *out = tmpfile(), *err = tmpfile();
     if (!in || !out || !err) {
-        tg_set_error(TG_ERR_IO, "tg_tape_write_html: cannot make a temporary file for `%s -Tsvg`: %s", dot,
+        tg_set_error_in(TG_ERR_IO, "tg_tape_write_html", "cannot make a temporary file for `%s -Tsvg`: %s", dot,
                      strerror(errno));
         goto done;
     }
@@ -356,14 +356,14 @@ static char *render_svg(const tg_tape *tp, const char *dot)
     int e = posix_spawnp(&pid, dot, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (e != 0) {
-        tg_set_error(TG_ERR_IO, "tg_tape_write_html: cannot run `%s -Tsvg` to lay out the graph (%s): %s", dot,
+        tg_set_error_in(TG_ERR_IO, "tg_tape_write_html", "cannot run `%s -Tsvg` to lay out the graph (%s): %s", dot,
                      strerror(e), e == ENOENT ? "install Graphviz (apt-get install graphviz)" : "is it a program?");
         goto done;
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) {
-            tg_set_error(TG_ERR_IO, "tg_tape_write_html: waiting for `%s -Tsvg`: %s", dot, strerror(errno));
+            tg_set_error_in(TG_ERR_IO, "tg_tape_write_html", "waiting for `%s -Tsvg`: %s", dot, strerror(errno));
             goto done;
         }
     size_t len = 0, elen = 0;
@@ -371,7 +371,7 @@ static char *render_svg(const tg_tape *tp, const char *dot)
         char *msg = slurp(err, &elen);
         if (msg)
             msg[strcspn(msg, "\n")] = '\0';
-        tg_set_error(TG_ERR_IO, "tg_tape_write_html: `%s -Tsvg` %s %d%s%s", dot,
+        tg_set_error_in(TG_ERR_IO, "tg_tape_write_html", "`%s -Tsvg` %s %d%s%s", dot,
                      WIFEXITED(status) ? "exited with status" : "was killed by signal",
                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), msg && *msg ? ": " : "",
                      msg ? msg : "");
@@ -381,7 +381,7 @@ static char *render_svg(const tg_tape *tp, const char *dot)
     char *text = slurp(out, &len);
     char *start = text ? strstr(text, "<svg") : NULL;
     if (!start) {
-        tg_set_error(TG_ERR_IO, "tg_tape_write_html: `%s -Tsvg` wrote no <svg> element (%zu bytes)", dot, len);
+        tg_set_error_in(TG_ERR_IO, "tg_tape_write_html", "`%s -Tsvg` wrote no <svg> element (%zu bytes)", dot, len);
         free(text);
         goto done;
     }
@@ -449,10 +449,10 @@ static void write_page(FILE *f, const char *title, const char *svg, const char *
 tg_status tg_tape_write_html(tg_tape *tp, FILE *f, const tg_html_options *opt)
 {
     if (!tp || !f)
-        return tg_set_error(TG_ERR_ARG, "tg_tape_write_html: the %s is NULL", tp ? "file" : "tape");
+        return tg_set_error_in(TG_ERR_ARG, "tg_tape_write_html", "the %s is NULL", tp ? "file" : "tape");
     tg_html_options o = opt ? *opt : (tg_html_options){0};
     if (o.max_numbers < 0 || o.bins < 0)
-        return tg_set_error(TG_ERR_ARG, "tg_tape_write_html: max_numbers %d and bins %d must be >= 0 (0: %d and %d)",
+        return tg_set_error_in(TG_ERR_ARG, "tg_tape_write_html", "max_numbers %d and bins %d must be >= 0 (0: %d and %d)",
                             o.max_numbers, o.bins, MAX_NUMBERS_DEFAULT, BINS_DEFAULT);
     page P = {.tp = tp, .max_numbers = o.max_numbers ? o.max_numbers : MAX_NUMBERS_DEFAULT,
               .bins = o.bins ? o.bins : BINS_DEFAULT};
@@ -463,7 +463,7 @@ tg_status tg_tape_write_html(tg_tape *tp, FILE *f, const tg_html_options *opt)
     P.src = tg__tape_sources(tp, NULL, &P.nsrc, &ok);
     cJSON *root = cJSON_CreateObject();
     if (!ok || !root) {
-        st = tg_set_error(TG_ERR_NOMEM, "tg_tape_write_html: out of memory");
+        st = tg_set_error_in(TG_ERR_NOMEM, "tg_tape_write_html", "out of memory");
         goto done;
     }
     /* the graph first: without Graphviz there is no page, and it says so at once */
@@ -490,19 +490,19 @@ tg_status tg_tape_write_html(tg_tape *tp, FILE *f, const tg_html_options *opt)
         P.failed |= !cJSON_AddItemToArray(records, record_json(&P, tg_tape_record(tp, id)));
     cJSON *order = cJSON_AddArrayToObject(root, "order");
     if (!sources || !records || !order || P.failed) {
-        st = tg_set_error(TG_ERR_NOMEM, "tg_tape_write_html: out of memory");
+        st = tg_set_error_in(TG_ERR_NOMEM, "tg_tape_write_html", "out of memory");
         goto done;
     }
     if (grads && tg_tape_status(tp) == TG_OK && (st = replay(&P, records, order)) != TG_OK)
         goto done;
     json = P.failed ? NULL : cJSON_PrintUnformatted(root);
     if (!json) {
-        st = tg_set_error(TG_ERR_NOMEM, "tg_tape_write_html: out of memory");
+        st = tg_set_error_in(TG_ERR_NOMEM, "tg_tape_write_html", "out of memory");
         goto done;
     }
     write_page(f, title, svg, json);
     if (fflush(f) != 0 || ferror(f))
-        st = tg_set_error(TG_ERR_IO, "tg_tape_write_html: writing the page failed");
+        st = tg_set_error_in(TG_ERR_IO, "tg_tape_write_html", "writing the page failed");
 done:
     cJSON_Delete(root);
     free(json);

@@ -382,12 +382,12 @@ static void dot_legend(FILE *f, bool grads)
 tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f)
 {
     if (!tp || !f)
-        return tg_set_error(TG_ERR_ARG, "tg_tape_write_dot: the %s is NULL", tp ? "file" : "tape");
+        return tg_set_error_in(TG_ERR_ARG, "tg_tape_write_dot", "the %s is NULL", tp ? "file" : "tape");
     int ns;
     bool ok;
     const tg_tensor **src = tg__tape_sources(tp, NULL, &ns, &ok);
     if (!ok)
-        return tg_set_error(TG_ERR_NOMEM, "tg_tape_write_dot: %s", tg_last_error());
+        return tg_set_error_in(TG_ERR_NOMEM, "tg_tape_write_dot", "%s", tg_last_error());
     bool grads = has_grads(tp);
     char buf[256];
 
@@ -460,6 +460,6 @@ tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f)
     tg_mem_free((void *)src);
 
     if (fflush(f) != 0 || ferror(f))
-        return tg_set_error(TG_ERR_IO, "tg_tape_write_dot: writing the graph failed");
+        return tg_set_error_in(TG_ERR_IO, "tg_tape_write_dot", "writing the graph failed");
     return TG_OK;
 }

@@ -138,7 +138,7 @@ static tg_tensor *global_avg_pool2d_forward(tg_tape *tp, tg_record *r)
     const tg_tensor *x = r->in[0];
     if (x->ndim != 4) {
         char s[160];
-        tg_set_error(TG_ERR_SHAPE, "tg_global_avg_pool2d: input %s must be 4-D [N, C, H, W]",
+        tg_set_error_in(TG_ERR_SHAPE, "tg_global_avg_pool2d", "input %s must be 4-D [N, C, H, W]",
                      tg_shape_str(s, sizeof s, x->ndim, x->shape));
         return NULL;
     }

@@ -682,7 +682,7 @@ static tg_tensor *dropout_forward(tg_tape *tp, tg_record *r)
     tg_arena *ar = TG__AR(tp);
     const tg_tensor *x = r->in[0];
     if (!(p->p >= 0 && p->p < 1)) {
-        tg_set_error(TG_ERR_ARG, "tg_dropout: p = %g is not in [0, 1)", p->p);
+        tg_set_error_in(TG_ERR_ARG, "tg_dropout", "p = %g is not in [0, 1)", p->p);
         return NULL;
     }
     if (!tg_tape_grad_enabled(tp) || p->p == 0)

@@ -185,11 +185,11 @@ static bool check_inputs(const tg_tensor *x, const tg_tensor *gamma, const tg_te
     char xs[160], ps[160];
     tg_shape_str(xs, sizeof xs, x->ndim, x->shape);
     if (x->dtype != TG_F32 && x->dtype != TG_F64) {
-        tg_set_error(TG_ERR_DTYPE, "tg_batch_norm2d: x %s is %s (f32 or f64)", xs, tg_dtype_name(x->dtype));
+        tg_set_error_in(TG_ERR_DTYPE, "tg_batch_norm2d", "x %s is %s (f32 or f64)", xs, tg_dtype_name(x->dtype));
         return false;
     }
     if (x->ndim != 4) {
-        tg_set_error(TG_ERR_SHAPE, "tg_batch_norm2d: x %s must be 4-D [N,C,H,W]", xs);
+        tg_set_error_in(TG_ERR_SHAPE, "tg_batch_norm2d", "x %s must be 4-D [N,C,H,W]", xs);
         return false;
     }
     const tg_tensor *p[2] = {gamma, beta};
@@ -197,18 +197,18 @@ static bool check_inputs(const tg_tensor *x, const tg_tensor *gamma, const tg_te
         const char *name = i ? "beta" : "gamma";
         tg_shape_str(ps, sizeof ps, p[i]->ndim, p[i]->shape);
         if (p[i]->ndim != 1 || p[i]->shape[0] != x->shape[1]) {
-            tg_set_error(TG_ERR_SHAPE, "tg_batch_norm2d: %s %s must be [%lld], one value per channel "
+            tg_set_error_in(TG_ERR_SHAPE, "tg_batch_norm2d", "%s %s must be [%lld], one value per channel "
                          "of x %s", name, ps, (long long)x->shape[1], xs);
             return false;
         }
         if (p[i]->dtype != x->dtype) {
-            tg_set_error(TG_ERR_DTYPE, "tg_batch_norm2d: %s is %s, x is %s", name,
+            tg_set_error_in(TG_ERR_DTYPE, "tg_batch_norm2d", "%s is %s, x is %s", name,
                          tg_dtype_name(p[i]->dtype), tg_dtype_name(x->dtype));
             return false;
         }
     }
     if (!(eps >= 0)) {
-        tg_set_error(TG_ERR_ARG, "tg_batch_norm2d: eps = %g must be >= 0", eps);
+        tg_set_error_in(TG_ERR_ARG, "tg_batch_norm2d", "eps = %g must be >= 0", eps);
         return false;
     }
     return true;
@@ -282,14 +282,14 @@ static bool synced_statistics(tg_tape *tp, const tg_stat_sync *sync, const tg_te
     const int64_t C = x->shape[1], M = x->shape[0] * x->shape[2] * x->shape[3];
     const int n = (int)(1 + 2 * C);
     if (sync->size < 1 || 2 * C + 1 > INT32_MAX / (sync->size > 0 ? sync->size : 1)) {
-        tg_tape_fail(tp, TG_ERR_ARG, "tg_batch_norm2d: synchronised statistics over %d processes of %lld channels",
+        tg_tape_fail_in(tp, TG_ERR_ARG, "tg_batch_norm2d", "synchronised statistics over %d processes of %lld channels",
                      sync->size, (long long)C);
         return false;
     }
     tg_arena *ar = TG__AR(tp);
     tg_tensor *buf = tg_tensor_empty(ar, TG_F64, TG_DIMS((int64_t)n * (1 + sync->size)));
     if (!buf) {
-        tg_tape_fail(tp, tg_last_status(), "tg_batch_norm2d: %s", tg_last_error());
+        tg_tape_fail_in(tp, tg_last_status(), "tg_batch_norm2d", "%s", tg_last_error());
         return false;
     }
     double *mine = tg_tensor_data(buf), *all = mine + n;
@@ -299,7 +299,7 @@ static bool synced_statistics(tg_tape *tp, const tg_stat_sync *sync, const tg_te
         channel_moments(x, wk, c, &mine[1 + c], &mine[1 + C + c]);
     tg_status st_gather = sync->gather(sync->ctx, mine, all, n);
     if (st_gather != TG_OK) {
-        tg_tape_fail(tp, st_gather, "tg_batch_norm2d: gathering the batch statistics of %d processes: %s",
+        tg_tape_fail_in(tp, st_gather, "tg_batch_norm2d", "gathering the batch statistics of %d processes: %s",
                      sync->size, tg_last_error());
         return false;
     }

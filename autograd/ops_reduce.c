@@ -48,8 +48,9 @@ static bool reduce_axes_ok(const tg_record *r)
     if (p->naxes >= 0)
         return true;
     char b[160];
-    tg_set_error(TG_ERR_ARG, "tg_%s: %d axes given%s for shape %s (a list of 0..%d axes expected)",
-                 r->op->name, p->bad_naxes, p->null_list ? " in a NULL list" : "",
+    /* the detail only: the tape names the op (tg_sum, tg_mean, ...) as the function */
+    tg_set_error(TG_ERR_ARG, "%d axes given%s for shape %s (a list of 0..%d axes expected)",
+                 p->bad_naxes, p->null_list ? " in a NULL list" : "",
                  tg_shape_str(b, sizeof b, r->in[0]->ndim, r->in[0]->shape), TG_MAX_DIMS);
     return false;
 }
@@ -281,8 +282,8 @@ static tg_status gather_walk(const char *fn, tg_tensor *x, int axis, const tg_te
         int32_t j = *(const int32_t *)(id + io * (int64_t)sizeof(int32_t));
         if (j < 0 || j >= size) {
             char qs[160], xs[160];
-            return tg_set_error(TG_ERR_ARG, "%s: index %d at %s is outside 0..%lld (axis %d of x, "
-                                "shape %s, has size %lld)", fn, (int)j, tg_shape_str(qs, sizeof qs, nd, q),
+            return tg_set_error_in(TG_ERR_ARG, fn, "index %d at %s is outside 0..%lld (axis %d of x, "
+                                "shape %s, has size %lld)", (int)j, tg_shape_str(qs, sizeof qs, nd, q),
                                 (long long)size - 1, axis, tg_shape_str(xs, sizeof xs, x->ndim, x->shape),
                                 (long long)size);
         }
@@ -328,16 +329,16 @@ static tg_tensor *gather_forward(tg_tape *tp, tg_record *r)
     const tg_tensor *index = r->in[1];
     char xs[160], is[160];
     if (x->dtype != TG_F32 && x->dtype != TG_F64) {
-        tg_set_error(TG_ERR_DTYPE, "tg_gather: x is %s; f32 or f64 expected", tg_dtype_name(x->dtype));
+        tg_set_error_in(TG_ERR_DTYPE, "tg_gather", "x is %s; f32 or f64 expected", tg_dtype_name(x->dtype));
         return NULL;
     }
     if (index->dtype != TG_I32) {
-        tg_set_error(TG_ERR_DTYPE, "tg_gather: the index is %s; i32 expected", tg_dtype_name(index->dtype));
+        tg_set_error_in(TG_ERR_DTYPE, "tg_gather", "the index is %s; i32 expected", tg_dtype_name(index->dtype));
         return NULL;
     }
     int axis = p->axis < 0 ? p->axis + x->ndim : p->axis;
     if (axis < 0 || axis >= x->ndim) {
-        tg_set_error(TG_ERR_ARG, "tg_gather: axis %d is out of range for shape %s", p->axis,
+        tg_set_error_in(TG_ERR_ARG, "tg_gather", "axis %d is out of range for shape %s", p->axis,
                      tg_shape_str(xs, sizeof xs, x->ndim, x->shape));
         return NULL;
     }
@@ -345,7 +346,7 @@ static tg_tensor *gather_forward(tg_tape *tp, tg_record *r)
     for (int d = 0; fits && d < index->ndim; d++)
         fits = index->shape[d] == x->shape[d < axis ? d : d + 1];
     if (!fits) {
-        tg_set_error(TG_ERR_SHAPE, "tg_gather: the index has shape %s; x's shape %s without axis %d "
+        tg_set_error_in(TG_ERR_SHAPE, "tg_gather", "the index has shape %s; x's shape %s without axis %d "
                      "expected", tg_shape_str(is, sizeof is, index->ndim, index->shape),
                      tg_shape_str(xs, sizeof xs, x->ndim, x->shape), p->axis);
         return NULL;
@@ -386,16 +387,16 @@ static tg_tensor *nll_loss_forward(tg_tape *tp, tg_record *r)
     tg_arena *ar = TG__AR(tp);
     char b[160];
     if (logp->ndim != 2 || (logp->dtype != TG_F32 && logp->dtype != TG_F64)) {
-        tg_set_error(logp->ndim != 2 ? TG_ERR_SHAPE : TG_ERR_DTYPE,
-                     "tg_nll_loss: logp is %s %s; [N, C] f32 or f64 expected",
+        tg_set_error_in(logp->ndim != 2 ? TG_ERR_SHAPE : TG_ERR_DTYPE,
+                     "tg_nll_loss", "logp is %s %s; [N, C] f32 or f64 expected",
                      tg_dtype_name(logp->dtype), tg_shape_str(b, sizeof b, logp->ndim, logp->shape));
         return NULL;
     }
     int64_t N = logp->shape[0], C = logp->shape[1];
     if (labels->dtype != TG_I32 || labels->ndim != 1 || labels->shape[0] != N) {
         char lb[160];
-        tg_set_error(labels->dtype != TG_I32 ? TG_ERR_DTYPE : TG_ERR_SHAPE,
-                     "tg_nll_loss: labels are %s %s; i32 [%lld] expected for logp %s",
+        tg_set_error_in(labels->dtype != TG_I32 ? TG_ERR_DTYPE : TG_ERR_SHAPE,
+                     "tg_nll_loss", "labels are %s %s; i32 [%lld] expected for logp %s",
                      tg_dtype_name(labels->dtype), tg_shape_str(lb, sizeof lb, labels->ndim, labels->shape),
                      (long long)N, tg_shape_str(b, sizeof b, logp->ndim, logp->shape));
         return NULL;
@@ -404,7 +405,7 @@ static tg_tensor *nll_loss_forward(tg_tape *tp, tg_record *r)
     for (int64_t i = 0; i < N; i++) {
         int32_t y = *(const int32_t *)(ld + i * labels->strides[0] * (int64_t)sizeof(int32_t));
         if (y < 0 || y >= C) {
-            tg_set_error(TG_ERR_ARG, "tg_nll_loss: label %d of example %lld is outside 0..%lld", (int)y,
+            tg_set_error_in(TG_ERR_ARG, "tg_nll_loss", "label %d of example %lld is outside 0..%lld", (int)y,
                          (long long)i, (long long)C - 1);
             return NULL;
         }

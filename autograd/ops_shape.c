@@ -45,7 +45,7 @@ static shape_params shape_params_of(int ndim, const int64_t *shape)
 static bool check_shape_params(const shape_params *p, const char *fn)
 {
     if (!p->given)
-        tg_set_error(TG_ERR_ARG, "%s: %d axes (0..%d allowed, with a shape)", fn, p->ndim, TG_MAX_DIMS);
+        tg_set_error_in(TG_ERR_ARG, fn, "%d axes (0..%d allowed, with a shape)", p->ndim, TG_MAX_DIMS);
     return p->given;
 }
 
@@ -77,7 +77,7 @@ static tg_tensor *permute_forward(tg_tape *tp, tg_record *r)
 {
     const perm_params *p = r->params;
     if (!p->given) {
-        tg_set_error(TG_ERR_ARG, "tg_permute: %d axes (0..%d allowed, with a permutation)", p->ndim,
+        tg_set_error_in(TG_ERR_ARG, "tg_permute", "%d axes (0..%d allowed, with a permutation)", p->ndim,
                      TG_MAX_DIMS);
         return NULL;
     }
@@ -257,7 +257,7 @@ static tg_tensor *concat_forward(tg_tape *tp, tg_record *r)
 {
     concat_params *p = r->params;
     if (r->nin < 1) {
-        tg_set_error(TG_ERR_ARG, "tg_concat: %d inputs%s (at least 1 needed)", p->n,
+        tg_set_error_in(TG_ERR_ARG, "tg_concat", "%d inputs%s (at least 1 needed)", p->n,
                      p->n > 0 ? " but no array of them" : "");
         return NULL;
     }
@@ -266,7 +266,7 @@ static tg_tensor *concat_forward(tg_tape *tp, tg_record *r)
     char s0[160], s1[160];
     tg_shape_str(s0, sizeof s0, x0->ndim, x0->shape);
     if (axis < 0 || axis >= x0->ndim) {
-        tg_set_error(TG_ERR_ARG, "tg_concat: axis %d for shape %s", p->axis, s0);
+        tg_set_error_in(TG_ERR_ARG, "tg_concat", "axis %d for shape %s", p->axis, s0);
         return NULL;
     }
     int64_t shape[TG_MAX_DIMS];
@@ -278,13 +278,13 @@ static tg_tensor *concat_forward(tg_tape *tp, tg_record *r)
         for (int d = 0; fits && d < x->ndim; d++)
             fits = d == axis || x->shape[d] == x0->shape[d];
         if (!fits) {
-            tg_set_error(TG_ERR_SHAPE, "tg_concat: input 0 is %s and input %d is %s; they must "
+            tg_set_error_in(TG_ERR_SHAPE, "tg_concat", "input 0 is %s and input %d is %s; they must "
                          "agree except along axis %d", s0, i,
                          tg_shape_str(s1, sizeof s1, x->ndim, x->shape), axis);
             return NULL;
         }
         if (x->dtype != x0->dtype) {
-            tg_set_error(TG_ERR_DTYPE, "tg_concat: input 0 is %s and input %d is %s",
+            tg_set_error_in(TG_ERR_DTYPE, "tg_concat", "input 0 is %s and input %d is %s",
                          tg_dtype_name(x0->dtype), i, tg_dtype_name(x->dtype));
             return NULL;
         }

@@ -47,7 +47,8 @@ struct tg_tape {
     const void **keep;      /* scratch for tg_arena_release_since (heap, grows) */
     int keep_cap;
     tg_status status;
-    char error[1024];
+    tg_error error; /* the sticky error, its fields as the failing call left them */
+    char message[sizeof(tg_error) + 16]; /* composed from `error` once, when it sticks */
     rec **records;
     int nrec, cap;
     char scope[MAX_SCOPE];
@@ -118,8 +119,11 @@ void tg_tape_reset(tg_tape *tp)
     tg_arena_reset(tp->arena);
     tp->nrec = 0;
     tp->walked = false;
+    if (tp->status != TG_OK) { /* 2 KB: not cleared on every step's reset */
+        tp->error = (tg_error){.status = TG_OK};
+        tp->message[0] = '\0';
+    }
     tp->status = TG_OK;
-    tp->error[0] = '\0';
     tp->depth = 0;
     tp->scope[0] = '\0';
     tp->scope_copy = NULL;
@@ -168,7 +172,16 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 tg_status tg_tape_status(const tg_tape *tp) { return tp ? tp->status : TG_ERR_ARG; }
-const char *tg_tape_error(const tg_tape *tp) { return tp ? tp->error : "tape is NULL"; }
+const char *tg_tape_error(const tg_tape *tp) { return tp ? tp->message : "tape is NULL"; }
+
+const tg_error *tg_tape_error_info(const tg_tape *tp)
+{
+    static const tg_error null_tape = {.status = TG_ERR_ARG, .function = "tg_tape_error_info",
+                                       .detail = "the tape is NULL"};
+    return tp ? &tp->error : &null_tape;
+}
+
+tg_tensor *tg_tape_placeholder(tg_tape *tp) { return tp ? tp->placeholder : NULL; }
 
 bool tg_tape_set_grad_enabled(tg_tape *tp, bool enabled)
 {
@@ -177,24 +190,44 @@ bool tg_tape_set_grad_enabled(tg_tape *tp, bool enabled)
     return old;
 }
 
-static void vfail(tg_tape *tp, tg_status s, const char *fmt, va_list ap)
+/* Makes e (whose status, function and detail the caller filled in) the tape's sticky
+ * error, unless it has one: the tape adds only what it knows, the scope. */
+static tg_status stick(tg_tape *tp, const tg_error *e)
 {
     if (tp->status != TG_OK)
-        return; /* the first error is the one worth reading */
-    vsnprintf(tp->error, sizeof tp->error, fmt, ap);
-    if (tp->depth > 0) {
-        size_t n = strlen(tp->error);
-        snprintf(tp->error + n, sizeof tp->error - n, " (called in %s)", tp->scope);
-    }
+        return tp->status; /* the first error is the one worth reading */
+    tp->error = *e;
+    snprintf(tp->error.scope, sizeof tp->error.scope, "%s", tp->scope);
     /* also the thread's last error, and TG_ABORT_ON_ERROR handling, in one place */
-    tp->status = tg_set_error(s, "%s", tp->error);
+    tp->status = tp->error.status = tg_set_error_value(&tp->error);
+    tg_error_str(&tp->error, tp->message, sizeof tp->message);
+    return tp->status;
+}
+
+static tg_status vfail(tg_tape *tp, tg_status s, const char *function, const char *fmt, va_list ap)
+{
+    if (tp->status != TG_OK)
+        return tp->status; /* before formatting: a failed tape's calls cost nothing */
+    tg_error e = {.status = s};
+    snprintf(e.function, sizeof e.function, "%s", function ? function : "");
+    vsnprintf(e.detail, sizeof e.detail, fmt, ap);
+    return stick(tp, &e);
 }
 
 tg_status tg_tape_fail(tg_tape *tp, tg_status s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfail(tp, s, fmt, ap);
+    vfail(tp, s, NULL, fmt, ap);
+    va_end(ap);
+    return tp->status;
+}
+
+tg_status tg_tape_fail_in(tg_tape *tp, tg_status s, const char *function, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(tp, s, function, fmt, ap);
     va_end(ap);
     return tp->status;
 }
@@ -203,7 +236,7 @@ tg_tensor *tg_tape_fail_tensor(tg_tape *tp, tg_status s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfail(tp, s, fmt, ap);
+    vfail(tp, s, NULL, fmt, ap);
     va_end(ap);
     return tp->placeholder;
 }
@@ -214,13 +247,13 @@ void tg_scope_push(tg_tape *tp, const char *name)
 {
     int len = tp->depth ? tp->scope_len[tp->depth - 1] : 0;
     if (tp->depth == MAX_SCOPE_DEPTH) {
-        tg_tape_fail(tp, TG_ERR_ARG, "tg_scope_push: scopes nest deeper than %d", MAX_SCOPE_DEPTH);
+        tg_tape_fail_in(tp, TG_ERR_ARG, "tg_scope_push", "scopes nest deeper than %d", MAX_SCOPE_DEPTH);
         return;
     }
     int n = snprintf(tp->scope + len, sizeof tp->scope - (size_t)len, "%s%s", len ? "/" : "", name);
     if (n < 0 || len + n >= MAX_SCOPE) {
         tp->scope[len] = '\0';
-        tg_tape_fail(tp, TG_ERR_ARG, "tg_scope_push: scope '%s/%s' is longer than %d bytes",
+        tg_tape_fail_in(tp, TG_ERR_ARG, "tg_scope_push", "scope '%s/%s' is longer than %d bytes",
                      tp->scope, name, MAX_SCOPE - 1);
         return;
     }
@@ -271,31 +304,50 @@ static bool append(tg_tape *tp, rec *R)
     return true;
 }
 
-/* The kernel said "tg_tensor_matmul: [..] x [..]: ..."; the user called tg_matmul. */
+/* The public function that records op: "tg_" and its name, as tg_op.name promises. */
+static void op_function(const tg_op *op, char *buf, size_t size)
+{
+    snprintf(buf, size, "tg_%s", op->name);
+}
+
+/* An error of the tape's own about op, naming it: built only on failure, so that
+ * tg_apply's ordinary path formats nothing. */
+static void fail_op(tg_tape *tp, const tg_op *op, tg_status s, const char *fmt, ...)
+{
+    char fn[sizeof tp->error.function];
+    op_function(op, fn, sizeof fn);
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(tp, s, fn, fmt, ap);
+    va_end(ap);
+}
+
+/* The kernel under op's forward said what was wrong (tg_tensor_matmul: "[..] x [..]:
+ * inner dimensions differ"); the user called tg_matmul: the error keeps the kernel's
+ * status and detail and names the op. */
 static void fail_from_kernel(tg_tape *tp, const tg_op *op)
 {
-    const char *msg = tg_last_error();
-    if (!*msg)
-        msg = "forward returned NULL without an error message";
-    else if (strncmp(msg, "tg_tensor_", 10) == 0 && strstr(msg, ": "))
-        msg = strstr(msg, ": ") + 2;
-    else if (strncmp(msg, "tg_", 3) == 0 && strstr(msg, ": "))
-        msg = strstr(msg, ": ") + 2; /* a message already naming a function: keep its text */
-    tg_tape_fail(tp, tg_last_status() ? tg_last_status() : TG_ERR_STATE, "tg_%s: %s", op->name, msg);
+    tg_error e = *tg_last_error_info();
+    if (e.status == TG_OK) {
+        e.status = TG_ERR_STATE;
+        snprintf(e.detail, sizeof e.detail, "forward returned NULL without an error message");
+    }
+    op_function(op, e.function, sizeof e.function);
+    stick(tp, &e);
 }
 
 tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
                     const void *params, size_t params_size)
 {
     if (!tp || !op) {
-        tg_set_error(TG_ERR_ARG, "tg_apply: %s is NULL", tp ? "the op" : "the tape");
+        tg_set_error_in(TG_ERR_ARG, "tg_apply", "%s is NULL", tp ? "the op" : "the tape");
         return NULL;
     }
     if (tp->status != TG_OK)
         return tp->placeholder;
     for (int i = 0; i < nin; i++)
         if (!in[i]) {
-            tg_tape_fail(tp, TG_ERR_ARG, "tg_%s: input %d is NULL", op->name, i);
+            fail_op(tp, op, TG_ERR_ARG, "input %d is NULL", i);
             return tp->placeholder;
         }
 
@@ -307,7 +359,7 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
     void *pcopy = params_size ? tg_arena_alloc(ar, params_size, 16) : NULL;
     const char *scope = scope_for_record(tp);
     if (!R || !ins || !ids || !version || (params_size && !pcopy) || !scope) {
-        tg_tape_fail(tp, TG_ERR_NOMEM, "tg_%s: %s", op->name, tg_last_error());
+        fail_from_kernel(tp, op); /* the arena's error, under the op's name */
         return tp->placeholder;
     }
     if (params_size)
@@ -349,8 +401,8 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
     for (int i = 0; i < nin; i++)
         passed = passed || out == in[i];
     if (out->arena != ar && !passed) {
-        tg_tape_fail(tp, TG_ERR_STATE, "tg_%s: forward returned a tensor that is not from "
-                     "tg_tape_arena(tp) (the tape frees its outputs at reset)", op->name);
+        fail_op(tp, op, TG_ERR_STATE, "forward returned a tensor that is not from "
+                "tg_tape_arena(tp) (the tape frees its outputs at reset)");
         return tp->placeholder;
     }
     if (out->user || passed) {
@@ -366,7 +418,7 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
     if (!tp->grad_enabled)
         return out; /* evaluation: nothing recorded, the output is a constant */
     if (!append(tp, R)) {
-        tg_tape_fail(tp, TG_ERR_NOMEM, "tg_%s: out of memory growing the tape", op->name);
+        fail_op(tp, op, TG_ERR_NOMEM, "out of memory growing the tape");
         return tp->placeholder;
     }
     for (int i = 0; i < nin; i++) /* after the forward: its own writes (a fresh output) count */
@@ -392,17 +444,17 @@ static void leaf_free(tg_tensor *t)
 tg_status tg_requires_grad(tg_tensor *t, const char *name)
 {
     if (!t)
-        return tg_set_error(TG_ERR_ARG, "tg_requires_grad: the tensor is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_requires_grad", "the tensor is NULL");
     if (t->arena)
-        return tg_set_error(TG_ERR_ARG, "tg_requires_grad: '%s' lives in an arena; a parameter "
+        return tg_set_error_in(TG_ERR_ARG, "tg_requires_grad", "'%s' lives in an arena; a parameter "
                             "must be a heap tensor (made with a NULL arena)", name ? name : "");
     if (t->dtype != TG_F32 && t->dtype != TG_F64)
-        return tg_set_error(TG_ERR_DTYPE, "tg_requires_grad: '%s' is %s; gradients need f32 or f64",
+        return tg_set_error_in(TG_ERR_DTYPE, "tg_requires_grad", "'%s' is %s; gradients need f32 or f64",
                             name ? name : "", tg_dtype_name(t->dtype));
     leaf *L = leaf_of(t);
     if (!L) {
         if (t->user)
-            return tg_set_error(TG_ERR_ARG, "tg_requires_grad: '%s' is already in use by a layer "
+            return tg_set_error_in(TG_ERR_ARG, "tg_requires_grad", "'%s' is already in use by a layer "
                                 "above the tensor (its user field is set)", name ? name : "");
         L = tg_mem_alloc(sizeof *L, _Alignof(leaf));
         if (!L)
@@ -499,7 +551,7 @@ tg_status tg_accumulate_grad(tg_tape *tp, const tg_record *r, int i, const tg_te
     if (tp->check_finite) {
         int64_t bad = count_nonfinite(g);
         if (bad)
-            return tg_tape_fail(tp, TG_ERR_STATE, "tg_backward: the gradient that record %d (%s%s%s) "
+            return tg_tape_fail_in(tp, TG_ERR_STATE, "tg_backward", "the gradient that record %d (%s%s%s) "
                                 "passes to its input %d has %lld NaN/Inf values", r->id, r->op->name,
                                 *r->scope ? " in " : "", r->scope, i, (long long)bad);
     }
@@ -581,7 +633,7 @@ static tg_status check_unchanged(tg_tape *tp, rec *from)
                 snprintf(what, sizeof what, "input %d ('%s')", i, tg_leaf_name(t));
             else
                 snprintf(what, sizeof what, "input %d", i);
-            return tg_tape_fail(tp, TG_ERR_STATE, "tg_backward: tg_%s (record %d%s%s) needs %s as "
+            return tg_tape_fail_in(tp, TG_ERR_STATE, "tg_backward", "tg_%s (record %d%s%s) needs %s as "
                                 "it was when recorded, but it was written in place since (version "
                                 "%llu then, %llu now); write it after tg_backward, or write a copy "
                                 "(tg_tensor_clone)", r->op->name, r->id, *r->scope ? ", in " : "",
@@ -597,7 +649,7 @@ static tg_status check_unchanged(tg_tape *tp, rec *from)
 tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
 {
     if (!tp)
-        return tg_set_error(TG_ERR_ARG, "tg_backward: the tape is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_backward", "the tape is NULL");
     if (tp->status != TG_OK)
         return tp->status; /* refuses: the sticky error says why */
     rec *R = rec_of(tp, out);
@@ -610,20 +662,20 @@ tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
             why = "is a leaf (a parameter), not an op's output";
         else if (other && other->magic == REC_MAGIC)
             why = "was recorded on another tape";
-        return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: the output %s; a backward starts from an "
+        return tg_tape_fail_in(tp, TG_ERR_ARG, "tg_backward", "the output %s; a backward starts from an "
                             "op's output on this tape", why);
     }
     if (!R->pub.requires_grad)
-        return tg_tape_fail(tp, TG_ERR_ARG, "tg_backward: nothing that '%s' (record %d) depends on "
+        return tg_tape_fail_in(tp, TG_ERR_ARG, "tg_backward", "nothing that '%s' (record %d) depends on "
                             "requires a gradient", R->pub.op->name, R->pub.id);
     if (!gout || !tg_tensor_same_shape(gout, out) || gout->dtype != out->dtype) {
         char a[160], b[160];
-        return tg_tape_fail(tp, TG_ERR_SHAPE, "tg_backward: the output gradient is %s, the output %s %s",
+        return tg_tape_fail_in(tp, TG_ERR_SHAPE, "tg_backward", "the output gradient is %s, the output %s %s",
                             gout ? tg_shape_str(a, sizeof a, gout->ndim, gout->shape) : "NULL",
                             tg_dtype_name(out->dtype), tg_shape_str(b, sizeof b, out->ndim, out->shape));
     }
     if (tp->walked && !tp->retain_graph)
-        return tg_tape_fail(tp, TG_ERR_STATE, "tg_backward: this tape was walked back already, and a "
+        return tg_tape_fail_in(tp, TG_ERR_STATE, "tg_backward", "this tape was walked back already, and a "
                             "second backward would add to the leaves' gradients again; call tg_tape_reset "
                             "before the next forward, or tg_tape_set_retain_graph(tp, true) to walk it "
                             "again on purpose");
@@ -635,7 +687,7 @@ tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
         tp->records[id]->pub.grad = NULL;
     R->pub.grad = tg_tensor_clone(tp->arena, gout);
     if (!R->pub.grad)
-        return tg_tape_fail(tp, tg_last_status(), "tg_backward: %s", tg_last_error());
+        return tg_tape_fail_in(tp, tg_last_status(), "tg_backward", "%s", tg_last_error());
     for (int id = R->pub.id; id >= 0; id--) {
         tg_record *r = &tp->records[id]->pub;
         if (!r->grad || !r->requires_grad || !r->op->backward)
@@ -662,18 +714,18 @@ tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
 tg_status tg_backward(tg_tape *tp, tg_tensor *loss)
 {
     if (!tp)
-        return tg_set_error(TG_ERR_ARG, "tg_backward: the tape is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_backward", "the tape is NULL");
     if (tp->status != TG_OK)
         return tp->status;
     if (!loss || tg_tensor_numel(loss) != 1) {
         char s[160];
-        return tg_tape_fail(tp, TG_ERR_SHAPE, "tg_backward: the loss must have one element, not shape %s "
+        return tg_tape_fail_in(tp, TG_ERR_SHAPE, "tg_backward", "the loss must have one element, not shape %s "
                             "(use tg_backward_from with an output gradient)",
                             loss ? tg_shape_str(s, sizeof s, loss->ndim, loss->shape) : "NULL");
     }
     tg_tensor *one = tg_tensor_full(tp->arena, loss->dtype, loss->ndim, loss->shape, 1.0);
     if (!one)
-        return tg_tape_fail(tp, tg_last_status(), "tg_backward: %s", tg_last_error());
+        return tg_tape_fail_in(tp, tg_last_status(), "tg_backward", "%s", tg_last_error());
     return tg_backward_from(tp, loss, one);
 }
 

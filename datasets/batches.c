@@ -207,36 +207,36 @@ static tg_status check_config(const tg_dataset *d, const tg_batcher_config *cfg)
 {
     const char *fn = "tg_batcher_new";
     if (!d || !cfg)
-        return tg_set_error(TG_ERR_ARG, "%s: %s is NULL", fn, d ? "config" : "data set");
+        return tg_set_error_in(TG_ERR_ARG, fn, "%s is NULL", d ? "config" : "data set");
     const tg_tensor *im = d->images;
     if (!im || !d->labels || im->dtype != TG_U8 || im->ndim != 4 || !tg_tensor_is_contiguous(im) ||
         im->shape[1] > TG_DATASET_MAX_CHANNELS || d->labels->dtype != TG_I32 ||
         d->labels->ndim != 1 || d->labels->shape[0] != im->shape[0] ||
         !tg_tensor_is_contiguous(d->labels))
-        return tg_set_error(TG_ERR_ARG, "%s: the data set's tensors are not u8 [N,C,H,W] (C <= %d) "
+        return tg_set_error_in(TG_ERR_ARG, fn, "the data set's tensors are not u8 [N,C,H,W] (C <= %d) "
                                         "and i32 [N], contiguous",
-                            fn, TG_DATASET_MAX_CHANNELS);
+                            TG_DATASET_MAX_CHANNELS);
     if (im->shape[0] > INT32_MAX)
-        return tg_set_error(TG_ERR_ARG, "%s: %lld images (at most 2^31 - 1)", fn, (long long)im->shape[0]);
+        return tg_set_error_in(TG_ERR_ARG, fn, "%lld images (at most 2^31 - 1)", (long long)im->shape[0]);
     if (cfg->batch_size < 1)
-        return tg_set_error(TG_ERR_ARG, "%s: batch_size = %lld (at least 1)", fn, (long long)cfg->batch_size);
+        return tg_set_error_in(TG_ERR_ARG, fn, "batch_size = %lld (at least 1)", (long long)cfg->batch_size);
     if (cfg->crop_padding < 0 || cfg->crop_padding > MAX_CROP_PADDING)
-        return tg_set_error(TG_ERR_ARG, "%s: crop_padding = %d (0..%d)", fn, cfg->crop_padding,
+        return tg_set_error_in(TG_ERR_ARG, fn, "crop_padding = %d (0..%d)", cfg->crop_padding,
                             MAX_CROP_PADDING);
     if (cfg->pad_to < 0 || cfg->pad_to > 65536 ||
         (cfg->pad_to > 0 && (cfg->pad_to < im->shape[2] || cfg->pad_to < im->shape[3])))
-        return tg_set_error(TG_ERR_ARG, "%s: pad_to = %d, but the images are %lldx%lld (0 for none, "
+        return tg_set_error_in(TG_ERR_ARG, fn, "pad_to = %d, but the images are %lldx%lld (0 for none, "
                                         "else at least their size)",
-                            fn, cfg->pad_to, (long long)im->shape[2], (long long)im->shape[3]);
+                            cfg->pad_to, (long long)im->shape[2], (long long)im->shape[3]);
     const tg_normalization *nm = cfg->norm;
     if (nm) {
         if (nm->channels != im->shape[1])
-            return tg_set_error(TG_ERR_ARG, "%s: normalisation for %d channels, images have %lld", fn,
+            return tg_set_error_in(TG_ERR_ARG, fn, "normalisation for %d channels, images have %lld",
                                 nm->channels, (long long)im->shape[1]);
         for (int ch = 0; ch < nm->channels; ch++)
             if (!(nm->std[ch] > 0) || !isfinite(nm->std[ch]) || !isfinite(nm->mean[ch]))
-                return tg_set_error(TG_ERR_ARG, "%s: channel %d: mean %g, std %g (std must be > 0, both finite)",
-                                    fn, ch, nm->mean[ch], nm->std[ch]);
+                return tg_set_error_in(TG_ERR_ARG, fn, "channel %d: mean %g, std %g (std must be > 0, both finite)",
+                                    ch, nm->mean[ch], nm->std[ch]);
     }
     return TG_OK;
 }
@@ -304,7 +304,7 @@ tg_batcher *tg_batcher_new(const tg_dataset *d, const tg_batcher_config *cfg)
             ok = false;
         }
         if (!ok)
-            tg_set_error(TG_ERR_STATE, "tg_batcher_new: cannot start the prefetch thread");
+            tg_set_error_in(TG_ERR_STATE, "tg_batcher_new", "cannot start the prefetch thread");
         b->has_thread = ok;
     }
     if (!ok) {
@@ -341,9 +341,9 @@ int64_t tg_batcher_num_batches(const tg_batcher *b)
 tg_status tg_batcher_start_epoch(tg_batcher *b, int64_t epoch)
 {
     if (!b)
-        return tg_set_error(TG_ERR_ARG, "tg_batcher_start_epoch: batcher is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_batcher_start_epoch", "batcher is NULL");
     if (epoch < 0)
-        return tg_set_error(TG_ERR_ARG, "tg_batcher_start_epoch: epoch = %lld (0 or more)",
+        return tg_set_error_in(TG_ERR_ARG, "tg_batcher_start_epoch", "epoch = %lld (0 or more)",
                             (long long)epoch);
     wait_idle(b); /* the worker may be reading the old order */
     if (b->cfg.shuffle) {

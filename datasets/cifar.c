@@ -37,13 +37,13 @@ int64_t tg__cifar_count(const char *path, size_t size, const tg__cifar_format *f
 {
     size_t rec = record_size(f);
     if (size == 0) {
-        tg_set_error(TG_ERR_FORMAT, MODULE ": %s: empty file (expected %zu-byte records)", path, rec);
+        tg_set_error_in(TG_ERR_FORMAT, MODULE, "%s: empty file (expected %zu-byte records)", path, rec);
         return -1;
     }
     if (size % rec != 0) {
         size_t cut = size / rec;
-        tg_set_error(TG_ERR_FORMAT,
-                     MODULE ": %s: %zu bytes is not a whole number of %zu-byte records (record %zu "
+        tg_set_error_in(TG_ERR_FORMAT,
+                     MODULE, "%s: %zu bytes is not a whole number of %zu-byte records (record %zu "
                      "is cut at byte %zu)",
                      path, size, rec, cut, cut * rec);
         return -1;
@@ -59,8 +59,8 @@ tg_status tg__cifar_check_labels(const char *path, const uint8_t *data, int64_t 
         for (int k = 0; k < f->label_bytes; k++) {
             size_t at = (size_t)i * rec + (size_t)k;
             if (data[at] >= f->label_classes[k])
-                return tg_set_error(TG_ERR_FORMAT,
-                                    MODULE ": %s: record %lld (byte %zu): %s %d is out of range "
+                return tg_set_error_in(TG_ERR_FORMAT,
+                                    MODULE, "%s: record %lld (byte %zu): %s %d is out of range "
                                     "0..%d",
                                     path, (long long)i, at, f->label_name[k], data[at],
                                     f->label_classes[k] - 1);
@@ -112,7 +112,7 @@ static bool find_base(char *base, size_t size, const char *dir, const char *sub,
     }
     if (tg__path_exists(alt))
         return true;
-    tg_set_error(TG_ERR_IO, MODULE ": %s: no such file (nor %s): point the data directory at the "
+    tg_set_error_in(TG_ERR_IO, MODULE, "%s: no such file (nor %s): point the data directory at the "
                             "unpacked archive",
                  path, alt);
     return false;
@@ -138,7 +138,7 @@ static tg_dataset *load_files(const char *dir, const char *sub, const char *cons
             int fd = tg__open_regular(MODULE, path, &unused);
             if (fd >= 0) {
                 close(fd);
-                tg_set_error(TG_ERR_IO, MODULE ": %s: cannot stat", path);
+                tg_set_error_in(TG_ERR_IO, MODULE, "%s: cannot stat", path);
             }
             return NULL;
         }
@@ -161,7 +161,7 @@ static tg_dataset *load_files(const char *dir, const char *sub, const char *cons
             goto fail;
         int64_t n = tg__cifar_count(path, size, f);
         if (n >= 0 && n != counts[i])
-            tg_set_error(TG_ERR_IO, MODULE ": %s: changed size while being read", path);
+            tg_set_error_in(TG_ERR_IO, MODULE, "%s: changed size while being read", path);
         if (n != counts[i] || tg__cifar_check_labels(path, data, n, f) != TG_OK) {
             tg_mem_free(data);
             goto fail;
@@ -185,11 +185,11 @@ fail:
 static bool check_args(const char *fn, const char *dir, tg_dataset_part part)
 {
     if (!dir) {
-        tg_set_error(TG_ERR_ARG, "%s: dir is NULL", fn);
+        tg_set_error_in(TG_ERR_ARG, fn, "dir is NULL");
         return false;
     }
     if (part != TG_DATASET_TRAIN && part != TG_DATASET_TEST) {
-        tg_set_error(TG_ERR_ARG, "%s: part %d is neither train nor test", fn, (int)part);
+        tg_set_error_in(TG_ERR_ARG, fn, "part %d is neither train nor test", (int)part);
         return false;
     }
     return true;

@@ -105,8 +105,8 @@ tg_status tg__dataset_read_names(const char *module, tg_dataset *d, const char *
     }
     if (count != d->num_classes) {
         tg_mem_free(data);
-        return tg_set_error(TG_ERR_FORMAT, "%s: %s: %s class names, expected %d (one per line)",
-                            module, path, count > d->num_classes ? "more" : count ? "fewer" : "no",
+        return tg_set_error_in(TG_ERR_FORMAT, module, "%s: %s class names, expected %d (one per line)",
+                            path, count > d->num_classes ? "more" : count ? "fewer" : "no",
                             d->num_classes);
     }
     st = tg__dataset_set_names(d, names, count);
@@ -120,7 +120,7 @@ tg_dataset *tg_dataset_from_tensors(const char *name, const tg_tensor *images, c
     const char *fn = "tg_dataset_from_tensors";
     if (!images || !labels) {
         if (tg_last_status() == TG_OK)
-            tg_set_error(TG_ERR_ARG, "%s: %s is NULL", fn, images ? "labels" : "images");
+            tg_set_error_in(TG_ERR_ARG, fn, "%s is NULL", images ? "labels" : "images");
         return NULL;
     }
     char a[160], b[160];
@@ -128,25 +128,25 @@ tg_dataset *tg_dataset_from_tensors(const char *name, const tg_tensor *images, c
     tg_shape_str(b, sizeof b, labels->ndim, labels->shape);
     if (images->dtype != TG_U8 || images->ndim != 4 || !tg_tensor_is_contiguous(images) ||
         images->shape[1] < 1 || images->shape[1] > TG_DATASET_MAX_CHANNELS) {
-        tg_set_error(TG_ERR_ARG, "%s: images must be contiguous u8 [N,C,H,W] with 1..%d channels, got %s %s%s",
-                     fn, TG_DATASET_MAX_CHANNELS, tg_dtype_name(images->dtype), a,
+        tg_set_error_in(TG_ERR_ARG, fn, "images must be contiguous u8 [N,C,H,W] with 1..%d channels, got %s %s%s",
+                     TG_DATASET_MAX_CHANNELS, tg_dtype_name(images->dtype), a,
                      tg_tensor_is_contiguous(images) ? "" : " (not contiguous)");
         return NULL;
     }
     if (labels->dtype != TG_I32 || labels->ndim != 1 || labels->shape[0] != images->shape[0]) {
-        tg_set_error(TG_ERR_ARG, "%s: labels must be i32 [%lld] for images %s, got %s %s", fn,
+        tg_set_error_in(TG_ERR_ARG, fn, "labels must be i32 [%lld] for images %s, got %s %s",
                      (long long)images->shape[0], a, tg_dtype_name(labels->dtype), b);
         return NULL;
     }
     if (num_classes < 1) {
-        tg_set_error(TG_ERR_ARG, "%s: num_classes = %d (at least 1)", fn, num_classes);
+        tg_set_error_in(TG_ERR_ARG, fn, "num_classes = %d (at least 1)", num_classes);
         return NULL;
     }
     int64_t n = labels->shape[0];
     for (int64_t i = 0; i < n; i++) {
         double v = tg_tensor_get(labels, &i);
         if (v < 0 || v >= num_classes) {
-            tg_set_error(TG_ERR_ARG, "%s: label %g at index %lld is out of range 0..%d", fn, v,
+            tg_set_error_in(TG_ERR_ARG, fn, "label %g at index %lld is out of range 0..%d", v,
                          (long long)i, num_classes - 1);
             return NULL;
         }
@@ -169,7 +169,7 @@ tg_dataset *tg_dataset_from_tensors(const char *name, const tg_tensor *images, c
 tg_dataset *tg_dataset_load(const char *name, const char *dir, tg_dataset_part part)
 {
     if (!name) {
-        tg_set_error(TG_ERR_ARG, "tg_dataset_load: name is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_dataset_load", "name is NULL");
         return NULL;
     }
     if (!dir)
@@ -177,18 +177,18 @@ tg_dataset *tg_dataset_load(const char *name, const char *dir, tg_dataset_part p
     bool known = !strcmp(name, "cifar100") || !strcmp(name, "cifar100-coarse") ||
                  !strcmp(name, "cifar10") || !strcmp(name, "fashion-mnist") || !strcmp(name, "mnist");
     if (!known) {
-        tg_set_error(TG_ERR_ARG,
-                     "tg_dataset_load: unknown data set '%s' (cifar100, cifar100-coarse, cifar10, "
+        tg_set_error_in(TG_ERR_ARG,
+                     "tg_dataset_load", "unknown data set '%s' (cifar100, cifar100-coarse, cifar10, "
                      "fashion-mnist, mnist)",
                      name);
         return NULL;
     }
     if (!dir) {
-        tg_set_error(TG_ERR_ARG, "tg_dataset_load: %s has no default data directory; give one", name);
+        tg_set_error_in(TG_ERR_ARG, "tg_dataset_load", "%s has no default data directory; give one", name);
         return NULL;
     }
     if (part != TG_DATASET_TRAIN && part != TG_DATASET_TEST) {
-        tg_set_error(TG_ERR_ARG, "tg_dataset_load: part %d is neither train nor test", (int)part);
+        tg_set_error_in(TG_ERR_ARG, "tg_dataset_load", "part %d is neither train nor test", (int)part);
         return NULL;
     }
     if (!strcmp(name, "cifar100"))
@@ -214,11 +214,11 @@ const char *tg_dataset_default_dir(const char *name)
 tg_dataset *tg_dataset_head(const tg_dataset *d, int64_t n)
 {
     if (!d) {
-        tg_set_error(TG_ERR_ARG, "tg_dataset_head: data set is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_dataset_head", "data set is NULL");
         return NULL;
     }
     if (n < 0) {
-        tg_set_error(TG_ERR_ARG, "tg_dataset_head: n = %lld (0 or more)", (long long)n);
+        tg_set_error_in(TG_ERR_ARG, "tg_dataset_head", "n = %lld (0 or more)", (long long)n);
         return NULL;
     }
     if (n > tg_dataset_size(d))
@@ -240,7 +240,7 @@ tg_dataset *tg_dataset_head(const tg_dataset *d, int64_t n)
 tg_dataset *tg_dataset_select(const tg_dataset *d, const int32_t *indices, int64_t n)
 {
     if (!d || (!indices && n > 0) || n < 0) {
-        tg_set_error(TG_ERR_ARG, "tg_dataset_select: %s", !d ? "data set is NULL"
+        tg_set_error_in(TG_ERR_ARG, "tg_dataset_select", "%s", !d ? "data set is NULL"
                                                            : n < 0 ? "n is negative"
                                                                    : "indices is NULL");
         return NULL;
@@ -248,7 +248,7 @@ tg_dataset *tg_dataset_select(const tg_dataset *d, const int32_t *indices, int64
     int64_t size = tg_dataset_size(d);
     for (int64_t i = 0; i < n; i++)
         if (indices[i] < 0 || indices[i] >= size) {
-            tg_set_error(TG_ERR_ARG, "tg_dataset_select: index %d at position %lld is out of range 0..%lld",
+            tg_set_error_in(TG_ERR_ARG, "tg_dataset_select", "index %d at position %lld is out of range 0..%lld",
                          (int)indices[i], (long long)i, (long long)size - 1);
             return NULL;
         }
@@ -280,12 +280,12 @@ tg_status tg_dataset_split(const tg_dataset *d, double val_fraction, uint64_t se
                            tg_dataset **train, tg_dataset **val)
 {
     if (!train || !val)
-        return tg_set_error(TG_ERR_ARG, "tg_dataset_split: an output pointer is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dataset_split", "an output pointer is NULL");
     *train = *val = NULL;
     if (!d)
-        return tg_set_error(TG_ERR_ARG, "tg_dataset_split: data set is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dataset_split", "data set is NULL");
     if (!(val_fraction >= 0 && val_fraction < 1))
-        return tg_set_error(TG_ERR_ARG, "tg_dataset_split: val_fraction = %g (0 <= f < 1)", val_fraction);
+        return tg_set_error_in(TG_ERR_ARG, "tg_dataset_split", "val_fraction = %g (0 <= f < 1)", val_fraction);
     int64_t n = tg_dataset_size(d);
     int64_t n_val = (int64_t)llround((double)n * val_fraction);
     int32_t *perm = tg_mem_alloc((size_t)(n ? n : 1) * sizeof *perm, 64);
@@ -336,11 +336,11 @@ const tg_normalization *tg_normalization_preset(const char *name)
 tg_status tg_dataset_channel_stats(const tg_dataset *d, tg_normalization *out)
 {
     if (!d || !out)
-        return tg_set_error(TG_ERR_ARG, "tg_dataset_channel_stats: %s is NULL", d ? "out" : "data set");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dataset_channel_stats", "%s is NULL", d ? "out" : "data set");
     const int64_t *s = d->images->shape;
     int64_t n = s[0], c = s[1], plane = s[2] * s[3];
     if (n * plane == 0)
-        return tg_set_error(TG_ERR_ARG, "tg_dataset_channel_stats: the data set has no pixels");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dataset_channel_stats", "the data set has no pixels");
     memset(out, 0, sizeof *out);
     out->channels = (int)c;
     const uint8_t *px = tg_tensor_data(d->images);

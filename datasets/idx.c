@@ -41,11 +41,11 @@ static tg_status idx_header(const char *path, const uint8_t *data, size_t size, 
     const char *what = ndims == 3 ? "images" : "labels";
     const uint32_t want = 0x0800u | (uint32_t)ndims;
     if (size == 0)
-        return tg_set_error(TG_ERR_FORMAT, MODULE ": %s: empty file (expected IDX %s, magic 0x%08x)",
+        return tg_set_error_in(TG_ERR_FORMAT, MODULE, "%s: empty file (expected IDX %s, magic 0x%08x)",
                             path, what, want);
     if (size < 4)
-        return tg_set_error(TG_ERR_FORMAT,
-                            MODULE ": %s: %zu bytes is too short for an IDX magic number (4 bytes)",
+        return tg_set_error_in(TG_ERR_FORMAT,
+                            MODULE, "%s: %zu bytes is too short for an IDX magic number (4 bytes)",
                             path, size);
     uint32_t magic = be32(data);
     if (magic != want) {
@@ -56,15 +56,15 @@ static tg_status idx_header(const char *path, const uint8_t *data, size_t size, 
         if (type)
             snprintf(found, sizeof found, "IDX %s data of %u dimension%s", type, magic & 0xff,
                      (magic & 0xff) == 1 ? "" : "s");
-        return tg_set_error(TG_ERR_FORMAT,
-                            MODULE ": %s: magic number 0x%08x at byte 0 (%s), expected 0x%08x (IDX "
+        return tg_set_error_in(TG_ERR_FORMAT,
+                            MODULE, "%s: magic number 0x%08x at byte 0 (%s), expected 0x%08x (IDX "
                             "u8 %s, %d dimension%s)",
                             path, magic, found, want, what, ndims, ndims == 1 ? "" : "s");
     }
     size_t header = 4 + 4 * (size_t)ndims;
     if (size < header)
-        return tg_set_error(TG_ERR_FORMAT,
-                            MODULE ": %s: %zu bytes is too short for the %zu-byte IDX header", path,
+        return tg_set_error_in(TG_ERR_FORMAT,
+                            MODULE, "%s: %zu bytes is too short for the %zu-byte IDX header", path,
                             size, header);
     memset(out, 0, sizeof *out);
     out->ndims = ndims;
@@ -72,7 +72,7 @@ static tg_status idx_header(const char *path, const uint8_t *data, size_t size, 
     for (int i = 0; i < ndims; i++) {
         out->dims[i] = be32(data + 4 + 4 * i);
         if (out->dims[i] == 0)
-            return tg_set_error(TG_ERR_FORMAT, MODULE ": %s: size %d (byte %d) is 0, expected at least 1",
+            return tg_set_error_in(TG_ERR_FORMAT, MODULE, "%s: size %d (byte %d) is 0, expected at least 1",
                                 path, i, 4 + 4 * i);
         if (i > 0)
             item *= (uint64_t)out->dims[i]; /* two 32-bit factors: no overflow */
@@ -101,15 +101,15 @@ tg_status tg__idx_check(const char *path, const uint8_t *data, size_t size, int 
         char need[40] = "more than 2^64";
         if (count <= (UINT64_MAX - header) / item)
             snprintf(need, sizeof need, "%llu", (unsigned long long)(header + count * item));
-        return tg_set_error(TG_ERR_FORMAT,
-                            MODULE ": %s: header declares %s (%s bytes with the header) but the "
+        return tg_set_error_in(TG_ERR_FORMAT,
+                            MODULE, "%s: header declares %s (%s bytes with the header) but the "
                             "file has %zu bytes (%s %llu is cut at byte %llu)",
                             path, desc, need, size, ndims == 3 ? "image" : "label",
                             (unsigned long long)cut, (unsigned long long)(header + cut * item));
     }
     if (body != count * item)
-        return tg_set_error(TG_ERR_FORMAT,
-                            MODULE ": %s: header declares %s (%llu bytes with the header) but the "
+        return tg_set_error_in(TG_ERR_FORMAT,
+                            MODULE, "%s: header declares %s (%llu bytes with the header) but the "
                             "file has %zu bytes (%llu extra from byte %llu)",
                             path, desc, (unsigned long long)(header + count * item), size,
                             (unsigned long long)(body - count * item),
@@ -148,14 +148,14 @@ tg_dataset *tg__idx_parse_pair(const char *name, const char *images_path, const 
         tg__idx_parse(labels_path, labels, labels_size, 1, &lb) != TG_OK)
         return NULL;
     if (im.dims[0] != lb.dims[0]) {
-        tg_set_error(TG_ERR_FORMAT, MODULE ": %s holds %lld images but %s holds %lld labels",
+        tg_set_error_in(TG_ERR_FORMAT, MODULE, "%s holds %lld images but %s holds %lld labels",
                      images_path, (long long)im.dims[0], labels_path, (long long)lb.dims[0]);
         return NULL;
     }
     int64_t n = lb.dims[0];
     for (int64_t i = 0; i < n; i++)
         if (lb.body[i] >= num_classes) {
-            tg_set_error(TG_ERR_FORMAT, MODULE ": %s: label %lld (byte %lld) is %d, out of range 0..%d",
+            tg_set_error_in(TG_ERR_FORMAT, MODULE, "%s: label %lld (byte %lld) is %d, out of range 0..%d",
                          labels_path, (long long)i, (long long)(8 + i), lb.body[i], num_classes - 1);
             return NULL;
         }
@@ -223,7 +223,7 @@ static tg_dataset *load_pair(const char *name, const char *images_path, const ch
 tg_dataset *tg_dataset_load_idx(const char *images_path, const char *labels_path, int num_classes)
 {
     if (!images_path || !labels_path || num_classes < 1 || num_classes > 256) {
-        tg_set_error(TG_ERR_ARG, "tg_dataset_load_idx: %s",
+        tg_set_error_in(TG_ERR_ARG, "tg_dataset_load_idx", "%s",
                      !images_path   ? "images_path is NULL"
                      : !labels_path ? "labels_path is NULL"
                                     : "num_classes must be 1..256 (labels are bytes)");
@@ -241,7 +241,7 @@ static bool find_idx(char *path, size_t size, const char *dir, const char *prefi
         return false;
     int n = snprintf(path, size, "%s.gz", plain);
     if (n < 0 || (size_t)n >= size) {
-        tg_set_error(TG_ERR_ARG, MODULE ": path %s.gz is too long", plain);
+        tg_set_error_in(TG_ERR_ARG, MODULE, "path %s.gz is too long", plain);
         return false;
     }
     if (!tg__path_exists(path) && tg__path_exists(plain))
@@ -254,7 +254,7 @@ static tg_dataset *load_mnist_like(const char *fn, const char *name, const char 
                                    tg_dataset_part part, const char *const *names)
 {
     if (!dir || (part != TG_DATASET_TRAIN && part != TG_DATASET_TEST)) {
-        tg_set_error(TG_ERR_ARG, "%s: %s", fn, !dir ? "dir is NULL" : "part is neither train nor test");
+        tg_set_error_in(TG_ERR_ARG, fn, "%s", !dir ? "dir is NULL" : "part is neither train nor test");
         return NULL;
     }
     const char *prefix = part == TG_DATASET_TRAIN ? "train" : "t10k";

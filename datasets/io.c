@@ -21,7 +21,7 @@ bool tg__path_join(const char *module, char *buf, size_t size, const char *dir, 
 {
     int n = snprintf(buf, size, "%s/%s", dir, file);
     if (n < 0 || (size_t)n >= size) {
-        tg_set_error(TG_ERR_ARG, "%s: path %s/%s is longer than %zu bytes", module, dir, file,
+        tg_set_error_in(TG_ERR_ARG, module, "path %s/%s is longer than %zu bytes", dir, file,
                      size - 1);
         return false;
     }
@@ -72,9 +72,9 @@ static tg_status refill(gz_source *src, z_stream *zs)
     if (tg__read_at(src->module, src->path, src->fd, src->consumed, src->piece, n, &got) != TG_OK)
         return tg_last_status();
     if (got == 0)
-        return tg_set_error(TG_ERR_IO, "%s: %s: changed size while being read (%llu bytes, then %llu)",
-                            src->module, src->path, (unsigned long long)src->size,
-                            (unsigned long long)src->consumed);
+        return tg_set_error_in(TG_ERR_IO, src->module, "%s: changed size while being read (%llu bytes, then %llu)",
+                               src->path, (unsigned long long)src->size,
+                               (unsigned long long)src->consumed);
     zs->next_in = src->piece;
     zs->avail_in = (uInt)got;
     src->consumed += got;
@@ -150,8 +150,8 @@ static tg_status gunzip(gz_source *src, size_t max_out, const tg__gz_expect *exp
     else if (tg__read_at(module, path, src->fd, 0, magic, 2, &got) != TG_OK)
         return tg_last_status();
     if (!tg__is_gzip(magic, got))
-        return tg_set_error(TG_ERR_FORMAT, "%s: %s: not a gzip file (no 1f 8b magic at byte 0)",
-                            module, path);
+        return tg_set_error_in(TG_ERR_FORMAT, module, "%s: not a gzip file (no 1f 8b magic at byte 0)",
+                            path);
     /* With an expectation, only its head is inflated until the head has said how long the
      * whole must be; the output then stops there. */
     bool judged = expect == NULL;
@@ -159,14 +159,14 @@ static tg_status gunzip(gz_source *src, size_t max_out, const tg__gz_expect *exp
     growbuf b = {0};
     size_t first = judged ? first_guess(src, max_out) : (want > 0 ? want : 1);
     if (!grow_to(&b, first))
-        return tg_set_error(TG_ERR_NOMEM, "%s: %s: cannot allocate %zu bytes to inflate it", module,
+        return tg_set_error_in(TG_ERR_NOMEM, module, "%s: cannot allocate %zu bytes to inflate it",
                             path, first);
 
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, 15 + 16) != Z_OK) { /* 15+16: a gzip wrapper, checked */
         tg_mem_free(b.p);
-        return tg_set_error(TG_ERR_NOMEM, "%s: %s: zlib could not start inflating", module, path);
+        return tg_set_error_in(TG_ERR_NOMEM, module, "%s: zlib could not start inflating", path);
     }
     tg_status st = TG_OK;
     int members = 0;
@@ -180,23 +180,23 @@ static tg_status gunzip(gz_source *src, size_t max_out, const tg__gz_expect *exp
                 break;
             }
             if (total > max_out) {
-                st = tg_set_error(TG_ERR_FORMAT, "%s: %s: its header declares %zu bytes (inflated), "
-                                  "more than the %zu-byte limit", module, path, total, max_out);
+                st = tg_set_error_in(TG_ERR_FORMAT, module, "%s: its header declares %zu bytes (inflated), "
+                                  "more than the %zu-byte limit", path, total, max_out);
                 break;
             }
             judged = true;
             want = total > b.len ? total : b.len;
             if (want > b.cap && !grow_to(&b, want)) {
-                st = tg_set_error(TG_ERR_NOMEM, "%s: %s: cannot allocate %zu bytes to inflate it",
-                                  module, path, want);
+                st = tg_set_error_in(TG_ERR_NOMEM, module, "%s: cannot allocate %zu bytes to inflate it",
+                                  path, want);
                 break;
             }
         }
         if (b.len == b.cap && b.cap < want) {
             size_t cap = b.cap > want / 2 ? want : b.cap * 2;
             if (!grow_to(&b, cap)) {
-                st = tg_set_error(TG_ERR_NOMEM, "%s: %s: cannot allocate %zu bytes to inflate it",
-                                  module, path, cap);
+                st = tg_set_error_in(TG_ERR_NOMEM, module, "%s: cannot allocate %zu bytes to inflate it",
+                                  path, cap);
                 break;
             }
         }
@@ -211,9 +211,9 @@ static tg_status gunzip(gz_source *src, size_t max_out, const tg__gz_expect *exp
         int rc = inflate(&zs, Z_NO_FLUSH);
         size_t made = room - zs.avail_out;
         if (full && made > 0) {
-            st = expect ? tg_set_error(TG_ERR_FORMAT, "%s: %s: inflates to more than the %zu bytes its "
-                                       "header declares", module, path, want)
-                        : tg_set_error(TG_ERR_FORMAT, "%s: %s: inflates to more than %zu bytes", module,
+            st = expect ? tg_set_error_in(TG_ERR_FORMAT, module, "%s: inflates to more than the %zu bytes its "
+                                       "header declares", path, want)
+                        : tg_set_error_in(TG_ERR_FORMAT, module, "%s: inflates to more than %zu bytes",
                                        path, want);
             break;
         }
@@ -227,10 +227,10 @@ static tg_status gunzip(gz_source *src, size_t max_out, const tg__gz_expect *exp
             /* another member may follow (gzip allows concatenation); anything else is
              * not gzip data and is refused rather than ignored */
             if (!member_at(src, at)) {
-                st = tg_set_error(TG_ERR_FORMAT,
-                                  "%s: %s: %llu bytes after the end of gzip member %d at byte %llu are "
+                st = tg_set_error_in(TG_ERR_FORMAT,
+                                  module, "%s: %llu bytes after the end of gzip member %d at byte %llu are "
                                   "not another gzip member",
-                                  module, path, (unsigned long long)(src->size - at), members,
+                                  path, (unsigned long long)(src->size - at), members,
                                   (unsigned long long)at);
                 break;
             }
@@ -240,18 +240,18 @@ static tg_status gunzip(gz_source *src, size_t max_out, const tg__gz_expect *exp
         if (rc == Z_OK)
             continue;
         if (rc == Z_BUF_ERROR && zs.avail_out > 0 && zs.avail_in == 0 && src->consumed == src->size) {
-            st = tg_set_error(TG_ERR_FORMAT,
-                              "%s: %s: gzip stream is cut short: %llu compressed bytes end inside "
+            st = tg_set_error_in(TG_ERR_FORMAT,
+                              module, "%s: gzip stream is cut short: %llu compressed bytes end inside "
                               "member %d (%zu bytes inflated so far)",
-                              module, path, (unsigned long long)src->size, members + 1, b.len);
+                              path, (unsigned long long)src->size, members + 1, b.len);
             break;
         }
         if (rc == Z_BUF_ERROR) /* no progress possible only for want of output room */
             continue;
-        st = tg_set_error(rc == Z_MEM_ERROR ? TG_ERR_NOMEM : TG_ERR_FORMAT,
-                          "%s: %s: gzip data is corrupt near compressed byte %llu of member %d "
+        st = tg_set_error_in(rc == Z_MEM_ERROR ? TG_ERR_NOMEM : TG_ERR_FORMAT,
+                          module, "%s: gzip data is corrupt near compressed byte %llu of member %d "
                           "(zlib: %s)",
-                          module, path, (unsigned long long)at, members + 1, zs.msg ? zs.msg : "error");
+                          path, (unsigned long long)at, members + 1, zs.msg ? zs.msg : "error");
         break;
     }
     inflateEnd(&zs);
@@ -281,7 +281,7 @@ tg_status tg__gunzip_file(const char *module, const char *path, int fd, uint64_t
     *out = NULL;
     *out_size = 0;
     if (!src.piece)
-        return tg_set_error(TG_ERR_NOMEM, "%s: %s: cannot allocate %zu bytes to inflate it", module,
+        return tg_set_error_in(TG_ERR_NOMEM, module, "%s: cannot allocate %zu bytes to inflate it",
                             path, GZ_PIECE);
     tg_status st = gunzip(&src, max_out, expect, out, out_size);
     tg_mem_free(src.piece);

@@ -27,7 +27,7 @@ static tg_status mpi_fail(const tg_dist *d, const char *fn, const char *call, in
     char why[MPI_MAX_ERROR_STRING] = "";
     int len = 0;
     MPI_Error_string(rc, why, &len);
-    return tg_set_error(TG_ERR_IO, "%s: rank %d of %d: %s failed: %s", fn, d ? d->rank : -1, d ? d->size : -1,
+    return tg_set_error_in(TG_ERR_IO, fn, "rank %d of %d: %s failed: %s", d ? d->rank : -1, d ? d->size : -1,
                         call, why);
 }
 
@@ -37,7 +37,7 @@ tg_dist *tg_dist_init(int *argc, char ***argv)
     MPI_Initialized(&initialised);
     tg_dist *d = calloc(1, sizeof *d);
     if (!d) {
-        tg_set_error(TG_ERR_NOMEM, "tg_dist_init: out of memory");
+        tg_set_error_in(TG_ERR_NOMEM, "tg_dist_init", "out of memory");
         return NULL;
     }
     d->comm = MPI_COMM_NULL;
@@ -92,9 +92,9 @@ int tg_dist_size(const tg_dist *d) { return d ? d->size : 1; }
 tg_status tg_dist_shard(const tg_dist *d, int64_t global, int64_t *first, int64_t *count)
 {
     if (!d || !first || !count)
-        return tg_set_error(TG_ERR_ARG, "tg_dist_shard: %s is NULL", !d ? "the job" : "an output");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dist_shard", "%s is NULL", !d ? "the job" : "an output");
     if (global <= 0 || global % d->size)
-        return tg_set_error(TG_ERR_ARG, "tg_dist_shard: a global batch of %lld does not split into %d equal "
+        return tg_set_error_in(TG_ERR_ARG, "tg_dist_shard", "a global batch of %lld does not split into %d equal "
                             "shares (one per rank); choose a batch size that is a multiple of %d",
                             (long long)global, d->size, d->size);
     *count = global / d->size;
@@ -117,11 +117,11 @@ static uint64_t fnv1a(const void *bytes, size_t n)
 tg_status tg_dist_check_same(tg_dist *d, const char *what, const void *bytes, size_t n)
 {
     if (!d || (!bytes && n))
-        return tg_set_error(TG_ERR_ARG, "tg_dist_check_same: %s is NULL", !d ? "the job" : "the data");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dist_check_same", "%s is NULL", !d ? "the job" : "the data");
     uint64_t mine[2] = {fnv1a(bytes, n), (uint64_t)n};
     uint64_t *all = malloc(sizeof mine * (size_t)d->size);
     if (!all)
-        return tg_set_error(TG_ERR_NOMEM, "tg_dist_check_same: out of memory");
+        return tg_set_error_in(TG_ERR_NOMEM, "tg_dist_check_same", "out of memory");
     int rc = MPI_Allgather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, d->comm);
     if (rc != MPI_SUCCESS) {
         free(all);
@@ -133,7 +133,7 @@ tg_status tg_dist_check_same(tg_dist *d, const char *what, const void *bytes, si
             differs = k;
     free(all);
     if (differs >= 0)
-        return tg_set_error(TG_ERR_ARG, "tg_dist_check_same: rank %d's %s differs from rank 0's (all ranks must "
+        return tg_set_error_in(TG_ERR_ARG, "tg_dist_check_same", "rank %d's %s differs from rank 0's (all ranks must "
                             "run the same program on the same settings)", differs, what ? what : "data");
     return TG_OK;
 }
@@ -201,15 +201,15 @@ static tg_status bcast_tensor(tg_dist *d, const char *fn, tg_tensor *t)
 tg_status tg_dist_broadcast_model(tg_dist *d, tg_model *m)
 {
     if (!d || !m)
-        return tg_set_error(TG_ERR_ARG, "tg_dist_broadcast_model: %s is NULL", !d ? "the job" : "the model");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dist_broadcast_model", "%s is NULL", !d ? "the job" : "the model");
     size_t len = 0;
     char *layout = model_layout(m, &len);
     if (!layout)
-        return tg_set_error(TG_ERR_NOMEM, "tg_dist_broadcast_model: out of memory");
+        return tg_set_error_in(TG_ERR_NOMEM, "tg_dist_broadcast_model", "out of memory");
     tg_status st = tg_dist_check_same(d, "model (parameter names, dtypes and shapes)", layout, len);
     free(layout);
     if (st != TG_OK)
-        return tg_set_error(TG_ERR_SHAPE, "tg_dist_broadcast_model: %s", tg_last_error());
+        return tg_set_error_in(TG_ERR_SHAPE, "tg_dist_broadcast_model", "%s", tg_last_error());
     for (int i = 0; st == TG_OK && i < tg_model_num_params(m); i++)
         st = bcast_tensor(d, "tg_dist_broadcast_model", tg_model_param(m, i));
     for (int i = 0; st == TG_OK && i < tg_model_num_buffers(m); i++)
@@ -220,11 +220,11 @@ tg_status tg_dist_broadcast_model(tg_dist *d, tg_model *m)
 tg_status tg_dist_broadcast_tensors(tg_dist *d, int n, tg_tensor *const *t)
 {
     if (!d || (n > 0 && !t))
-        return tg_set_error(TG_ERR_ARG, "tg_dist_broadcast_tensors: %s is NULL", !d ? "the job" : "the list");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dist_broadcast_tensors", "%s is NULL", !d ? "the job" : "the list");
     tg_status st = TG_OK;
     for (int i = 0; st == TG_OK && i < n; i++)
         st = t[i] ? bcast_tensor(d, "tg_dist_broadcast_tensors", t[i])
-                  : tg_set_error(TG_ERR_ARG, "tg_dist_broadcast_tensors: tensor %d is NULL", i);
+                  : tg_set_error_in(TG_ERR_ARG, "tg_dist_broadcast_tensors", "tensor %d is NULL", i);
     return st;
 }
 
@@ -233,7 +233,7 @@ tg_status tg_dist_broadcast_tensors(tg_dist *d, int n, tg_tensor *const *t)
 tg_status tg_dist_sum(tg_dist *d, double *values, int n)
 {
     if (!d || (n > 0 && !values))
-        return tg_set_error(TG_ERR_ARG, "tg_dist_sum: %s is NULL", !d ? "the job" : "values");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dist_sum", "%s is NULL", !d ? "the job" : "values");
     if (n <= 0)
         return TG_OK;
     int rc = MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, d->comm);
@@ -265,7 +265,7 @@ static tg_status average_dtype(tg_dist *d, tg_model *m, tg_dtype dt, const int *
     if (total == 0)
         return TG_OK;
     if (!grow(d, (size_t)total * es))
-        return tg_set_error(TG_ERR_NOMEM, "tg_dist_average_grads: out of memory for %lld gradient values",
+        return tg_set_error_in(TG_ERR_NOMEM, "tg_dist_average_grads", "out of memory for %lld gradient values",
                             (long long)total);
     char *p = d->buf;
     for (int i = 0; i < np; i++) {
@@ -297,7 +297,7 @@ static tg_status average_dtype(tg_dist *d, tg_model *m, tg_dtype dt, const int *
         int64_t n = tg_tensor_numel(w);
         tg_tensor *g = tg_grad(w);
         if (!g)
-            return tg_set_error(TG_ERR_STATE, "tg_dist_average_grads: parameter '%s' has a gradient on another "
+            return tg_set_error_in(TG_ERR_STATE, "tg_dist_average_grads", "parameter '%s' has a gradient on another "
                                 "rank and none on rank %d: the ranks ran different graphs",
                                 tg_model_param_name(m, i), d->rank);
         if (dt == TG_F32) {
@@ -319,11 +319,11 @@ static tg_status average_dtype(tg_dist *d, tg_model *m, tg_dtype dt, const int *
 tg_status tg_dist_average_grads(tg_dist *d, tg_model *m)
 {
     if (!d || !m)
-        return tg_set_error(TG_ERR_ARG, "tg_dist_average_grads: %s is NULL", !d ? "the job" : "the model");
+        return tg_set_error_in(TG_ERR_ARG, "tg_dist_average_grads", "%s is NULL", !d ? "the job" : "the model");
     const int np = tg_model_num_params(m);
     int *has = calloc((size_t)(np ? np : 1), sizeof *has);
     if (!has)
-        return tg_set_error(TG_ERR_NOMEM, "tg_dist_average_grads: out of memory");
+        return tg_set_error_in(TG_ERR_NOMEM, "tg_dist_average_grads", "out of memory");
     for (int i = 0; i < np; i++)
         has[i] = tg_grad(tg_model_param(m, i)) != NULL;
     int rc = np ? MPI_Allreduce(MPI_IN_PLACE, has, np, MPI_INT, MPI_MAX, d->comm) : MPI_SUCCESS;

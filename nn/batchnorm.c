@@ -28,13 +28,13 @@ tg_status tg_batchnorm2d_init(tg_batchnorm2d *bn, tg_model *m, const char *name,
 {
     static const char fn[] = "tg_batchnorm2d_init";
     if (!bn || !m || !name)
-        return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn, !bn ? "layer" : !m ? "model" : "name");
+        return tg_set_error_in(TG_ERR_ARG, fn, "the %s is NULL", !bn ? "layer" : !m ? "model" : "name");
     memset(bn, 0, sizeof *bn);
     tg_status st = tg__layer_name(bn->name, sizeof bn->name, fn, name);
     if (st != TG_OK)
         return st;
     if (channels < 1)
-        return tg_set_error(TG_ERR_ARG, "%s: '%s': channels must be >= 1, got %lld", fn, name,
+        return tg_set_error_in(TG_ERR_ARG, fn, "'%s': channels must be >= 1, got %lld", name,
                             (long long)channels);
     for (int i = 0; i < 5; i++) /* all names free before anything is made */
         if ((st = tg__layer_check_new(fn, m, name, state_names[i])) != TG_OK)
@@ -73,31 +73,31 @@ tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tens
 {
     static const char fn[] = "tg_batchnorm2d_forward";
     if (!tp) {
-        tg_set_error(TG_ERR_ARG, "%s: the tape is NULL", fn);
+        tg_set_error_in(TG_ERR_ARG, fn, "the tape is NULL");
         return NULL;
     }
     if (!bn || !bn->weight || !bn->bias || !bn->running_mean || !bn->running_var || !bn->model)
-        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "%s: the layer is %s", fn, bn ? "not initialised" : "NULL");
+        return tg__layer_fail(tp, TG_ERR_ARG, fn, "the layer is %s", bn ? "not initialised" : "NULL");
     if (tg_tape_status(tp) != TG_OK)
-        return tg_neg(tp, x); /* the placeholder */
+        return tg_tape_placeholder(tp);
     if (!x)
-        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "%s: the input is NULL", fn);
+        return tg__layer_fail(tp, TG_ERR_ARG, fn, "the input is NULL");
     int64_t c = bn->weight->shape[0];
     char buf[160];
     if (x->ndim != 4 || x->shape[1] != c)
-        return tg_tape_fail_tensor(tp, TG_ERR_SHAPE, "%s: '%s' takes [N,%lld,H,W], got %s", fn, bn->name,
+        return tg__layer_fail(tp, TG_ERR_SHAPE, fn, "'%s' takes [N,%lld,H,W], got %s", bn->name,
                           (long long)c, tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
     bool training = tg_model_training(bn->model);
     int64_t n = x->shape[0] * x->shape[2] * x->shape[3]; /* values per channel */
     const tg_stat_sync *sync = training ? tg_tape_stat_sync(tp) : NULL;
     if (sync && !tg_tape_fused(tp))
-        return tg_tape_fail_tensor(tp, TG_ERR_STATE, "%s: '%s': synchronised batch statistics (tg_stat_sync) "
-                          "need the fused batch norm; turn fusion on (tg_tape_set_fused)", fn, bn->name);
+        return tg__layer_fail(tp, TG_ERR_STATE, fn, "'%s': synchronised batch statistics (tg_stat_sync) "
+                          "need the fused batch norm; turn fusion on (tg_tape_set_fused)", bn->name);
     /* the unbiased running variance counts every process's values (equal batches) */
     const double n_all = (double)n * (sync ? sync->size : 1);
     if (training && n <= 1) /* PyTorch refuses too: the unbiased variance needs two */
-        return tg_tape_fail_tensor(tp, TG_ERR_SHAPE, "%s: '%s' needs more than 1 value per channel in "
-                          "training, got input %s", fn, bn->name,
+        return tg__layer_fail(tp, TG_ERR_SHAPE, fn, "'%s' needs more than 1 value per channel in "
+                          "training, got input %s", bn->name,
                           tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
 
     const int64_t c4[4] = {1, c, 1, 1};
@@ -121,7 +121,7 @@ tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tens
             if (st != TG_OK) {
                 char why[256];
                 snprintf(why, sizeof why, "%s", tg_last_error());
-                tg_tape_fail_tensor(tp, st, "%s: '%s': updating the running statistics: %s", fn, bn->name, why);
+                tg__layer_fail(tp, st, fn, "'%s': updating the running statistics: %s", bn->name, why);
             } else if (bn->num_batches_tracked) {
                 tg_tensor_fill_(bn->num_batches_tracked, tg_tensor_item(bn->num_batches_tracked) + 1);
             }
@@ -134,7 +134,7 @@ tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tens
         if (!rm || !inv_std) {
             char why[256];
             snprintf(why, sizeof why, "%s", tg_last_error());
-            tg_tape_fail_tensor(tp, tg_last_status(), "%s: '%s': %s", fn, bn->name, why);
+            tg__layer_fail(tp, tg_last_status(), fn, "'%s': %s", bn->name, why);
         }
         xhat = tg_mul(tp, tg_sub(tp, x, rm), inv_std);
     }

@@ -21,9 +21,9 @@ static tg_status check_args(const char *fn, const char *path, const tg_model *m,
                             const char *const *extra_names, const void *extra)
 {
     if (!path || !m)
-        return tg_set_error(TG_ERR_ARG, "%s: %s is NULL", fn, !path ? "path" : "the model");
+        return tg_set_error_in(TG_ERR_ARG, fn, "%s is NULL", !path ? "path" : "the model");
     if (nextra < 0 || (nextra > 0 && (!extra_names || !extra)))
-        return tg_set_error(TG_ERR_ARG, "%s: %s: %d extra tensors with %s", fn, path, nextra,
+        return tg_set_error_in(TG_ERR_ARG, fn, "%s: %d extra tensors with %s", path, nextra,
                             nextra < 0 ? "a negative count" : "NULL names or tensors");
     return TG_OK;
 }
@@ -37,8 +37,8 @@ tg_status tg_checkpoint_save(const char *path, const tg_model *m, int nextra,
         return tg_last_status();
     for (int i = 0; i < nextra; i++)
         if (extra_names[i] && tg_model_find(m, extra_names[i]))
-            return tg_set_error(TG_ERR_ARG, "%s: %s: extra tensor '%s' has the name of a model "
-                                "tensor", fn, path, extra_names[i]);
+            return tg_set_error_in(TG_ERR_ARG, fn, "%s: extra tensor '%s' has the name of a model "
+                                "tensor", path, extra_names[i]);
     int np = tg_model_num_params(m), nb = tg_model_num_buffers(m);
     int total = np + nb + nextra;
     size_t cap = (size_t)(total ? total : 1);
@@ -46,7 +46,7 @@ tg_status tg_checkpoint_save(const char *path, const tg_model *m, int nextra,
     const tg_tensor **tensors = tg_mem_alloc(cap * sizeof *tensors, _Alignof(tg_tensor *));
     tg_status s;
     if (!names || !tensors) {
-        s = tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", fn, path);
+        s = tg_set_error_in(TG_ERR_NOMEM, fn, "%s: out of memory", path);
         goto out;
     }
     int k = 0;
@@ -72,13 +72,13 @@ static const tg_tensor *match(const char *fn, const char *path, const tg_safeten
 {
     int i = tg__safetensors_index(st, name);
     if (i < 0) {
-        tg_set_error(TG_ERR_FORMAT, "%s: %s: %s '%s' is not in the file", fn, path, what,
+        tg_set_error_in(TG_ERR_FORMAT, fn, "%s: %s '%s' is not in the file", path, what,
                      name);
         return NULL;
     }
     if (used[i]) {
-        tg_set_error(TG_ERR_ARG, "%s: %s: %s '%s' is asked for twice (an extra tensor with a "
-                     "model tensor's name?)", fn, path, what, name);
+        tg_set_error_in(TG_ERR_ARG, fn, "%s: %s '%s' is asked for twice (an extra tensor with a "
+                     "model tensor's name?)", path, what, name);
         return NULL;
     }
     const tg_tensor *src = tg_safetensors_tensor(st, i);
@@ -86,8 +86,8 @@ static const tg_tensor *match(const char *fn, const char *path, const tg_safeten
         char fs[160], ms[160];
         tg_shape_str(fs, sizeof fs, src->ndim, src->shape);
         tg_shape_str(ms, sizeof ms, dst->ndim, dst->shape);
-        tg_set_error(TG_ERR_SHAPE, "%s: %s: tensor '%s' is %s %s in the file but %s %s in the %s",
-                     fn, path, name, tg_dtype_name(src->dtype), fs, tg_dtype_name(dst->dtype), ms,
+        tg_set_error_in(TG_ERR_SHAPE, fn, "%s: tensor '%s' is %s %s in the file but %s %s in the %s",
+                     path, name, tg_dtype_name(src->dtype), fs, tg_dtype_name(dst->dtype), ms,
                      what[0] == 'e' ? "caller's extra tensor" : "model");
         return NULL;
     }
@@ -107,7 +107,7 @@ tg_status tg__checkpoint_apply(const char *fn, const char *path, const tg_safete
     tg_tensor **dst = tg_mem_alloc(cap * sizeof *dst, _Alignof(tg_tensor *));
     tg_status s = TG_OK;
     if (!used || !src || !dst) {
-        s = tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", fn, path);
+        s = tg_set_error_in(TG_ERR_NOMEM, fn, "%s: out of memory", path);
         goto out;
     }
     memset(used, 0, (size_t)(n ? n : 1) * sizeof *used);
@@ -137,9 +137,9 @@ tg_status tg__checkpoint_apply(const char *fn, const char *path, const tg_safete
         int first = 0;
         while (used[first])
             first++;
-        s = tg_set_error(TG_ERR_FORMAT, "%s: %s: the file holds %d tensor%s that the model does "
+        s = tg_set_error_in(TG_ERR_FORMAT, fn, "%s: the file holds %d tensor%s that the model does "
                          "not have (such as '%s'): it was saved from a different architecture, "
-                         "or with extra tensors not asked for", fn, path, n - total,
+                         "or with extra tensors not asked for", path, n - total,
                          n - total == 1 ? "" : "s", tg_safetensors_name(st, first));
         goto out;
     }
@@ -164,7 +164,7 @@ tg_status tg_checkpoint_load(const char *path, tg_model *m, int nextra,
         return tg_last_status();
     for (int i = 0; i < nextra; i++)
         if (!extra_names[i] || !extra[i])
-            return tg_set_error(TG_ERR_ARG, "%s: %s: extra tensor %d has a NULL %s", fn, path, i,
+            return tg_set_error_in(TG_ERR_ARG, fn, "%s: extra tensor %d has a NULL %s", path, i,
                                 !extra_names[i] ? "name" : "tensor");
 
     tg_safetensors *st = tg__safetensors_read(fn, path);

@@ -20,7 +20,7 @@ static int64_t receptive_field(const tg_tensor *w)
 int64_t tg_fan_in(const tg_tensor *w)
 {
     if (!w || w->ndim < 2) {
-        tg_set_error(TG_ERR_SHAPE, "tg_fan_in: a weight needs at least 2 dimensions, got %d",
+        tg_set_error_in(TG_ERR_SHAPE, "tg_fan_in", "a weight needs at least 2 dimensions, got %d",
                      w ? w->ndim : -1);
         return -1;
     }
@@ -30,7 +30,7 @@ int64_t tg_fan_in(const tg_tensor *w)
 int64_t tg_fan_out(const tg_tensor *w)
 {
     if (!w || w->ndim < 2) {
-        tg_set_error(TG_ERR_SHAPE, "tg_fan_out: a weight needs at least 2 dimensions, got %d",
+        tg_set_error_in(TG_ERR_SHAPE, "tg_fan_out", "a weight needs at least 2 dimensions, got %d",
                      w ? w->ndim : -1);
         return -1;
     }
@@ -41,18 +41,18 @@ int64_t tg_fan_out(const tg_tensor *w)
 static tg_status check_weight(const char *fn, const tg_tensor *w, const tg_rng *g)
 {
     if (!w || !g)
-        return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn, w ? "generator" : "tensor");
+        return tg_set_error_in(TG_ERR_ARG, fn, "the %s is NULL", w ? "generator" : "tensor");
     if (w->dtype != TG_F32 && w->dtype != TG_F64)
-        return tg_set_error(TG_ERR_DTYPE, "%s: expected an f32 or f64 tensor, got %s", fn,
+        return tg_set_error_in(TG_ERR_DTYPE, fn, "expected an f32 or f64 tensor, got %s",
                             tg_dtype_name(w->dtype));
     if (w->ndim < 2) {
         char buf[160];
-        return tg_set_error(TG_ERR_SHAPE, "%s: a weight needs at least 2 dimensions ([out, in, ...]), got %s",
-                            fn, tg_shape_str(buf, sizeof buf, w->ndim, w->shape));
+        return tg_set_error_in(TG_ERR_SHAPE, fn, "a weight needs at least 2 dimensions ([out, in, ...]), got %s",
+                            tg_shape_str(buf, sizeof buf, w->ndim, w->shape));
     }
     if (tg_fan_in(w) == 0 || tg_fan_out(w) == 0) {
         char buf[160];
-        return tg_set_error(TG_ERR_SHAPE, "%s: weight %s has an empty fan", fn,
+        return tg_set_error_in(TG_ERR_SHAPE, fn, "weight %s has an empty fan",
                             tg_shape_str(buf, sizeof buf, w->ndim, w->shape));
     }
     return TG_OK;
@@ -89,12 +89,12 @@ tg_status tg_init_xavier_uniform(tg_tensor *w, double gain, tg_rng *g)
 tg_status tg_init_bias(tg_tensor *b, int64_t fan_in, tg_rng *g)
 {
     if (!b || !g)
-        return tg_set_error(TG_ERR_ARG, "tg_init_bias: the %s is NULL", b ? "generator" : "tensor");
+        return tg_set_error_in(TG_ERR_ARG, "tg_init_bias", "the %s is NULL", b ? "generator" : "tensor");
     if (b->dtype != TG_F32 && b->dtype != TG_F64)
-        return tg_set_error(TG_ERR_DTYPE, "tg_init_bias: expected an f32 or f64 tensor, got %s",
+        return tg_set_error_in(TG_ERR_DTYPE, "tg_init_bias", "expected an f32 or f64 tensor, got %s",
                             tg_dtype_name(b->dtype));
     if (fan_in < 0)
-        return tg_set_error(TG_ERR_ARG, "tg_init_bias: fan_in must be >= 0, got %lld", (long long)fan_in);
+        return tg_set_error_in(TG_ERR_ARG, "tg_init_bias", "fan_in must be >= 0, got %lld", (long long)fan_in);
     double bound = fan_in > 0 ? 1.0 / sqrt((double)fan_in) : 0.0; /* as nn.Linear / nn.Conv2d */
     return tg_tensor_uniform_(b, g, -bound, bound);
 }

@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ shared pieces
@@ -26,7 +27,7 @@ tg_status tg__layer_name(char *dst, size_t size, const char *fn, const char *nam
 {
     size_t len = strlen(name);
     if (len == 0 || len >= size)
-        return tg_set_error(TG_ERR_ARG, "%s: a layer name must have 1 to %zu bytes, '%s' has %zu", fn,
+        return tg_set_error_in(TG_ERR_ARG, fn, "a layer name must have 1 to %zu bytes, '%s' has %zu",
                             size - 1, name, len);
     memcpy(dst, name, len + 1);
     return TG_OK;
@@ -37,7 +38,7 @@ tg_status tg__layer_check_new(const char *fn, const tg_model *m, const char *lay
     char full[160];
     snprintf(full, sizeof full, "%s/%s", layer, what);
     if (tg_model_find(m, full))
-        return tg_set_error(TG_ERR_ARG, "%s: '%s' already exists", fn, full);
+        return tg_set_error_in(TG_ERR_ARG, fn, "'%s' already exists", full);
     return TG_OK;
 }
 
@@ -49,13 +50,24 @@ tg_tensor *tg__layer_add(const char *fn, tg_model *m, bool param, const char *la
     tg_tensor *t = param ? tg_model_add_param(m, full, dt, ndim, shape)
                          : tg_model_add_buffer(m, full, dt, ndim, shape);
     if (!t) {
-        /* the model's reason, under the name of the function the user called */
-        char why[256];
-        const char *msg = tg_last_error(), *colon = strstr(msg, ": ");
-        snprintf(why, sizeof why, "%s", colon ? colon + 2 : msg);
-        tg_set_error(tg_last_status(), "%s: %s", fn, why);
+        /* the model's reason (status and detail), under the name of the layer's function
+         * the user called */
+        tg_error e = *tg_last_error_info();
+        snprintf(e.function, sizeof e.function, "%s", fn);
+        tg_set_error_value(&e);
     }
     return t;
+}
+
+tg_tensor *tg__layer_fail(tg_tape *tp, tg_status s, const char *fn, const char *fmt, ...)
+{
+    char detail[sizeof ((tg_error *)0)->detail];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    tg_tape_fail_in(tp, s, fn, "%s", detail);
+    return tg_tape_placeholder(tp);
 }
 
 /* A parameter "<layer>/<what>" in the model's dtype; NULL + error naming fn. */
@@ -72,14 +84,14 @@ tg_status tg_linear_init(tg_linear *l, tg_model *m, const char *name, int64_t in
 {
     static const char fn[] = "tg_linear_init";
     if (!l || !m || !name || !g)
-        return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn,
+        return tg_set_error_in(TG_ERR_ARG, fn, "the %s is NULL",
                             !l ? "layer" : !m ? "model" : !name ? "name" : "generator");
     memset(l, 0, sizeof *l);
     tg_status st = tg__layer_name(l->name, sizeof l->name, fn, name);
     if (st != TG_OK)
         return st;
     if (in < 1 || out < 1)
-        return tg_set_error(TG_ERR_ARG, "%s: '%s': in and out must be >= 1, got %lld and %lld", fn,
+        return tg_set_error_in(TG_ERR_ARG, fn, "'%s': in and out must be >= 1, got %lld and %lld",
                             name, (long long)in, (long long)out);
     if ((st = tg__layer_check_new(fn, m, name, "weight")) != TG_OK ||
         (bias && (st = tg__layer_check_new(fn, m, name, "bias")) != TG_OK))
@@ -102,19 +114,19 @@ tg_status tg_linear_init(tg_linear *l, tg_model *m, const char *name, int64_t in
 tg_tensor *tg_linear_forward(tg_tape *tp, const tg_linear *l, tg_tensor *x)
 {
     if (!tp) {
-        tg_set_error(TG_ERR_ARG, "tg_linear_forward: the tape is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_linear_forward", "the tape is NULL");
         return NULL;
     }
     if (!l || !l->weight)
-        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_linear_forward: the layer is %s",
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_linear_forward", "the layer is %s",
                           l ? "not initialised" : "NULL");
     if (tg_tape_status(tp) != TG_OK)
-        return tg_neg(tp, x); /* the placeholder */
+        return tg_tape_placeholder(tp);
     if (!x)
-        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_linear_forward: the input is NULL");
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_linear_forward", "the input is NULL");
     if (x->ndim != 2 || x->shape[1] != l->weight->shape[1]) {
         char buf[160];
-        return tg_tape_fail_tensor(tp, TG_ERR_SHAPE, "tg_linear_forward: '%s' takes [N,%lld], got %s", l->name,
+        return tg__layer_fail(tp, TG_ERR_SHAPE, "tg_linear_forward", "'%s' takes [N,%lld], got %s", l->name,
                           (long long)l->weight->shape[1], tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
     }
     tg_scope_push(tp, l->name);
@@ -132,18 +144,18 @@ tg_status tg_conv2d_init(tg_conv2d *c, tg_model *m, const char *name, int64_t in
 {
     static const char fn[] = "tg_conv2d_init";
     if (!c || !m || !name || !g)
-        return tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn,
+        return tg_set_error_in(TG_ERR_ARG, fn, "the %s is NULL",
                             !c ? "layer" : !m ? "model" : !name ? "name" : "generator");
     memset(c, 0, sizeof *c);
     tg_status st = tg__layer_name(c->name, sizeof c->name, fn, name);
     if (st != TG_OK)
         return st;
     if (in < 1 || out < 1)
-        return tg_set_error(TG_ERR_ARG, "%s: '%s': in and out channels must be >= 1, got %lld and %lld",
-                            fn, name, (long long)in, (long long)out);
+        return tg_set_error_in(TG_ERR_ARG, fn, "'%s': in and out channels must be >= 1, got %lld and %lld",
+                            name, (long long)in, (long long)out);
     if (kernel < 1 || stride < 1 || padding < 0 || dilation < 1)
-        return tg_set_error(TG_ERR_ARG, "%s: '%s': kernel, stride and dilation must be >= 1 and "
-                            "padding >= 0, got %d, %d, %d and %d", fn, name, kernel, stride,
+        return tg_set_error_in(TG_ERR_ARG, fn, "'%s': kernel, stride and dilation must be >= 1 and "
+                            "padding >= 0, got %d, %d, %d and %d", name, kernel, stride,
                             dilation, padding);
     if ((st = tg__layer_check_new(fn, m, name, "weight")) != TG_OK ||
         (bias && (st = tg__layer_check_new(fn, m, name, "bias")) != TG_OK))
@@ -169,21 +181,21 @@ tg_status tg_conv2d_init(tg_conv2d *c, tg_model *m, const char *name, int64_t in
 tg_tensor *tg_conv2d_forward(tg_tape *tp, const tg_conv2d *c, tg_tensor *x)
 {
     if (!tp) {
-        tg_set_error(TG_ERR_ARG, "tg_conv2d_forward: the tape is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_conv2d_forward", "the tape is NULL");
         return NULL;
     }
     if (!c || !c->weight)
-        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_conv2d_forward: the layer is %s",
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_conv2d_forward", "the layer is %s",
                           c ? "not initialised" : "NULL");
     if (tg_tape_status(tp) != TG_OK)
-        return tg_neg(tp, x); /* the placeholder */
+        return tg_tape_placeholder(tp);
     if (!x)
-        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_conv2d_forward: the input is NULL");
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_conv2d_forward", "the input is NULL");
     const tg_tensor *w = c->weight;
     const tg_conv2d_geom *gm = &c->geom;
     if (x->ndim != 4 || x->shape[1] != w->shape[1]) {
         char buf[160];
-        return tg_tape_fail_tensor(tp, TG_ERR_SHAPE, "tg_conv2d_forward: '%s' takes [N,%lld,H,W], got %s", c->name,
+        return tg__layer_fail(tp, TG_ERR_SHAPE, "tg_conv2d_forward", "'%s' takes [N,%lld,H,W], got %s", c->name,
                           (long long)w->shape[1], tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
     }
     int64_t n = x->shape[0], oc = w->shape[0], k = w->shape[1] * w->shape[2] * w->shape[3];
@@ -211,15 +223,15 @@ tg_tensor *tg_conv2d_forward(tg_tape *tp, const tg_conv2d *c, tg_tensor *x)
 tg_tensor *tg_nn_dropout(tg_tape *tp, const tg_model *m, tg_tensor *x, double p)
 {
     if (!tp) {
-        tg_set_error(TG_ERR_ARG, "tg_nn_dropout: the tape is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_nn_dropout", "the tape is NULL");
         return NULL;
     }
     if (tg_tape_status(tp) != TG_OK)
-        return tg_neg(tp, x); /* the placeholder */
+        return tg_tape_placeholder(tp);
     if (!m || !x)
-        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_nn_dropout: the %s is NULL", m ? "input" : "model");
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_dropout", "the %s is NULL", m ? "input" : "model");
     if (!(p >= 0 && p < 1))
-        return tg_tape_fail_tensor(tp, TG_ERR_ARG, "tg_nn_dropout: p must be in [0, 1), got %g", p);
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_dropout", "p must be in [0, 1), got %g", p);
     if (!tg_model_training(m) || p == 0)
         return x; /* evaluation: the identity, nothing recorded */
     return tg_dropout(tp, x, p);

@@ -66,33 +66,33 @@ static tg_tensor *new_entry_tensor(const tg_model *m, const char *fn, const char
                                    int ndim, const int64_t *shape)
 {
     if (!m || !name) {
-        tg_set_error(TG_ERR_ARG, "%s: the %s is NULL", fn, m ? "name" : "model");
+        tg_set_error_in(TG_ERR_ARG, fn, "the %s is NULL", m ? "name" : "model");
         return NULL;
     }
     size_t len = strlen(name);
     if (len == 0 || len > NAME_MAX_LEN) {
-        tg_set_error(TG_ERR_ARG, "%s: a name must have 1 to %d bytes, '%s' has %zu", fn,
+        tg_set_error_in(TG_ERR_ARG, fn, "a name must have 1 to %d bytes, '%s' has %zu",
                      NAME_MAX_LEN, name, len);
         return NULL;
     }
     if (list_find(&m->params, name) || list_find(&m->buffers, name)) {
-        tg_set_error(TG_ERR_ARG, "%s: '%s' already exists", fn, name);
+        tg_set_error_in(TG_ERR_ARG, fn, "'%s' already exists", name);
         return NULL;
     }
     if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
-        tg_set_error(TG_ERR_SHAPE, "%s: '%s': ndim must be 0..%d with a shape, got %d%s", fn, name,
+        tg_set_error_in(TG_ERR_SHAPE, fn, "'%s': ndim must be 0..%d with a shape, got %d%s", name,
                      TG_MAX_DIMS, ndim, ndim > 0 && !shape ? " and no shape" : "");
         return NULL;
     }
     for (int d = 0; d < ndim; d++)
         if (shape[d] < 0) {
             char buf[160];
-            tg_set_error(TG_ERR_SHAPE, "%s: '%s': shape %s has a negative size", fn, name,
+            tg_set_error_in(TG_ERR_SHAPE, fn, "'%s': shape %s has a negative size", name,
                          tg_shape_str(buf, sizeof buf, ndim, shape));
             return NULL;
         }
     if ((unsigned)dt >= TG_DTYPE_COUNT) {
-        tg_set_error(TG_ERR_DTYPE, "%s: '%s': dtype %d is not a tg_dtype", fn, name, (int)dt);
+        tg_set_error_in(TG_ERR_DTYPE, fn, "'%s': dtype %d is not a tg_dtype", name, (int)dt);
         return NULL;
     }
     tg_tensor *t = tg_tensor_zeros(NULL, dt, ndim, shape);
@@ -100,7 +100,7 @@ static tg_tensor *new_entry_tensor(const tg_model *m, const char *fn, const char
         /* keep the kernel's reason but name the function the user called */
         char why[256];
         snprintf(why, sizeof why, "%s", tg_last_error());
-        tg_set_error(tg_last_status(), "%s: '%s': %s", fn, name, why);
+        tg_set_error_in(tg_last_status(), fn, "'%s': %s", name, why);
         return NULL;
     }
     return t;
@@ -131,7 +131,7 @@ static tg_tensor *list_add(list *l, const char *name, tg_tensor *t)
 tg_tensor *tg_model_add_param(tg_model *m, const char *name, tg_dtype dt, int ndim, const int64_t *shape)
 {
     if (m && (dt != TG_F32 && dt != TG_F64)) {
-        tg_set_error(TG_ERR_DTYPE, "tg_model_add_param: '%s' is %s; a parameter must be f32 or f64",
+        tg_set_error_in(TG_ERR_DTYPE, "tg_model_add_param", "'%s' is %s; a parameter must be f32 or f64",
                      name ? name : "(null)", (unsigned)dt < TG_DTYPE_COUNT ? tg_dtype_name(dt) : "?");
         return NULL;
     }
@@ -209,9 +209,9 @@ bool tg_model_training(const tg_model *m) { return m && m->training; }
 tg_status tg_model_set_dtype(tg_model *m, tg_dtype dt)
 {
     if (!m)
-        return tg_set_error(TG_ERR_ARG, "tg_model_set_dtype: the model is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_model_set_dtype", "the model is NULL");
     if (dt != TG_F32 && dt != TG_F64)
-        return tg_set_error(TG_ERR_DTYPE, "tg_model_set_dtype: parameters must be f32 or f64, got %s",
+        return tg_set_error_in(TG_ERR_DTYPE, "tg_model_set_dtype", "parameters must be f32 or f64, got %s",
                             (unsigned)dt < TG_DTYPE_COUNT ? tg_dtype_name(dt) : "?");
     m->dtype = dt;
     return TG_OK;

@@ -519,7 +519,7 @@ tg_safetensors *tg__safetensors_parse(const void *buf, size_t len, const char *l
 tg_safetensors *tg__safetensors_read(const char *fn, const char *path)
 {
     if (!path) {
-        tg_set_error(TG_ERR_ARG, "%s: path is NULL", fn);
+        tg_set_error_in(TG_ERR_ARG, fn, "path is NULL");
         return NULL;
     }
     /* without blocking: a FIFO in a checkpoint's place would otherwise wait for a writer
@@ -547,7 +547,7 @@ tg_safetensors *tg__safetensors_read(const char *fn, const char *path)
     tg_mem_free(hdr);
     close(fd);
     if (!st)
-        tg_set_error(tg_last_status(), "%s: %s", fn, tg_last_error());
+        tg_set_error_in(tg_last_status(), fn, "%s", tg_last_error());
     return st;
 }
 

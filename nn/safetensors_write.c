@@ -33,33 +33,33 @@ static tg_status check_args(const char *fn, const char *path, int n, const char 
                             const tg_tensor *const *tensors, int nmeta, const tg_kv *meta)
 {
     if (!path)
-        return tg_set_error(TG_ERR_ARG, "%s: path is NULL", fn);
+        return tg_set_error_in(TG_ERR_ARG, fn, "path is NULL");
     if (n < 0 || nmeta < 0)
-        return tg_set_error(TG_ERR_ARG, "%s: %s: %d tensors and %d metadata entries; counts are "
-                            "non-negative", fn, path, n, nmeta);
+        return tg_set_error_in(TG_ERR_ARG, fn, "%s: %d tensors and %d metadata entries; counts are "
+                            "non-negative", path, n, nmeta);
     if ((n > 0 && (!names || !tensors)) || (nmeta > 0 && !meta))
-        return tg_set_error(TG_ERR_ARG, "%s: %s: %s is NULL", fn, path,
+        return tg_set_error_in(TG_ERR_ARG, fn, "%s: %s is NULL", path,
                             nmeta > 0 && !meta ? "meta" : !names ? "names" : "tensors");
     for (int i = 0; i < n; i++) {
         if (!names[i])
-            return tg_set_error(TG_ERR_ARG, "%s: %s: name %d is NULL", fn, path, i);
+            return tg_set_error_in(TG_ERR_ARG, fn, "%s: name %d is NULL", path, i);
         if (!tensors[i])
-            return tg_set_error(TG_ERR_ARG, "%s: %s: tensor '%s' is NULL", fn, path, names[i]);
+            return tg_set_error_in(TG_ERR_ARG, fn, "%s: tensor '%s' is NULL", path, names[i]);
         if ((unsigned)tensors[i]->dtype >= TG_DTYPE_COUNT)
-            return tg_set_error(TG_ERR_DTYPE, "%s: %s: tensor '%s' has no safetensors dtype", fn,
+            return tg_set_error_in(TG_ERR_DTYPE, fn, "%s: tensor '%s' has no safetensors dtype",
                                 path, names[i]);
         if (!utf8_valid(names[i]))
-            return tg_set_error(TG_ERR_ARG, "%s: %s: tensor name %d is not valid UTF-8", fn, path, i);
+            return tg_set_error_in(TG_ERR_ARG, fn, "%s: tensor name %d is not valid UTF-8", path, i);
         if (strcmp(names[i], "__metadata__") == 0)
-            return tg_set_error(TG_ERR_ARG, "%s: %s: '__metadata__' is reserved for the metadata, "
-                                "not a tensor name", fn, path);
+            return tg_set_error_in(TG_ERR_ARG, fn, "%s: '__metadata__' is reserved for the metadata, "
+                                "not a tensor name", path);
     }
     for (int i = 0; i < nmeta; i++) {
         if (!meta[i].key || !meta[i].value)
-            return tg_set_error(TG_ERR_ARG, "%s: %s: metadata %d has a NULL %s", fn, path, i,
+            return tg_set_error_in(TG_ERR_ARG, fn, "%s: metadata %d has a NULL %s", path, i,
                                 meta[i].key ? "value" : "key");
         if (!utf8_valid(meta[i].key) || !utf8_valid(meta[i].value))
-            return tg_set_error(TG_ERR_ARG, "%s: %s: metadata '%s' is not valid UTF-8", fn, path,
+            return tg_set_error_in(TG_ERR_ARG, fn, "%s: metadata '%s' is not valid UTF-8", path,
                                 utf8_valid(meta[i].key) ? meta[i].key : "?");
     }
     /* duplicates: sort copies of the pointers */
@@ -68,7 +68,7 @@ static tg_status check_args(const char *fn, const char *path, int n, const char 
         return TG_OK;
     const char **sorted = tg_mem_alloc((size_t)most * sizeof *sorted, _Alignof(char *));
     if (!sorted)
-        return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", fn, path);
+        return tg_set_error_in(TG_ERR_NOMEM, fn, "%s: out of memory", path);
     tg_status s = TG_OK;
     for (int pass = 0; pass < 2 && s == TG_OK; pass++) {
         int k = pass == 0 ? n : nmeta;
@@ -77,7 +77,7 @@ static tg_status check_args(const char *fn, const char *path, int n, const char 
         qsort(sorted, (size_t)k, sizeof *sorted, tg__st_cmp_str_ptr);
         for (int i = 1; i < k && s == TG_OK; i++)
             if (strcmp(sorted[i - 1], sorted[i]) == 0)
-                s = tg_set_error(TG_ERR_ARG, "%s: %s: %s '%s' is given twice", fn, path,
+                s = tg_set_error_in(TG_ERR_ARG, fn, "%s: %s '%s' is given twice", path,
                                  pass == 0 ? "tensor" : "metadata key", sorted[i]);
     }
     tg_mem_free(sorted);
@@ -114,7 +114,7 @@ static char *make_header(const char *fn, const char *path, int n, const char *co
     char *json = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     if (!json) {
-        tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory building the header", fn, path);
+        tg_set_error_in(TG_ERR_NOMEM, fn, "%s: out of memory building the header", path);
         return NULL;
     }
     size_t len = strlen(json), padded = (len + 7) / 8 * 8;
@@ -125,7 +125,7 @@ static char *make_header(const char *fn, const char *path, int n, const char *co
         out[padded] = '\0';
         *hlen = padded;
     } else {
-        tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory building the header", fn, path);
+        tg_set_error_in(TG_ERR_NOMEM, fn, "%s: out of memory building the header", path);
     }
     cJSON_free(json);
     return out;
@@ -174,7 +174,7 @@ tg_status tg__safetensors_write(const char *fn, const char *path, int n, const c
          * tensor that could not be copied for writing is out of memory */
         if (!ok && !ferror(w.f)) {
             tg__atomic_cancel(&w);
-            s = tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory copying a tensor to write it", fn,
+            s = tg_set_error_in(TG_ERR_NOMEM, fn, "%s: out of memory copying a tensor to write it",
                              path);
         } else {
             s = tg__atomic_commit(&w);

@@ -68,24 +68,24 @@ static tg_status check_config(const tg_vgg_config *c)
 {
     static const char fn[] = "tg_vgg_new";
     if (c->num_stages < 0 || c->num_blocks_per_stage < 0)
-        return tg_set_error(TG_ERR_ARG, "%s: num_stages and num_blocks_per_stage must be >= 0, got %d and %d",
-                            fn, c->num_stages, c->num_blocks_per_stage);
+        return tg_set_error_in(TG_ERR_ARG, fn, "num_stages and num_blocks_per_stage must be >= 0, got %d and %d",
+                            c->num_stages, c->num_blocks_per_stage);
     if (c->num_stages > 99 || c->num_blocks_per_stage > 999)
-        return tg_set_error(TG_ERR_ARG, "%s: at most 99 stages of 999 blocks, got %d and %d", fn,
+        return tg_set_error_in(TG_ERR_ARG, fn, "at most 99 stages of 999 blocks, got %d and %d",
                             c->num_stages, c->num_blocks_per_stage);
     if (c->num_filters < 1 || c->in_channels < 1 || c->num_classes < 1)
-        return tg_set_error(TG_ERR_ARG, "%s: num_filters, in_channels and num_classes must be >= 1, "
-                            "got %d, %d and %d", fn, c->num_filters, c->in_channels, c->num_classes);
+        return tg_set_error_in(TG_ERR_ARG, fn, "num_filters, in_channels and num_classes must be >= 1, "
+                            "got %d, %d and %d", c->num_filters, c->in_channels, c->num_classes);
     if (c->bn != TG_BN_NONE && c->bn != TG_BN_BEFORE && c->bn != TG_BN_AFTER)
-        return tg_set_error(TG_ERR_ARG, "%s: bn must be TG_BN_NONE, TG_BN_BEFORE or TG_BN_AFTER, got %d",
-                            fn, (int)c->bn);
+        return tg_set_error_in(TG_ERR_ARG, fn, "bn must be TG_BN_NONE, TG_BN_BEFORE or TG_BN_AFTER, got %d",
+                            (int)c->bn);
     if (c->activation != TG_ACT_LEAKY_RELU && c->activation != TG_ACT_RELU)
-        return tg_set_error(TG_ERR_ARG, "%s: activation must be TG_ACT_LEAKY_RELU or TG_ACT_RELU, got %d",
-                            fn, (int)c->activation);
+        return tg_set_error_in(TG_ERR_ARG, fn, "activation must be TG_ACT_LEAKY_RELU or TG_ACT_RELU, got %d",
+                            (int)c->activation);
     if (!(c->dropout >= 0 && c->dropout < 1))
-        return tg_set_error(TG_ERR_ARG, "%s: dropout must be in [0, 1), got %g", fn, c->dropout);
+        return tg_set_error_in(TG_ERR_ARG, fn, "dropout must be in [0, 1), got %g", c->dropout);
     if (c->dtype != TG_F32 && c->dtype != TG_F64)
-        return tg_set_error(TG_ERR_DTYPE, "%s: dtype must be f32 or f64, got %s", fn,
+        return tg_set_error_in(TG_ERR_DTYPE, fn, "dtype must be f32 or f64, got %s",
                             (unsigned)c->dtype < TG_DTYPE_COUNT ? tg_dtype_name(c->dtype) : "?");
     return TG_OK;
 }
@@ -109,7 +109,7 @@ static tg_status block_init(block *b, tg_model *m, const tg_vgg_config *c, bool 
 tg_vgg *tg_vgg_new(const tg_vgg_config *cfg, tg_rng *g)
 {
     if (!cfg || !g) {
-        tg_set_error(TG_ERR_ARG, "tg_vgg_new: the %s is NULL", cfg ? "generator" : "config");
+        tg_set_error_in(TG_ERR_ARG, "tg_vgg_new", "the %s is NULL", cfg ? "generator" : "config");
         return NULL;
     }
     if (check_config(cfg) != TG_OK)
@@ -206,12 +206,12 @@ static tg_tensor *conv_unit(tg_tape *tp, const tg_vgg *net, const block *b, int 
 tg_tensor *tg_vgg_forward(tg_tape *tp, tg_vgg *net, tg_tensor *x)
 {
     if (!tp) {
-        tg_set_error(TG_ERR_ARG, "tg_vgg_forward: the tape is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_vgg_forward", "the tape is NULL");
         return NULL;
     }
     if (!net) {
-        tg_tape_fail(tp, TG_ERR_ARG, "tg_vgg_forward: the network is NULL");
-        return tg_neg(tp, NULL); /* the placeholder: the tape is in error now */
+        tg_tape_fail_in(tp, TG_ERR_ARG, "tg_vgg_forward", "the network is NULL");
+        return tg_tape_placeholder(tp);
     }
     const tg_vgg_config *c = &net->cfg;
     static const tg_conv2d_geom pool2 = {.kh = 2, .kw = 2, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1};

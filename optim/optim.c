@@ -156,32 +156,32 @@ static tg_status check_config(const tg_optim_config *in, tg_optim_config *c)
     static const char fn[] = "tg_optim_new";
     *c = *in;
     if (c->kind != TG_SGD && c->kind != TG_ADAM && c->kind != TG_ADAMW)
-        return tg_set_error(TG_ERR_ARG, "%s: kind is %d; expected TG_SGD, TG_ADAM or TG_ADAMW",
-                            fn, (int)c->kind);
+        return tg_set_error_in(TG_ERR_ARG, fn, "kind is %d; expected TG_SGD, TG_ADAM or TG_ADAMW",
+                            (int)c->kind);
     if (!(c->lr >= 0) || isinf(c->lr))
-        return tg_set_error(TG_ERR_ARG, "%s: lr is %g; expected a finite value >= 0", fn, c->lr);
+        return tg_set_error_in(TG_ERR_ARG, fn, "lr is %g; expected a finite value >= 0", c->lr);
     if (!(c->weight_decay >= 0) || isinf(c->weight_decay))
-        return tg_set_error(TG_ERR_ARG, "%s: weight_decay is %g; expected a finite value >= 0",
-                            fn, c->weight_decay);
+        return tg_set_error_in(TG_ERR_ARG, fn, "weight_decay is %g; expected a finite value >= 0",
+                            c->weight_decay);
     if (c->kind == TG_SGD) {
         if (c->beta1 != 0 || c->beta2 != 0 || c->eps != 0 || c->amsgrad)
-            return tg_set_error(TG_ERR_ARG, "%s: beta1, beta2, eps and amsgrad are Adam's "
-                                "settings; SGD expects them 0", fn);
+            return tg_set_error_in(TG_ERR_ARG, fn, "beta1, beta2, eps and amsgrad are Adam's "
+                                "settings; SGD expects them 0");
         if (!(c->momentum >= 0) || isinf(c->momentum))
-            return tg_set_error(TG_ERR_ARG, "%s: momentum is %g; expected a finite value >= 0",
-                                fn, c->momentum);
+            return tg_set_error_in(TG_ERR_ARG, fn, "momentum is %g; expected a finite value >= 0",
+                                c->momentum);
         if (!isfinite(c->dampening))
-            return tg_set_error(TG_ERR_ARG, "%s: dampening is %g; expected a finite value",
-                                fn, c->dampening);
+            return tg_set_error_in(TG_ERR_ARG, fn, "dampening is %g; expected a finite value",
+                                c->dampening);
         if (c->nesterov && (c->momentum <= 0 || c->dampening != 0))
-            return tg_set_error(TG_ERR_ARG, "%s: Nesterov momentum requires momentum > 0 and "
+            return tg_set_error_in(TG_ERR_ARG, fn, "Nesterov momentum requires momentum > 0 and "
                                 "dampening 0; found momentum %g, dampening %g",
-                                fn, c->momentum, c->dampening);
+                                c->momentum, c->dampening);
         return TG_OK;
     }
     if (c->momentum != 0 || c->dampening != 0 || c->nesterov)
-        return tg_set_error(TG_ERR_ARG, "%s: momentum, dampening and nesterov are SGD's "
-                            "settings; %s expects them 0", fn, kind_name(c->kind));
+        return tg_set_error_in(TG_ERR_ARG, fn, "momentum, dampening and nesterov are SGD's "
+                            "settings; %s expects them 0", kind_name(c->kind));
     if (c->beta1 == 0)
         c->beta1 = 0.9;
     if (c->beta2 == 0)
@@ -189,14 +189,14 @@ static tg_status check_config(const tg_optim_config *in, tg_optim_config *c)
     if (c->eps == 0)
         c->eps = 1e-8;
     if (!(c->beta1 >= 0 && c->beta1 < 1))
-        return tg_set_error(TG_ERR_ARG, "%s: beta1 is %g; expected a value in [0, 1)", fn,
+        return tg_set_error_in(TG_ERR_ARG, fn, "beta1 is %g; expected a value in [0, 1)",
                             c->beta1);
     if (!(c->beta2 >= 0 && c->beta2 < 1))
-        return tg_set_error(TG_ERR_ARG, "%s: beta2 is %g; expected a value in [0, 1)", fn,
+        return tg_set_error_in(TG_ERR_ARG, fn, "beta2 is %g; expected a value in [0, 1)",
                             c->beta2);
     if (!(c->eps > 0) || isinf(c->eps))
-        return tg_set_error(TG_ERR_ARG, "%s: eps is %g; expected a finite value > 0 "
-                            "(0 means the default 1e-8)", fn, c->eps);
+        return tg_set_error_in(TG_ERR_ARG, fn, "eps is %g; expected a finite value > 0 "
+                            "(0 means the default 1e-8)", c->eps);
     return TG_OK;
 }
 
@@ -234,11 +234,11 @@ static tg_status check_names(const tg_optim *o)
 {
     for (int i = 0; i < o->nstate; i++) {
         if (tg_model_find(o->model, o->names[i]))
-            return tg_set_error(TG_ERR_ARG, "tg_optim_new: state '%s' has the name of one of "
+            return tg_set_error_in(TG_ERR_ARG, "tg_optim_new", "state '%s' has the name of one of "
                                 "the model's tensors", o->names[i]);
         for (int j = 0; j < i; j++)
             if (strcmp(o->names[i], o->names[j]) == 0)
-                return tg_set_error(TG_ERR_ARG, "tg_optim_new: two state tensors would be "
+                return tg_set_error_in(TG_ERR_ARG, "tg_optim_new", "two state tensors would be "
                                     "named '%s' (rename the parameter)", o->names[i]);
     }
     return TG_OK;
@@ -247,7 +247,7 @@ static tg_status check_names(const tg_optim *o)
 tg_optim *tg_optim_new(tg_model *m, const tg_optim_config *cfg)
 {
     if (!m || !cfg) {
-        tg_set_error(TG_ERR_ARG, "tg_optim_new: the %s is NULL", m ? "config" : "model");
+        tg_set_error_in(TG_ERR_ARG, "tg_optim_new", "the %s is NULL", m ? "config" : "model");
         return NULL;
     }
     tg_optim_config c;
@@ -257,7 +257,7 @@ tg_optim *tg_optim_new(tg_model *m, const tg_optim_config *cfg)
     for (int i = 0; i < np; i++) {
         const tg_tensor *p = tg_model_param(m, i);
         if (!p || (p->dtype != TG_F32 && p->dtype != TG_F64) || !tg_tensor_is_contiguous(p)) {
-            tg_set_error(TG_ERR_ARG, "tg_optim_new: parameter '%s' is %s; expected a contiguous "
+            tg_set_error_in(TG_ERR_ARG, "tg_optim_new", "parameter '%s' is %s; expected a contiguous "
                          "f32 or f64 tensor", tg_model_param_name(m, i),
                          p ? tg_dtype_name(p->dtype) : "NULL");
             return NULL;
@@ -389,25 +389,25 @@ tg_status tg_optim_step(tg_optim *o)
 {
     static const char fn[] = "tg_optim_step";
     if (!o)
-        return tg_set_error(TG_ERR_ARG, "%s: the optimiser is NULL", fn);
+        return tg_set_error_in(TG_ERR_ARG, fn, "the optimiser is NULL");
     const tg_optim_config *c = &o->cfg;
     if (!(c->lr >= 0) || isinf(c->lr))
-        return tg_set_error(TG_ERR_ARG, "%s: lr is %g; expected a finite value >= 0 "
-                            "(set by tg_optim_set_lr)", fn, c->lr);
+        return tg_set_error_in(TG_ERR_ARG, fn, "lr is %g; expected a finite value >= 0 "
+                            "(set by tg_optim_set_lr)", c->lr);
     if (tg_model_num_params(o->model) != o->nparams)
-        return tg_set_error(TG_ERR_STATE, "%s: the model has %d parameters; it had %d at "
-                            "tg_optim_new", fn, tg_model_num_params(o->model), o->nparams);
+        return tg_set_error_in(TG_ERR_STATE, fn, "the model has %d parameters; it had %d at "
+                            "tg_optim_new", tg_model_num_params(o->model), o->nparams);
     /* everything is checked before anything changes */
     for (int i = 0; i < o->nparams; i++) {
         const slot *s = &o->slots[i];
         if (tg_model_param(o->model, i) != s->param)
-            return tg_set_error(TG_ERR_STATE, "%s: parameter %d ('%s') is not the tensor it was "
-                                "at tg_optim_new", fn, i, tg_model_param_name(o->model, i));
+            return tg_set_error_in(TG_ERR_STATE, fn, "parameter %d ('%s') is not the tensor it was "
+                                "at tg_optim_new", i, tg_model_param_name(o->model, i));
         const tg_tensor *g = tg_grad(s->param);
         if (g && (g->dtype != s->param->dtype || !tg_tensor_same_shape(g, s->param) ||
                   !tg_tensor_is_contiguous(g)))
-            return tg_set_error(TG_ERR_SHAPE, "%s: the gradient of '%s' is not a contiguous "
-                                "tensor of its parameter's shape and dtype", fn,
+            return tg_set_error_in(TG_ERR_SHAPE, fn, "the gradient of '%s' is not a contiguous "
+                                "tensor of its parameter's shape and dtype",
                                 tg_model_param_name(o->model, i));
     }
     hyper h = {.lr = c->lr, .wd = c->weight_decay, .momentum = c->momentum,

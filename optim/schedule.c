@@ -27,14 +27,14 @@
 /* NAN, after the message "tg_lr_at: <what> is <found>; expected <expected>" */
 static double fail(const char *what, double found, const char *expected)
 {
-    tg_set_error(TG_ERR_ARG, "tg_lr_at: %s is %g; expected %s", what, found, expected);
+    tg_set_error_in(TG_ERR_ARG, "tg_lr_at", "%s is %g; expected %s", what, found, expected);
     return NAN;
 }
 
 double tg_lr_at(const tg_lr_schedule *s, int epoch)
 {
     if (!s) {
-        tg_set_error(TG_ERR_ARG, "tg_lr_at: the schedule is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_lr_at", "the schedule is NULL");
         return NAN;
     }
     if (epoch < 0)
@@ -53,7 +53,7 @@ double tg_lr_at(const tg_lr_schedule *s, int epoch)
             return fail("t_max", s->t_max, "> 0");
         return s->eta_min + (s->lr0 - s->eta_min) * (1 + cos(PI * epoch / s->t_max)) / 2;
     }
-    tg_set_error(TG_ERR_ARG, "tg_lr_at: kind is %d; expected TG_LR_CONSTANT, TG_LR_STEP or "
+    tg_set_error_in(TG_ERR_ARG, "tg_lr_at", "kind is %d; expected TG_LR_CONSTANT, TG_LR_STEP or "
                  "TG_LR_COSINE", (int)s->kind);
     return NAN;
 }

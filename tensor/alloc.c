@@ -90,7 +90,7 @@ static chunk *chunk_new(size_t size, bool quiet)
 {
     if (size > SIZE_MAX - CHUNK_HEADER) {
         if (!quiet)
-            tg_set_error(TG_ERR_NOMEM, "tg_arena_alloc: %zu bytes is more than can be allocated", size);
+            tg_set_error_in(TG_ERR_NOMEM, "tg_arena_alloc", "%zu bytes is more than can be allocated", size);
         return NULL;
     }
     chunk *c = quiet ? hook.alloc(CHUNK_HEADER + size, 64, hook.user) : tg__alloc(CHUNK_HEADER + size, 64);
@@ -186,7 +186,7 @@ static void count_used(tg_arena *ar, size_t size)
 static void *large_alloc(tg_arena *ar, size_t size)
 {
     if (size > SIZE_MAX - CHUNK_HEADER) {
-        tg_set_error(TG_ERR_NOMEM, "tg_arena_alloc: %zu bytes is more than can be allocated", size);
+        tg_set_error_in(TG_ERR_NOMEM, "tg_arena_alloc", "%zu bytes is more than can be allocated", size);
         return NULL;
     }
     int best = -1;
@@ -272,11 +272,11 @@ void *tg_arena_alloc(tg_arena *ar, size_t size, size_t align)
     if (align < 16)
         align = 16;
     if (align > 64) {
-        tg_set_error(TG_ERR_ARG, "tg_arena_alloc: alignment %zu is above 64", align);
+        tg_set_error_in(TG_ERR_ARG, "tg_arena_alloc", "alignment %zu is above 64", align);
         return NULL;
     }
     if (align & (align - 1)) {
-        tg_set_error(TG_ERR_ARG, "tg_arena_alloc: alignment %zu is not a power of two", align);
+        tg_set_error_in(TG_ERR_ARG, "tg_arena_alloc", "alignment %zu is not a power of two", align);
         return NULL;
     }
     if (size >= TG_ARENA_LARGE)

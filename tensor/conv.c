@@ -70,7 +70,7 @@ bool tg__conv_check_geom(const char *fn, const tg_conv2d_geom *g, bool pool, con
                          int64_t h, int64_t w, dims *d)
 {
     if (!g) {
-        tg_set_error(TG_ERR_ARG, "%s: the geometry is NULL", fn);
+        tg_set_error_in(TG_ERR_ARG, fn, "the geometry is NULL");
         return false;
     }
     d->g = *g;
@@ -81,17 +81,17 @@ bool tg__conv_check_geom(const char *fn, const tg_conv2d_geom *g, bool pool, con
     tg__conv_geom_str(gs, sizeof gs, g, pool);
     if (g->kh < 1 || g->kw < 1 || g->stride_h < 1 || g->stride_w < 1 || g->pad_h < 0 ||
         g->pad_w < 0 || g->dil_h < 1 || g->dil_w < 1) {
-        tg_set_error(TG_ERR_ARG, "%s: %s: %s must be at least 1 and padding at least 0 (%s)", fn,
+        tg_set_error_in(TG_ERR_ARG, fn, "%s: %s must be at least 1 and padding at least 0 (%s)",
                      gs, pool ? "kernel and stride" : "kernel, stride and dilation", input);
         return false;
     }
     if (pool && (g->pad_h > g->kh / 2 || g->pad_w > g->kw / 2)) {
-        tg_set_error(TG_ERR_ARG, "%s: %s: padding must be at most half the kernel (%s)", fn, gs,
+        tg_set_error_in(TG_ERR_ARG, fn, "%s: padding must be at most half the kernel (%s)", gs,
                      input);
         return false;
     }
     if (h < 1 || w < 1) {
-        tg_set_error(TG_ERR_SHAPE, "%s: %s is empty (height and width must be at least 1)", fn,
+        tg_set_error_in(TG_ERR_SHAPE, fn, "%s is empty (height and width must be at least 1)",
                      input);
         return false;
     }
@@ -100,7 +100,7 @@ bool tg__conv_check_geom(const char *fn, const tg_conv2d_geom *g, bool pool, con
     d->oh = tg_conv2d_out_size(h, g->kh, g->stride_h, g->pad_h, g->dil_h);
     d->ow = tg_conv2d_out_size(w, g->kw, g->stride_w, g->pad_w, g->dil_w);
     if (d->oh < 1 || d->ow < 1) {
-        tg_set_error(TG_ERR_SHAPE, "%s: %s is larger than the padded %s", fn, gs, input);
+        tg_set_error_in(TG_ERR_SHAPE, fn, "%s is larger than the padded %s", gs, input);
         return false;
     }
     return true;
@@ -113,11 +113,11 @@ bool tg__conv_check_image(const char *fn, const char *what, const tg_tensor *x, 
     char s[TG__SHAPE_STR];
     snprintf(input, size, "%s %s", what, TG__SHAPE(s, x));
     if (x->ndim != 4) {
-        tg_set_error(TG_ERR_SHAPE, "%s: %s must be 4-D [N, C, H, W]", fn, input);
+        tg_set_error_in(TG_ERR_SHAPE, fn, "%s must be 4-D [N, C, H, W]", input);
         return false;
     }
     if (x->dtype != TG_F32 && x->dtype != TG_F64) {
-        tg_set_error(TG_ERR_DTYPE, "%s: %s is %s (f32 or f64 expected)", fn, input,
+        tg_set_error_in(TG_ERR_DTYPE, fn, "%s is %s (f32 or f64 expected)", input,
                      tg_dtype_name(x->dtype));
         return false;
     }
@@ -129,7 +129,7 @@ bool tg__conv_check_size(const char *fn, int64_t channels, const dims *d, const 
 {
     if ((double)channels * d->g.kh * d->g.kw <= 1e15 && (double)d->oh * (double)d->ow <= 1e15)
         return true;
-    tg_set_error(TG_ERR_SHAPE, "%s: the columns of %s are too large", fn, what);
+    tg_set_error_in(TG_ERR_SHAPE, fn, "the columns of %s are too large", what);
     return false;
 }
 
@@ -140,7 +140,7 @@ bool tg__conv_check_grad_shape(const char *fn, const tg_tensor *gout, const int6
     if (memcmp(gout->shape, want, 4 * sizeof *want) == 0)
         return true;
     char s1[TG__SHAPE_STR], s2[TG__SHAPE_STR];
-    tg_set_error(TG_ERR_SHAPE, "%s: gradient %s does not match %s (expected %s)", fn,
+    tg_set_error_in(TG_ERR_SHAPE, fn, "gradient %s does not match %s (expected %s)",
                  TG__SHAPE(s1, gout), against, tg_shape_str(s2, sizeof s2, 4, want));
     return false;
 }
@@ -150,7 +150,7 @@ void *tg__conv_scratch(const char *fn, tg_arena *ar, size_t size)
     size = size ? size : 1;
     void *s = ar ? tg_arena_alloc(ar, size, 64) : tg_mem_alloc(size, 64);
     if (!s)
-        tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %zu bytes of scratch", fn, size);
+        tg_set_error_in(TG_ERR_NOMEM, fn, "out of memory for %zu bytes of scratch", size);
     return s;
 }
 
@@ -328,13 +328,13 @@ tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channel
     snprintf(image, sizeof image, "image %lldx%lldx%lld", (long long)channels, (long long)height,
              (long long)width);
     if (cols->ndim != 3)
-        return TG__FAIL(TG_ERR_SHAPE, "%s: columns %s must be 3-D [N, C*kh*kw, OH*OW]", fn,
+        return TG__FAIL(TG_ERR_SHAPE, fn, "columns %s must be 3-D [N, C*kh*kw, OH*OW]",
                         TG__SHAPE(s1, cols));
     if (cols->dtype != TG_F32 && cols->dtype != TG_F64)
-        return TG__FAIL(TG_ERR_DTYPE, "%s: columns %s are %s (f32 or f64 expected)", fn,
+        return TG__FAIL(TG_ERR_DTYPE, fn, "columns %s are %s (f32 or f64 expected)",
                         TG__SHAPE(s1, cols), tg_dtype_name(cols->dtype));
     if (channels < 0)
-        return TG__FAIL(TG_ERR_ARG, "%s: %lld channels", fn, (long long)channels);
+        return TG__FAIL(TG_ERR_ARG, fn, "%lld channels", (long long)channels);
     dims d;
     if (!tg__conv_check_geom(fn, g, false, image, height, width, &d) ||
         !tg__conv_check_size(fn, channels, &d, image))
@@ -343,7 +343,7 @@ tg_tensor *tg_tensor_col2im(tg_arena *ar, const tg_tensor *cols, int64_t channel
     int64_t want[3] = {n, channels * kk, d.oh * d.ow};
     if (memcmp(cols->shape, want, sizeof want) != 0) {
         char gs[160];
-        return TG__FAIL(TG_ERR_SHAPE, "%s: columns %s do not match %s with %s (expected %s)", fn,
+        return TG__FAIL(TG_ERR_SHAPE, fn, "columns %s do not match %s with %s (expected %s)",
                         TG__SHAPE(s1, cols), image, tg__conv_geom_str(gs, sizeof gs, &d.g, false),
                         tg_shape_str(s2, sizeof s2, 3, want));
     }
@@ -568,8 +568,8 @@ tg_tensor *tg_tensor_max_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2
         !tg__conv_check_geom(fn, g, true, input, x->shape[2], x->shape[3], &d))
         return NULL;
     if (indices && d.h * d.w > INT32_MAX)
-        return TG__FAIL(TG_ERR_SHAPE, "%s: %s: a plane of %lld elements is too large for i32 "
-                                      "indices", fn, input, (long long)(d.h * d.w));
+        return TG__FAIL(TG_ERR_SHAPE, fn, "%s: a plane of %lld elements is too large for i32 "
+                                      "indices", input, (long long)(d.h * d.w));
     int64_t n = x->shape[0], c = x->shape[1], planes = n * c;
     int64_t shape[4] = {n, c, d.oh, d.ow};
     tg_tensor *y = tg__new(ar, x->dtype, 4, shape);
@@ -624,14 +624,14 @@ tg_tensor *tg_tensor_max_pool2d_backward(tg_arena *ar, const tg_tensor *gout,
     if (!tg__conv_check_image(fn, "gradient", gout, grad, sizeof grad))
         return NULL;
     if (indices->dtype != TG_I32)
-        return TG__FAIL(TG_ERR_DTYPE, "%s: indices are %s (i32 expected)", fn,
+        return TG__FAIL(TG_ERR_DTYPE, fn, "indices are %s (i32 expected)",
                         tg_dtype_name(indices->dtype));
     if (!tg_tensor_same_shape(indices, gout))
-        return TG__FAIL(TG_ERR_SHAPE, "%s: indices %s do not match %s", fn, TG__SHAPE(s1, indices),
+        return TG__FAIL(TG_ERR_SHAPE, fn, "indices %s do not match %s", TG__SHAPE(s1, indices),
                         grad);
     if (height < 1 || width < 1 || height > INT32_MAX / width)
-        return TG__FAIL(TG_ERR_ARG, "%s: input %lldx%lld is empty or too large for i32 indices",
-                        fn, (long long)height, (long long)width);
+        return TG__FAIL(TG_ERR_ARG, fn, "input %lldx%lld is empty or too large for i32 indices",
+                        (long long)height, (long long)width);
     int64_t n = gout->shape[0], c = gout->shape[1], planes = n * c, size = height * width;
     tg_tensor *gin = tg__new(ar, gout->dtype, 4, (int64_t[]){n, c, height, width});
     if (!gin)
@@ -653,8 +653,8 @@ tg_tensor *tg_tensor_max_pool2d_backward(tg_arena *ar, const tg_tensor *gout,
     }
     if (bad) {
         tg_tensor_free(gin);
-        return TG__FAIL(TG_ERR_ARG, "%s: %lld of the indices %s are outside the %lldx%lld input "
-                                    "plane", fn, (long long)bad, TG__SHAPE(s1, indices),
+        return TG__FAIL(TG_ERR_ARG, fn, "%lld of the indices %s are outside the %lldx%lld input "
+                                    "plane", (long long)bad, TG__SHAPE(s1, indices),
                         (long long)height, (long long)width);
     }
     return gin;

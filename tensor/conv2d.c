@@ -149,17 +149,17 @@ static bool check_weight(const char *fn, const tg_tensor *w, tg_dtype dt, const 
     char s[TG__SHAPE_STR];
     TG__SHAPE(s, w);
     if (w->ndim != 4) {
-        tg_set_error(TG_ERR_SHAPE, "%s: weight %s must be 4-D [OC, C, kh, kw]", fn, s);
+        tg_set_error_in(TG_ERR_SHAPE, fn, "weight %s must be 4-D [OC, C, kh, kw]", s);
         return false;
     }
     if (w->dtype != dt) {
-        tg_set_error(TG_ERR_DTYPE, "%s: weight %s is %s, %s is %s", fn, s, tg_dtype_name(w->dtype),
+        tg_set_error_in(TG_ERR_DTYPE, fn, "weight %s is %s, %s is %s", s, tg_dtype_name(w->dtype),
                      other, tg_dtype_name(dt));
         return false;
     }
     if (w->shape[2] != g->kh || w->shape[3] != g->kw) {
-        tg_set_error(TG_ERR_SHAPE, "%s: weight %s is a %lldx%lld kernel, the geometry's is %dx%d",
-                     fn, s, (long long)w->shape[2], (long long)w->shape[3], g->kh, g->kw);
+        tg_set_error_in(TG_ERR_SHAPE, fn, "weight %s is a %lldx%lld kernel, the geometry's is %dx%d",
+                     s, (long long)w->shape[2], (long long)w->shape[3], g->kh, g->kw);
         return false;
     }
     return true;
@@ -198,13 +198,13 @@ tg_tensor *tg_tensor_conv2d(tg_arena *ar, const tg_tensor *x, const tg_tensor *w
         !tg__conv_check_size(fn, x->shape[1], &d, input))
         return NULL;
     if (w->shape[1] != x->shape[1])
-        return TG__FAIL(TG_ERR_SHAPE, "%s: weight %s takes %lld channels, %s has %lld", fn,
+        return TG__FAIL(TG_ERR_SHAPE, fn, "weight %s takes %lld channels, %s has %lld",
                         TG__SHAPE(s1, w), (long long)w->shape[1], input, (long long)x->shape[1]);
     if (b && b->dtype != x->dtype)
-        return TG__FAIL(TG_ERR_DTYPE, "%s: bias %s is %s, %s is %s", fn, TG__SHAPE(s1, b),
+        return TG__FAIL(TG_ERR_DTYPE, fn, "bias %s is %s, %s is %s", TG__SHAPE(s1, b),
                         tg_dtype_name(b->dtype), input, tg_dtype_name(x->dtype));
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
-        return TG__FAIL(TG_ERR_SHAPE, "%s: bias %s does not match weight %s (expected [%lld])", fn,
+        return TG__FAIL(TG_ERR_SHAPE, fn, "bias %s does not match weight %s (expected [%lld])",
                         TG__SHAPE(s1, b), TG__SHAPE(s2, w), (long long)w->shape[0]);
     int64_t n = x->shape[0], oc = w->shape[0];
     tg_tensor *y = tg__new(ar, x->dtype, 4, (int64_t[]){n, oc, d.oh, d.ow});
@@ -326,7 +326,7 @@ tg_tensor *tg_tensor_conv2d_backward_weight(tg_arena *ar, const tg_tensor *gy, c
         !tg__conv_check_size(fn, x->shape[1], &d, input))
         return NULL;
     if (gy->dtype != x->dtype)
-        return TG__FAIL(TG_ERR_DTYPE, "%s: %s is %s, %s is %s", fn, grad, tg_dtype_name(gy->dtype),
+        return TG__FAIL(TG_ERR_DTYPE, fn, "%s is %s, %s is %s", grad, tg_dtype_name(gy->dtype),
                         input, tg_dtype_name(x->dtype));
     int64_t n = x->shape[0], c = x->shape[1], oc = gy->shape[1];
     snprintf(against, sizeof against, "%s with %s", input,

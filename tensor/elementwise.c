@@ -39,14 +39,14 @@ static tg_status check_out(const char *fn, const tg_tensor *out, tg_dtype dt, in
     for (int i = 0; same && i < ndim; i++)
         same = out->shape[i] == shape[i];
     if (!same)
-        return tg_set_error(TG_ERR_SHAPE, "%s: out has shape %s, expected %s", fn,
+        return tg_set_error_in(TG_ERR_SHAPE, fn, "out has shape %s, expected %s",
                             TG__SHAPE(b1, out), tg_shape_str(b2, sizeof b2, ndim, shape));
     if (out->dtype != dt)
-        return tg_set_error(TG_ERR_DTYPE, "%s: out has dtype %s, expected %s", fn,
+        return tg_set_error_in(TG_ERR_DTYPE, fn, "out has dtype %s, expected %s",
                             tg_dtype_name(out->dtype), tg_dtype_name(dt));
     if (tg__broadcast_axis(out) >= 0)
-        return tg_set_error(TG_ERR_ARG, "%s: out of shape %s has a broadcast (stride 0) axis and "
-                            "cannot be written", fn, TG__SHAPE(b1, out));
+        return tg_set_error_in(TG_ERR_ARG, fn, "out of shape %s has a broadcast (stride 0) axis and "
+                            "cannot be written", TG__SHAPE(b1, out));
     return TG_OK;
 }
 
@@ -54,7 +54,7 @@ static tg_status check_float(const char *fn, tg_dtype dt)
 {
     if (is_float(dt))
         return TG_OK;
-    return tg_set_error(TG_ERR_DTYPE, "%s: dtype %s is not supported (f32 or f64)", fn,
+    return tg_set_error_in(TG_ERR_DTYPE, fn, "dtype %s is not supported (f32 or f64)",
                         tg_dtype_name(dt));
 }
 
@@ -203,7 +203,7 @@ static bool unary_op_ok(const char *fn, tg_unary_op op)
 {
     if ((unsigned)op < TG_UNARY_OP_COUNT)
         return true;
-    tg_set_error(TG_ERR_ARG, "%s: %d is not a tg_unary_op", fn, (int)op);
+    tg_set_error_in(TG_ERR_ARG, fn, "%d is not a tg_unary_op", (int)op);
     return false;
 }
 
@@ -358,8 +358,8 @@ static bool same_dtype(const char *fn, const tg_tensor *a, const tg_tensor *b)
 {
     if (a->dtype == b->dtype)
         return true;
-    tg_set_error(TG_ERR_DTYPE, "%s: dtypes %s and %s differ (convert one with tg_tensor_to_dtype)",
-                 fn, tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
+    tg_set_error_in(TG_ERR_DTYPE, fn, "dtypes %s and %s differ (convert one with tg_tensor_to_dtype)",
+                 tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
     return false;
 }
 
@@ -403,7 +403,7 @@ static bool binary_op_ok(const char *fn, tg_binary_op op)
 {
     if ((unsigned)op < TG_BINARY_OP_COUNT)
         return true;
-    tg_set_error(TG_ERR_ARG, "%s: %d is not a tg_binary_op", fn, (int)op);
+    tg_set_error_in(TG_ERR_ARG, fn, "%d is not a tg_binary_op", (int)op);
     return false;
 }
 
@@ -444,8 +444,8 @@ tg_status tg_tensor_axpy_(tg_tensor *dst, double alpha, const tg_tensor *src)
         return tg_last_status();
     if (tg__broadcast_axis(dst) >= 0) {
         char b[TG__SHAPE_STR];
-        return tg_set_error(TG_ERR_ARG, "%s: dst of shape %s has a broadcast (stride 0) axis and "
-                            "cannot be written", fn, TG__SHAPE(b, dst));
+        return tg_set_error_in(TG_ERR_ARG, fn, "dst of shape %s has a broadcast (stride 0) axis and "
+                            "cannot be written", TG__SHAPE(b, dst));
     }
     tg_tensor esrc;
     tg_status st = tg__expand_into(&esrc, src, dst->ndim, dst->shape, fn);
@@ -495,7 +495,7 @@ tg_tensor *tg_tensor_where(tg_arena *ar, const tg_tensor *mask, const tg_tensor 
     const char *fn = "tg_tensor_where";
     TG__CHECK_NULL(fn, mask && a && b);
     if (mask->dtype != TG_U8)
-        return TG__FAIL(TG_ERR_DTYPE, "%s: mask has dtype %s, expected u8", fn,
+        return TG__FAIL(TG_ERR_DTYPE, fn, "mask has dtype %s, expected u8",
                         tg_dtype_name(mask->dtype));
     if (!same_dtype(fn, a, b))
         return NULL;
@@ -504,8 +504,8 @@ tg_tensor *tg_tensor_where(tg_arena *ar, const tg_tensor *mask, const tg_tensor 
     int nd = n1 < 0 ? -1 : tg_broadcast_shape(fn, n1, s1, b->ndim, b->shape, shape);
     if (nd < 0) {
         char bm[TG__SHAPE_STR], ba[TG__SHAPE_STR], bb[TG__SHAPE_STR];
-        return TG__FAIL(TG_ERR_SHAPE, "%s: shapes %s (mask), %s (a) and %s (b) cannot be broadcast",
-                        fn, TG__SHAPE(bm, mask), TG__SHAPE(ba, a), TG__SHAPE(bb, b));
+        return TG__FAIL(TG_ERR_SHAPE, fn, "shapes %s (mask), %s (a) and %s (b) cannot be broadcast",
+                        TG__SHAPE(bm, mask), TG__SHAPE(ba, a), TG__SHAPE(bb, b));
     }
     tg_tensor em, ea, eb;
     if (tg__expand_into(&em, mask, nd, shape, fn) != TG_OK ||

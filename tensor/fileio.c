@@ -18,19 +18,19 @@ int tg__open_regular(const char *module, const char *path, uint64_t *size)
      * it does not change how a regular file reads */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        tg_set_error(TG_ERR_IO, "%s: %s: cannot open: %s", module, path, strerror(errno));
+        tg_set_error_in(TG_ERR_IO, module, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        tg_set_error(TG_ERR_IO, "%s: %s: cannot stat: %s", module, path, strerror(e));
+        tg_set_error_in(TG_ERR_IO, module, "%s: cannot stat: %s", path, strerror(e));
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        tg_set_error(TG_ERR_IO, "%s: %s: not a regular file", module, path);
+        tg_set_error_in(TG_ERR_IO, module, "%s: not a regular file", path);
         return -1;
     }
     *size = (uint64_t)st.st_size;
@@ -46,7 +46,7 @@ tg_status tg__read_at(const char *module, const char *path, int fd, uint64_t off
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return tg_set_error(TG_ERR_IO, "%s: %s: read error at byte %llu: %s", module, path,
+            return tg_set_error_in(TG_ERR_IO, module, "%s: read error at byte %llu: %s", path,
                                 (unsigned long long)(off + done), strerror(errno));
         if (r == 0)
             break;
@@ -64,15 +64,15 @@ tg_status tg__read_open_file(const char *module, const char *path, int fd, uint6
     if (max > SIZE_MAX - 1)
         max = SIZE_MAX - 1;
     if (fsize > max)
-        return tg_set_error(fsize > SIZE_MAX - 1 ? TG_ERR_NOMEM : TG_ERR_FORMAT,
-                            "%s: %s: %llu bytes is more than the %zu this reader takes", module, path,
+        return tg_set_error_in(fsize > SIZE_MAX - 1 ? TG_ERR_NOMEM : TG_ERR_FORMAT,
+                            module, "%s: %llu bytes is more than the %zu this reader takes", path,
                             (unsigned long long)fsize, max);
     size_t n = (size_t)fsize;
     /* one spare byte: an empty file still gets a buffer, text ends in a NUL, and reading
      * one byte more than stat promised tells us the file grew meanwhile */
     uint8_t *buf = tg_mem_alloc(n + 1, 64);
     if (!buf)
-        return tg_set_error(TG_ERR_NOMEM, "%s: %s: cannot allocate %zu bytes to read it", module,
+        return tg_set_error_in(TG_ERR_NOMEM, module, "%s: cannot allocate %zu bytes to read it",
                             path, n);
     size_t got;
     if (tg__read_at(module, path, fd, 0, buf, n + 1, &got) != TG_OK) {
@@ -81,8 +81,8 @@ tg_status tg__read_open_file(const char *module, const char *path, int fd, uint6
     }
     if (got != n) {
         tg_mem_free(buf);
-        return tg_set_error(TG_ERR_IO, "%s: %s: changed size while being read (%zu bytes, then %s%zu)",
-                            module, path, n, got > n ? "more than " : "", got > n ? n : got);
+        return tg_set_error_in(TG_ERR_IO, module, "%s: changed size while being read (%zu bytes, then %s%zu)",
+                            path, n, got > n ? "more than " : "", got > n ? n : got);
     }
     buf[n] = '\0';
     *data = buf;
@@ -145,19 +145,19 @@ tg_status tg__atomic_begin(tg__atomic_file *w, const char *module, const char *p
 {
     *w = (tg__atomic_file){.module = module, .path = path};
     if (!path)
-        return tg_set_error(TG_ERR_ARG, "%s: path is NULL", module);
+        return tg_set_error_in(TG_ERR_ARG, module, "path is NULL");
     static const char suffix[] = ".tmp.XXXXXX";
     size_t plen = strlen(path);
     w->tmp = tg_mem_alloc(plen + sizeof suffix, 1);
     if (!w->tmp)
-        return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", module, path);
+        return tg_set_error_in(TG_ERR_NOMEM, module, "%s: out of memory", path);
     memcpy(w->tmp, path, plen);
     memcpy(w->tmp + plen, suffix, sizeof suffix);
     int fd = mkstemp(w->tmp);
     if (fd < 0) {
         int e = errno;
         finish(w, false);
-        return tg_set_error(TG_ERR_IO, "%s: %s: cannot create a temporary file beside it: %s", module,
+        return tg_set_error_in(TG_ERR_IO, module, "%s: cannot create a temporary file beside it: %s",
                             path, strerror(e));
     }
     /* a child the caller starts (gnuplot writing a plot into it) needs only the name */
@@ -170,7 +170,7 @@ tg_status tg__atomic_begin(tg__atomic_file *w, const char *module, const char *p
         int e = errno;
         close(fd);
         finish(w, true);
-        return tg_set_error(TG_ERR_IO, "%s: %s: cannot write the temporary file beside it: %s", module,
+        return tg_set_error_in(TG_ERR_IO, module, "%s: cannot write the temporary file beside it: %s",
                             path, strerror(e));
     }
     errno = 0; /* so that a short write without an errno reads as one */
@@ -180,27 +180,27 @@ tg_status tg__atomic_begin(tg__atomic_file *w, const char *module, const char *p
 tg_status tg__atomic_commit(tg__atomic_file *w)
 {
     if (!w->f)
-        return tg_set_error(TG_ERR_STATE, "%s: %s: the file is not being written", w->module,
+        return tg_set_error_in(TG_ERR_STATE, w->module, "%s: the file is not being written",
                             w->path ? w->path : "(null)");
     int err = errno;
     if (ferror(w->f) || fflush(w->f) != 0 || fsync(fileno(w->f)) != 0) {
         err = errno ? errno : err;
-        tg_status s = tg_set_error(TG_ERR_IO, "%s: %s: writing the temporary file %s failed: %s",
-                                   w->module, w->path, w->tmp, err ? strerror(err) : "short write");
+        tg_status s = tg_set_error_in(TG_ERR_IO, w->module, "%s: writing the temporary file %s failed: %s",
+                                   w->path, w->tmp, err ? strerror(err) : "short write");
         finish(w, true);
         return s;
     }
     FILE *f = w->f;
     w->f = NULL;
     if (fclose(f) != 0) {
-        tg_status s = tg_set_error(TG_ERR_IO, "%s: %s: closing the temporary file %s failed: %s",
-                                   w->module, w->path, w->tmp, strerror(errno));
+        tg_status s = tg_set_error_in(TG_ERR_IO, w->module, "%s: closing the temporary file %s failed: %s",
+                                   w->path, w->tmp, strerror(errno));
         finish(w, true);
         return s;
     }
     if (rename(w->tmp, w->path) != 0) {
-        tg_status s = tg_set_error(TG_ERR_IO, "%s: %s: cannot rename the temporary file onto it: %s",
-                                   w->module, w->path, strerror(errno));
+        tg_status s = tg_set_error_in(TG_ERR_IO, w->module, "%s: cannot rename the temporary file onto it: %s",
+                                   w->path, strerror(errno));
         finish(w, true);
         return s;
     }

@@ -60,8 +60,9 @@ void tg__null_input(const char *fn);
             return tg_last_status();   \
         }                              \
     } while (0)
-/* Records the error and evaluates to NULL: `return TG__FAIL(TG_ERR_SHAPE, "...")`. */
-#define TG__FAIL(status, ...) (tg_set_error((status), __VA_ARGS__), (tg_tensor *)NULL)
+/* Records the error (fn names the function the user called) and evaluates to NULL:
+ * `return TG__FAIL(TG_ERR_SHAPE, fn, "...")`. */
+#define TG__FAIL(status, fn, ...) (tg_set_error_in((status), (fn), __VA_ARGS__), (tg_tensor *)NULL)
 
 /* "[2,3]" of a tensor into a caller's buffer of TG__SHAPE_STR bytes */
 #define TG__SHAPE_STR 160

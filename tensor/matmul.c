@@ -69,31 +69,34 @@ static bool product_shape(const char *fn, const tg_tensor *a, const tg_tensor *b
     TG__SHAPE(sa, a);
     TG__SHAPE(sb, b);
     if (a->dtype != b->dtype) {
-        tg_set_error(TG_ERR_DTYPE, "%s: %s x %s: dtypes %s and %s differ", fn, sa, sb,
+        tg_set_error_in(TG_ERR_DTYPE, fn, "%s x %s: dtypes %s and %s differ", sa, sb,
                      tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
         return false;
     }
     if (!float_dtype(a->dtype)) {
-        tg_set_error(TG_ERR_DTYPE, "%s: %s x %s: dtype %s (f32 or f64 expected)", fn, sa, sb,
+        tg_set_error_in(TG_ERR_DTYPE, fn, "%s x %s: dtype %s (f32 or f64 expected)", sa, sb,
                      tg_dtype_name(a->dtype));
         return false;
     }
     if (a->ndim < 2 || b->ndim < 2) {
-        tg_set_error(TG_ERR_SHAPE, "%s: %s x %s: both operands need at least 2 axes (a vector "
-                                   "is not promoted; unsqueeze it to a matrix)", fn, sa, sb);
+        tg_set_error_in(TG_ERR_SHAPE, fn, "%s x %s: both operands need at least 2 axes (a vector "
+                                   "is not promoted; unsqueeze it to a matrix)", sa, sb);
         return false;
     }
     int64_t k = a->shape[a->ndim - 1], kb = b->shape[b->ndim - 2];
     if (k != kb) {
-        tg_set_error(TG_ERR_SHAPE, "%s: %s x %s: inner dimensions %lld and %lld differ", fn, sa,
+        tg_set_error_in(TG_ERR_SHAPE, fn, "%s x %s: inner dimensions %lld and %lld differ", sa,
                      sb, (long long)k, (long long)kb);
         return false;
     }
-    char caller[3 * TG__SHAPE_STR];
-    snprintf(caller, sizeof caller, "%s: %s x %s, batch axes", fn, sa, sb);
-    int nb = tg_broadcast_shape(caller, a->ndim - 2, a->shape, b->ndim - 2, b->shape, shape);
-    if (nb < 0)
+    int nb = tg_broadcast_shape(fn, a->ndim - 2, a->shape, b->ndim - 2, b->shape, shape);
+    if (nb < 0) { /* the batch axes' shapes alone would not say which operands they are */
+        char ba[TG__SHAPE_STR], bb[TG__SHAPE_STR];
+        tg_set_error_in(TG_ERR_SHAPE, fn, "%s x %s, batch axes: shapes %s and %s cannot be broadcast",
+                        sa, sb, tg_shape_str(ba, sizeof ba, a->ndim - 2, a->shape),
+                        tg_shape_str(bb, sizeof bb, b->ndim - 2, b->shape));
         return false;
+    }
     shape[nb] = a->shape[a->ndim - 2];
     shape[nb + 1] = b->shape[b->ndim - 1];
     *ndim = nb + 2;
@@ -281,16 +284,16 @@ tg_status tg_tensor_matmul_out(tg_tensor *out, const tg_tensor *a, const tg_tens
         return tg_last_status();
     char sa[TG__SHAPE_STR], sb[TG__SHAPE_STR], sc[TG__SHAPE_STR], so[TG__SHAPE_STR];
     if (out->ndim != nd || memcmp(out->shape, shape, (size_t)nd * sizeof *shape) != 0)
-        return tg_set_error(TG_ERR_SHAPE, "%s: %s x %s is %s, but out has shape %s", fn,
+        return tg_set_error_in(TG_ERR_SHAPE, fn, "%s x %s is %s, but out has shape %s",
                             TG__SHAPE(sa, a), TG__SHAPE(sb, b), tg_shape_str(sc, sizeof sc, nd, shape),
                             TG__SHAPE(so, out));
     if (out->dtype != a->dtype)
-        return tg_set_error(TG_ERR_DTYPE, "%s: out is %s, a and b are %s", fn,
+        return tg_set_error_in(TG_ERR_DTYPE, fn, "out is %s, a and b are %s",
                             tg_dtype_name(out->dtype), tg_dtype_name(a->dtype));
     int d = tg__broadcast_axis(out);
     if (d >= 0)
-        return tg_set_error(TG_ERR_ARG, "%s: out (shape %s) has a broadcast axis %d (stride 0), "
-                                        "so its elements overlap", fn, TG__SHAPE(so, out), d);
+        return tg_set_error_in(TG_ERR_ARG, fn, "out (shape %s) has a broadcast axis %d (stride 0), "
+                                        "so its elements overlap", TG__SHAPE(so, out), d);
     tg__written(out);
     return matmul_into(fn, out, a, b, alpha, beta);
 }

@@ -212,7 +212,7 @@ size_t tg_tensor_format(char *buf, size_t size, const tg_tensor *t)
 void tg_tensor_print(FILE *f, const tg_tensor *t)
 {
     if (!f) {
-        tg_set_error(TG_ERR_ARG, "tg_tensor_print: the FILE is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_tensor_print", "the FILE is NULL");
         return;
     }
     sink o = {.f = f};

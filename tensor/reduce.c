@@ -530,7 +530,7 @@ static bool check_float(const char *fn, const tg_tensor *x)
 {
     if (x->dtype == TG_F32 || x->dtype == TG_F64)
         return true;
-    tg_set_error(TG_ERR_DTYPE, "%s: dtype %s is not supported (f32 or f64 expected)", fn,
+    tg_set_error_in(TG_ERR_DTYPE, fn, "dtype %s is not supported (f32 or f64 expected)",
                  tg_dtype_name(x->dtype));
     return false;
 }
@@ -574,8 +574,8 @@ static bool axes_mask(const char *fn, const tg_tensor *x, int naxes, const int *
 {
     char b[TG__SHAPE_STR];
     if (naxes < 0 || (naxes > 0 && !axes)) {
-        tg_set_error(TG_ERR_ARG, "%s: %d axes given for shape %s (a list of 0..%d axes expected)",
-                     fn, naxes, TG__SHAPE(b, x), x->ndim);
+        tg_set_error_in(TG_ERR_ARG, fn, "%d axes given for shape %s (a list of 0..%d axes expected)",
+                     naxes, TG__SHAPE(b, x), x->ndim);
         return false;
     }
     int first[TG_MAX_DIMS];
@@ -584,16 +584,16 @@ static bool axes_mask(const char *fn, const tg_tensor *x, int naxes, const int *
     for (int i = 0; i < naxes; i++) {
         int a = tg__axis(axes[i], x->ndim);
         if (a < 0) {
-            tg_set_error(TG_ERR_ARG, "%s: axis %d is out of range for shape %s", fn, axes[i],
+            tg_set_error_in(TG_ERR_ARG, fn, "axis %d is out of range for shape %s", axes[i],
                          TG__SHAPE(b, x));
             return false;
         }
         if (mask[a]) {
             if (axes[i] == first[a])
-                tg_set_error(TG_ERR_ARG, "%s: axis %d is listed twice for shape %s", fn, axes[i],
+                tg_set_error_in(TG_ERR_ARG, fn, "axis %d is listed twice for shape %s", axes[i],
                              TG__SHAPE(b, x));
             else
-                tg_set_error(TG_ERR_ARG, "%s: axes %d and %d are the same axis of shape %s", fn,
+                tg_set_error_in(TG_ERR_ARG, fn, "axes %d and %d are the same axis of shape %s",
                              first[a], axes[i], TG__SHAPE(b, x));
             return false;
         }
@@ -620,9 +620,9 @@ static tg_tensor *reduce_axes(tg_arena *ar, const char *fn, const tg_tensor *x, 
     }
     if ((k == K_MAX || k == K_MIN) && m == 0) {
         char b[TG__SHAPE_STR];
-        return TG__FAIL(TG_ERR_SHAPE, "%s: the reduced axes of shape %s hold no elements "
+        return TG__FAIL(TG_ERR_SHAPE, fn, "the reduced axes of shape %s hold no elements "
                                       "(the %s of nothing is undefined)",
-                        fn, TG__SHAPE(b, x), k == K_MAX ? "max" : "min");
+                        TG__SHAPE(b, x), k == K_MAX ? "max" : "min");
     }
     return reduce(ar, fn, x, mask, on, oshape, k, correction);
 }
@@ -669,7 +669,7 @@ tg_tensor *tg_tensor_sum_to(tg_arena *ar, const tg_tensor *x, int ndim, const in
         return NULL;
     char b1[TG__SHAPE_STR], b2[TG__SHAPE_STR];
     if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
-        return TG__FAIL(TG_ERR_ARG, "%s: %d axes (0..%d allowed, with a shape)", fn, ndim,
+        return TG__FAIL(TG_ERR_ARG, fn, "%d axes (0..%d allowed, with a shape)", ndim,
                         TG_MAX_DIMS);
     bool mask[TG_MAX_DIMS];
     int lead = x->ndim - ndim;
@@ -680,7 +680,7 @@ tg_tensor *tg_tensor_sum_to(tg_arena *ar, const tg_tensor *x, int ndim, const in
             lead = -1;
     }
     if (lead < 0)
-        return TG__FAIL(TG_ERR_SHAPE, "%s: shape %s does not broadcast to the input's shape %s", fn,
+        return TG__FAIL(TG_ERR_SHAPE, fn, "shape %s does not broadcast to the input's shape %s",
                         tg_shape_str(b1, sizeof b1, ndim, shape), TG__SHAPE(b2, x));
     return reduce(ar, fn, x, mask, ndim, shape, K_SUM, 0);
 }
@@ -709,10 +709,10 @@ tg_tensor *tg_tensor_argmax(tg_arena *ar, const tg_tensor *x, int axis, bool kee
     char b[TG__SHAPE_STR];
     int a = tg__axis(axis, x->ndim);
     if (a < 0)
-        return TG__FAIL(TG_ERR_ARG, "%s: axis %d is out of range for shape %s", fn, axis,
+        return TG__FAIL(TG_ERR_ARG, fn, "axis %d is out of range for shape %s", axis,
                         TG__SHAPE(b, x));
     if (x->shape[a] == 0 || x->shape[a] > INT32_MAX)
-        return TG__FAIL(TG_ERR_SHAPE, "%s: axis %d of shape %s must hold 1..%d elements", fn, axis,
+        return TG__FAIL(TG_ERR_SHAPE, fn, "axis %d of shape %s must hold 1..%d elements", axis,
                         TG__SHAPE(b, x), INT32_MAX);
     bool mask[TG_MAX_DIMS] = {false};
     mask[a] = true;

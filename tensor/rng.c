@@ -115,7 +115,7 @@ tg_rng tg_rng_new(uint64_t seed)
 tg_rng tg_rng_split(const tg_rng *g, uint64_t index)
 {
     if (!g) {
-        tg_set_error(TG_ERR_ARG, "tg_rng_split: generator is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_rng_split", "generator is NULL");
         return tg_rng_new(0);
     }
     const uint32_t ctr[4] = {(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)g->stream,
@@ -131,7 +131,7 @@ tg_rng tg_rng_split(const tg_rng *g, uint64_t index)
 uint32_t tg_rng_u32(tg_rng *g)
 {
     if (!g) {
-        tg_set_error(TG_ERR_ARG, "tg_rng_u32: generator is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_rng_u32", "generator is NULL");
         return 0;
     }
     uint32_t w[4];
@@ -142,7 +142,7 @@ uint32_t tg_rng_u32(tg_rng *g)
 double tg_rng_uniform(tg_rng *g)
 {
     if (!g) {
-        tg_set_error(TG_ERR_ARG, "tg_rng_uniform: generator is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_rng_uniform", "generator is NULL");
         return 0;
     }
     uint32_t w[4];
@@ -156,7 +156,7 @@ double tg_rng_uniform(tg_rng *g)
 uint32_t tg_rng_below(tg_rng *g, uint32_t n)
 {
     if (!g) {
-        tg_set_error(TG_ERR_ARG, "tg_rng_below: generator is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_rng_below", "generator is NULL");
         return 0;
     }
     const uint32_t threshold = n ? (uint32_t)(-n) % n : 0;
@@ -174,11 +174,11 @@ uint32_t tg_rng_below(tg_rng *g, uint32_t n)
 void tg_rng_permutation(tg_rng *g, int32_t *perm, int64_t n)
 {
     if (!g || (!perm && n > 0)) {
-        tg_set_error(TG_ERR_ARG, "tg_rng_permutation: %s is NULL", g ? "perm" : "generator");
+        tg_set_error_in(TG_ERR_ARG, "tg_rng_permutation", "%s is NULL", g ? "perm" : "generator");
         return;
     }
     if (n < 0 || n > (int64_t)INT32_MAX + 1) {
-        tg_set_error(TG_ERR_ARG, "tg_rng_permutation: n = %lld (0..2^31 allowed)", (long long)n);
+        tg_set_error_in(TG_ERR_ARG, "tg_rng_permutation", "n = %lld (0..2^31 allowed)", (long long)n);
         return;
     }
     for (int64_t i = 0; i < n; i++)
@@ -326,8 +326,8 @@ static tg_status fill(const char *fn, tg_tensor *t, tg_rng *g, fill_job job)
     int i = tg__broadcast_axis(t);
     if (i >= 0) {
         char b[TG__SHAPE_STR];
-        return tg_set_error(TG_ERR_ARG, "%s: axis %d of the target %s is broadcast (stride 0), "
-                            "so its elements share memory", fn, i, TG__SHAPE(b, t));
+        return tg_set_error_in(TG_ERR_ARG, fn, "axis %d of the target %s is broadcast (stride 0), "
+                            "so its elements share memory", i, TG__SHAPE(b, t));
     }
     job.dt = t->dtype;
     job.per_block = t->dtype == TG_F64 ? 2 : 4;
@@ -377,9 +377,9 @@ tg_status tg_tensor_uniform_(tg_tensor *t, tg_rng *g, double lo, double hi)
 {
     TG__CHECK_STATUS("tg_tensor_uniform_", t);
     if (!g)
-        return tg_set_error(TG_ERR_ARG, "tg_tensor_uniform_: generator is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_tensor_uniform_", "generator is NULL");
     if (!(lo <= hi) || !isfinite(hi - lo))
-        return tg_set_error(TG_ERR_ARG, "tg_tensor_uniform_: lo %g, hi %g: expected finite "
+        return tg_set_error_in(TG_ERR_ARG, "tg_tensor_uniform_", "lo %g, hi %g: expected finite "
                             "lo <= hi", lo, hi);
     return fill("tg_tensor_uniform_", t, g, uniform_job(lo, hi));
 }
@@ -388,9 +388,9 @@ tg_status tg_tensor_normal_(tg_tensor *t, tg_rng *g, double mean, double std)
 {
     TG__CHECK_STATUS("tg_tensor_normal_", t);
     if (!g)
-        return tg_set_error(TG_ERR_ARG, "tg_tensor_normal_: generator is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_tensor_normal_", "generator is NULL");
     if (!isfinite(mean) || !(std >= 0) || !isfinite(std))
-        return tg_set_error(TG_ERR_ARG, "tg_tensor_normal_: mean %g, std %g: expected finite "
+        return tg_set_error_in(TG_ERR_ARG, "tg_tensor_normal_", "mean %g, std %g: expected finite "
                             "mean and std >= 0", mean, std);
     fill_job job = {.kind = FILL_NORMAL, .a = mean, .b = std, .fcap = INFINITY};
     return fill("tg_tensor_normal_", t, g, job);
@@ -400,9 +400,9 @@ tg_status tg_tensor_bernoulli_(tg_tensor *t, tg_rng *g, double p)
 {
     TG__CHECK_STATUS("tg_tensor_bernoulli_", t);
     if (!g)
-        return tg_set_error(TG_ERR_ARG, "tg_tensor_bernoulli_: generator is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_tensor_bernoulli_", "generator is NULL");
     if (!(p >= 0 && p <= 1))
-        return tg_set_error(TG_ERR_ARG, "tg_tensor_bernoulli_: p = %g is not in [0, 1]", p);
+        return tg_set_error_in(TG_ERR_ARG, "tg_tensor_bernoulli_", "p = %g is not in [0, 1]", p);
     fill_job job = {.kind = FILL_BERNOULLI, .a = p, .fcap = INFINITY};
     return fill("tg_tensor_bernoulli_", t, g, job);
 }
@@ -411,7 +411,7 @@ static tg_tensor *make_random(const char *fn, tg_arena *ar, tg_rng *g, tg_dtype 
                               const int64_t *shape, bool normal)
 {
     if (!g)
-        return TG__FAIL(TG_ERR_ARG, "%s: generator is NULL", fn);
+        return TG__FAIL(TG_ERR_ARG, fn, "generator is NULL");
     tg_tensor *t = tg__new_named(fn, ar, dt, ndim, shape);
     if (!t)
         return NULL;

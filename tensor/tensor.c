@@ -113,24 +113,24 @@ static tg_storage *storage_new(tg_arena *ar, size_t nbytes, void *borrowed)
 static bool check_shape(const char *fn, tg_dtype dt, int ndim, const int64_t *shape, size_t *nbytes)
 {
     if ((unsigned)dt >= TG_DTYPE_COUNT) {
-        tg_set_error(TG_ERR_DTYPE, "%s: unknown dtype %d", fn, (int)dt);
+        tg_set_error_in(TG_ERR_DTYPE, fn, "unknown dtype %d", (int)dt);
         return false;
     }
     if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
-        tg_set_error(TG_ERR_ARG, "%s: %d axes (0..%d allowed, with a shape)", fn, ndim, TG_MAX_DIMS);
+        tg_set_error_in(TG_ERR_ARG, fn, "%d axes (0..%d allowed, with a shape)", ndim, TG_MAX_DIMS);
         return false;
     }
     uint64_t n = 1, nz = 1; /* nz: the product of the nonzero sizes, which bounds the strides */
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             char b[TG__SHAPE_STR];
-            tg_set_error(TG_ERR_SHAPE, "%s: negative size in shape %s", fn,
+            tg_set_error_in(TG_ERR_SHAPE, fn, "negative size in shape %s",
                          tg_shape_str(b, sizeof b, ndim, shape));
             return false;
         }
         if (shape[i] && nz > (UINT64_C(1) << 46) / (uint64_t)shape[i]) {
             char b[TG__SHAPE_STR];
-            tg_set_error(TG_ERR_SHAPE, "%s: shape %s is too large", fn,
+            tg_set_error_in(TG_ERR_SHAPE, fn, "shape %s is too large",
                          tg_shape_str(b, sizeof b, ndim, shape));
             return false;
         }
@@ -234,11 +234,11 @@ tg_tensor *tg_tensor_scalar(tg_arena *ar, tg_dtype dt, double value)
 tg_tensor *tg_tensor_arange(tg_arena *ar, tg_dtype dt, double start, double stop, double step)
 {
     if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step))
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_arange: start %g, stop %g, step %g: step must be "
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_arange", "start %g, stop %g, step %g: step must be "
                                     "nonzero and all finite", start, stop, step);
     double count = ceil((stop - start) / step);
     if (count > 0x1p46)
-        return TG__FAIL(TG_ERR_SHAPE, "tg_tensor_arange: start %g, stop %g, step %g: %g elements is "
+        return TG__FAIL(TG_ERR_SHAPE, "tg_tensor_arange", "start %g, stop %g, step %g: %g elements is "
                                       "too many", start, stop, step, count);
     int64_t n = count > 0 ? (int64_t)count : 0;
     tg_tensor *t = make("tg_tensor_arange", ar, dt, 1, &n, NULL);
@@ -254,7 +254,7 @@ tg_tensor *tg_tensor_from_data(tg_arena *ar, tg_dtype dt, int ndim, const int64_
                                const void *data)
 {
     if (!data)
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_from_data: data is NULL");
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_from_data", "data is NULL");
     tg_tensor *t = make("tg_tensor_from_data", ar, dt, ndim, shape, NULL);
     if (t && t->storage->nbytes)
         memcpy(t->storage->data, data, t->storage->nbytes);
@@ -264,7 +264,7 @@ tg_tensor *tg_tensor_from_data(tg_arena *ar, tg_dtype dt, int ndim, const int64_
 tg_tensor *tg_tensor_borrow(tg_arena *ar, tg_dtype dt, int ndim, const int64_t *shape, void *data)
 {
     if (!data)
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_borrow: data is NULL");
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_borrow", "data is NULL");
     return make("tg_tensor_borrow", ar, dt, ndim, shape, data);
 }
 
@@ -361,7 +361,7 @@ static char *element(const char *fn, const tg_tensor *t, const int64_t *index)
     for (int i = 0; i < t->ndim; i++) {
         if (index[i] < 0 || index[i] >= t->shape[i]) {
             char b[TG__SHAPE_STR];
-            tg_set_error(TG_ERR_ARG, "%s: index %lld is out of range for axis %d of shape %s", fn,
+            tg_set_error_in(TG_ERR_ARG, fn, "index %lld is out of range for axis %d of shape %s",
                          (long long)index[i], i, TG__SHAPE(b, t));
             return NULL;
         }
@@ -399,7 +399,7 @@ double tg_tensor_item(const tg_tensor *t)
     }
     if (tg_tensor_numel(t) != 1) {
         char b[TG__SHAPE_STR];
-        tg_set_error(TG_ERR_SHAPE, "tg_tensor_item: shape %s has %lld elements, not 1",
+        tg_set_error_in(TG_ERR_SHAPE, "tg_tensor_item", "shape %s has %lld elements, not 1",
                      TG__SHAPE(b, t), (long long)tg_tensor_numel(t));
         return NAN;
     }

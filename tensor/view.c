@@ -20,7 +20,7 @@ static bool resolve_shape(const char *fn, const tg_tensor *t, int ndim, const in
 {
     char b1[TG__SHAPE_STR], b2[TG__SHAPE_STR];
     if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
-        tg_set_error(TG_ERR_ARG, "%s: %d axes (0..%d allowed)", fn, ndim, TG_MAX_DIMS);
+        tg_set_error_in(TG_ERR_ARG, fn, "%d axes (0..%d allowed)", ndim, TG_MAX_DIMS);
         return false;
     }
     int infer = -1;
@@ -31,7 +31,7 @@ static bool resolve_shape(const char *fn, const tg_tensor *t, int ndim, const in
             continue;
         }
         if (shape[i] < 0) {
-            tg_set_error(TG_ERR_SHAPE, "%s: bad size %lld in shape %s", fn, (long long)shape[i],
+            tg_set_error_in(TG_ERR_SHAPE, fn, "bad size %lld in shape %s", (long long)shape[i],
                          tg_shape_str(b1, sizeof b1, ndim, shape));
             return false;
         }
@@ -41,7 +41,7 @@ static bool resolve_shape(const char *fn, const tg_tensor *t, int ndim, const in
     int64_t numel = tg_tensor_numel(t);
     if (infer >= 0) {
         if (known == 0 || numel % known != 0) {
-            tg_set_error(TG_ERR_SHAPE, "%s: cannot reshape %s (%lld elements) to %s", fn,
+            tg_set_error_in(TG_ERR_SHAPE, fn, "cannot reshape %s (%lld elements) to %s",
                          TG__SHAPE(b1, t), (long long)numel, tg_shape_str(b2, sizeof b2, ndim, shape));
             return false;
         }
@@ -49,8 +49,8 @@ static bool resolve_shape(const char *fn, const tg_tensor *t, int ndim, const in
         known *= out[infer];
     }
     if (known != numel) {
-        tg_set_error(TG_ERR_SHAPE, "%s: cannot reshape %s (%lld elements) to %s (%lld elements)",
-                     fn, TG__SHAPE(b1, t), (long long)numel, tg_shape_str(b2, sizeof b2, ndim, shape),
+        tg_set_error_in(TG_ERR_SHAPE, fn, "cannot reshape %s (%lld elements) to %s (%lld elements)",
+                     TG__SHAPE(b1, t), (long long)numel, tg_shape_str(b2, sizeof b2, ndim, shape),
                      (long long)known);
         return false;
     }
@@ -101,9 +101,9 @@ tg_status tg__view_into(tg_tensor *dst, const tg_tensor *t, int ndim, const int6
         return tg_last_status();
     if (!view_strides(t, ndim, resolved, strides)) {
         char b1[TG__SHAPE_STR], b2[TG__SHAPE_STR];
-        return tg_set_error(TG_ERR_SHAPE, "%s: a tensor of shape %s with these strides cannot be "
+        return tg_set_error_in(TG_ERR_SHAPE, fn, "a tensor of shape %s with these strides cannot be "
                                           "viewed as %s without a copy (use tg_tensor_reshape)",
-                            fn, TG__SHAPE(b1, t), tg_shape_str(b2, sizeof b2, ndim, resolved));
+                            TG__SHAPE(b1, t), tg_shape_str(b2, sizeof b2, ndim, resolved));
     }
     *dst = *t;
     dst->ndim = ndim;
@@ -157,14 +157,14 @@ tg_status tg__permute_into(tg_tensor *dst, const tg_tensor *t, int ndim, const i
 {
     char b[TG__SHAPE_STR];
     if (ndim != t->ndim || (ndim > 0 && !perm))
-        return tg_set_error(TG_ERR_ARG, "%s: %d axes given for shape %s", fn, ndim, TG__SHAPE(b, t));
+        return tg_set_error_in(TG_ERR_ARG, fn, "%d axes given for shape %s", ndim, TG__SHAPE(b, t));
     bool seen[TG_MAX_DIMS] = {false};
     tg_tensor v = *t;
     for (int i = 0; i < ndim; i++) {
         int a = tg__axis(perm[i], ndim);
         if (a < 0 || seen[a])
-            return tg_set_error(TG_ERR_ARG, "%s: axis list is not a permutation of 0..%d (shape %s)",
-                                fn, ndim - 1, TG__SHAPE(b, t));
+            return tg_set_error_in(TG_ERR_ARG, fn, "axis list is not a permutation of 0..%d (shape %s)",
+                                ndim - 1, TG__SHAPE(b, t));
         seen[a] = true;
         v.shape[i] = t->shape[a];
         v.strides[i] = t->strides[a];
@@ -186,7 +186,7 @@ tg_tensor *tg_tensor_transpose(tg_arena *ar, const tg_tensor *t, int d0, int d1)
     int a = tg__axis(d0, t->ndim), b = tg__axis(d1, t->ndim);
     if (a < 0 || b < 0) {
         char s[TG__SHAPE_STR];
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_transpose: axes %d and %d for shape %s", d0, d1,
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_transpose", "axes %d and %d for shape %s", d0, d1,
                         TG__SHAPE(s, t));
     }
     tg_tensor v = *t;
@@ -204,9 +204,9 @@ tg_tensor *tg_tensor_slice(tg_arena *ar, const tg_tensor *t, int dim, int64_t st
     char s[TG__SHAPE_STR];
     int d = tg__axis(dim, t->ndim);
     if (d < 0)
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_slice: axis %d for shape %s", dim, TG__SHAPE(s, t));
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_slice", "axis %d for shape %s", dim, TG__SHAPE(s, t));
     if (step < 1)
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_slice: step %lld must be at least 1", (long long)step);
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_slice", "step %lld must be at least 1", (long long)step);
     int64_t n = t->shape[d];
     if (start < 0)
         start += n;
@@ -229,7 +229,7 @@ tg_tensor *tg_tensor_narrow(tg_arena *ar, const tg_tensor *t, int dim, int64_t s
     char s[TG__SHAPE_STR];
     int d = tg__axis(dim, t->ndim);
     if (d < 0 || start < 0 || length < 0 || start > t->shape[d] || length > t->shape[d] - start)
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_narrow: [%lld, %lld) along axis %d is outside shape %s",
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_narrow", "[%lld, %lld) along axis %d is outside shape %s",
                         (long long)start, (long long)((uint64_t)start + (uint64_t)length), dim,
                         TG__SHAPE(s, t)); /* the end without signed overflow */
     return tg_tensor_slice(ar, t, d, start, start + length, 1);
@@ -243,7 +243,7 @@ tg_tensor *tg_tensor_select(tg_arena *ar, const tg_tensor *t, int dim, int64_t i
     if (d >= 0 && index < 0)
         index += t->shape[d];
     if (d < 0 || index < 0 || index >= t->shape[d])
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_select: index %lld along axis %d is outside shape %s",
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_select", "index %lld along axis %d is outside shape %s",
                         (long long)index, dim, TG__SHAPE(s, t));
     tg_tensor v = *t;
     v.offset += index * t->strides[d];
@@ -264,7 +264,7 @@ int tg_broadcast_shape(const char *caller, int an, const int64_t *ashape, int bn
         int64_t b = i < n - bn ? 1 : bshape[i - (n - bn)];
         if (a != b && a != 1 && b != 1) {
             char b1[TG__SHAPE_STR], b2[TG__SHAPE_STR];
-            tg_set_error(TG_ERR_SHAPE, "%s: shapes %s and %s cannot be broadcast", caller,
+            tg_set_error_in(TG_ERR_SHAPE, caller, "shapes %s and %s cannot be broadcast",
                          tg_shape_str(b1, sizeof b1, an, ashape), tg_shape_str(b2, sizeof b2, bn, bshape));
             return -1;
         }
@@ -298,7 +298,7 @@ tg_status tg__expand_into(tg_tensor *dst, const tg_tensor *t, int ndim, const in
     *dst = v;
     return TG_OK;
 bad:
-    return tg_set_error(TG_ERR_SHAPE, "%s: shape %s cannot be broadcast to %s", fn, TG__SHAPE(b1, t),
+    return tg_set_error_in(TG_ERR_SHAPE, fn, "shape %s cannot be broadcast to %s", TG__SHAPE(b1, t),
                         tg_shape_str(b2, sizeof b2, ndim, shape));
 }
 
@@ -315,7 +315,7 @@ tg_tensor *tg_tensor_squeeze(tg_arena *ar, const tg_tensor *t, int dim)
     char s[TG__SHAPE_STR];
     int d = dim == TG_ALL_AXES ? -1 : tg__axis(dim, t->ndim);
     if (dim != TG_ALL_AXES && (d < 0 || t->shape[d] != 1))
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_squeeze: axis %d of shape %s is not of size 1", dim,
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_squeeze", "axis %d of shape %s is not of size 1", dim,
                         TG__SHAPE(s, t));
     tg_tensor v = *t;
     v.ndim = 0;
@@ -336,7 +336,7 @@ tg_tensor *tg_tensor_unsqueeze(tg_arena *ar, const tg_tensor *t, int dim)
     char s[TG__SHAPE_STR];
     int d = tg__axis(dim, t->ndim + 1);
     if (d < 0 || t->ndim >= TG_MAX_DIMS)
-        return TG__FAIL(TG_ERR_ARG, "tg_tensor_unsqueeze: axis %d for shape %s", dim, TG__SHAPE(s, t));
+        return TG__FAIL(TG_ERR_ARG, "tg_tensor_unsqueeze", "axis %d for shape %s", dim, TG__SHAPE(s, t));
     tg_tensor v = *t;
     for (int i = t->ndim; i > d; i--) {
         v.shape[i] = t->shape[i - 1];
@@ -354,13 +354,13 @@ tg_tensor *tg_tensor_as_strided(tg_arena *ar, const tg_tensor *t, int ndim, cons
     const char *fn = "tg_tensor_as_strided";
     TG__CHECK_NULL(fn, t);
     if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && (!shape || !strides)))
-        return TG__FAIL(TG_ERR_ARG, "%s: %d axes (0..%d allowed, with a shape and strides)", fn, ndim,
+        return TG__FAIL(TG_ERR_ARG, fn, "%d axes (0..%d allowed, with a shape and strides)", ndim,
                         TG_MAX_DIMS);
     char b1[TG__SHAPE_STR], b2[TG__SHAPE_STR];
     bool empty = false;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || strides[i] < 0)
-            return TG__FAIL(TG_ERR_ARG, "%s: shape %s, strides %s: sizes and strides must be >= 0", fn,
+            return TG__FAIL(TG_ERR_ARG, fn, "shape %s, strides %s: sizes and strides must be >= 0",
                             tg_shape_str(b1, sizeof b1, ndim, shape),
                             tg_shape_str(b2, sizeof b2, ndim, strides));
         empty = empty || shape[i] == 0;
@@ -376,8 +376,8 @@ tg_tensor *tg_tensor_as_strided(tg_arena *ar, const tg_tensor *t, int ndim, cons
         }
     }
     if (!fits)
-        return TG__FAIL(TG_ERR_SHAPE, "%s: shape %s, strides %s and offset %lld reach past the end of "
-                        "a storage of %lld %s elements", fn, tg_shape_str(b1, sizeof b1, ndim, shape),
+        return TG__FAIL(TG_ERR_SHAPE, fn, "shape %s, strides %s and offset %lld reach past the end of "
+                        "a storage of %lld %s elements", tg_shape_str(b1, sizeof b1, ndim, shape),
                         tg_shape_str(b2, sizeof b2, ndim, strides), (long long)offset, (long long)have,
                         tg_dtype_name(t->dtype));
     tg_tensor v = *t;

@@ -516,16 +516,16 @@ static tg_status check(const char *fn, bool ok, const tg_tensor *out, const char
 {
     char sx[TG__SHAPE_STR], sw[TG__SHAPE_STR], so[TG__SHAPE_STR], sx2[TG__SHAPE_STR], gs[160];
     if (!ok)
-        return tg_set_error(
+        return tg_set_error_in(
             TG_ERR_ARG,
-            "%s: %s %s (%s), %s %s (%s), %s: not a 3x3 stride-1 convolution with padding at most "
+            fn, "%s %s (%s), %s %s (%s), %s: not a 3x3 stride-1 convolution with padding at most "
             "2 of non-empty f32 or f64 tensors with matching channels",
-            fn, x_name, TG__SHAPE(sx, x), tg_dtype_name(x->dtype), w_name, TG__SHAPE(sw, w),
+            x_name, TG__SHAPE(sx, x), tg_dtype_name(x->dtype), w_name, TG__SHAPE(sw, w),
             tg_dtype_name(w->dtype), geom_str(gs, sizeof gs, g));
     if (out->ndim != 4 || memcmp(out->shape, want, 4 * sizeof *want) != 0 ||
         out->dtype != x->dtype || !tg_tensor_is_contiguous(out))
-        return tg_set_error(TG_ERR_SHAPE, "%s: %s %s (%s) must be contiguous %s of %s for %s %s",
-                            fn, out_name, TG__SHAPE(so, out), tg_dtype_name(out->dtype),
+        return tg_set_error_in(TG_ERR_SHAPE, fn, "%s %s (%s) must be contiguous %s of %s for %s %s",
+                            out_name, TG__SHAPE(so, out), tg_dtype_name(out->dtype),
                             tg_shape_str(sx2, sizeof sx2, 4, want), tg_dtype_name(x->dtype),
                             x_name, TG__SHAPE(sx, x));
     return TG_OK;
@@ -576,7 +576,7 @@ tg_status tg__winograd_conv2d(tg_arena *ar, tg_tensor *y, const tg_tensor *x, co
         return st;
     char sb[TG__SHAPE_STR];
     if (b && (b->ndim != 1 || b->shape[0] != oc || b->dtype != x->dtype))
-        return tg_set_error(TG_ERR_SHAPE, "%s: bias %s (%s) must be [%lld] of %s", fn,
+        return tg_set_error_in(TG_ERR_SHAPE, fn, "bias %s (%s) must be [%lld] of %s",
                             TG__SHAPE(sb, b), tg_dtype_name(b->dtype), (long long)oc,
                             tg_dtype_name(x->dtype));
     plan p = {.cin = x->shape[1], .cout = oc, .ph = g->pad_h, .pw = g->pad_w};
@@ -597,8 +597,8 @@ tg_status tg__winograd_conv2d_backward_input(tg_arena *ar, tg_tensor *dx, const 
     TG__CHECK_STATUS(fn, dx && gy && w);
     if (!g || !geometry_applies(g) || w->ndim != 4 || dx->ndim != 4) {
         char sw[TG__SHAPE_STR], sd[TG__SHAPE_STR], gs[160];
-        return tg_set_error(TG_ERR_ARG, "%s: weight %s, input gradient %s, %s: not a 3x3 "
-                                        "stride-1 convolution with padding at most 2", fn,
+        return tg_set_error_in(TG_ERR_ARG, fn, "weight %s, input gradient %s, %s: not a 3x3 "
+                                        "stride-1 convolution with padding at most 2",
                             TG__SHAPE(sw, w), TG__SHAPE(sd, dx),
                             geom_str(gs, sizeof gs, g));
     }
@@ -646,10 +646,10 @@ tg_status tg__winograd_conv2d_backward_weight(tg_arena *ar, tg_tensor *dw, const
     const int64_t gwant[4] = {n, oc, oh, ow};
     if (gy->ndim != 4 || memcmp(gy->shape, gwant, sizeof gwant) != 0 || gy->dtype != x->dtype) {
         char sg[TG__SHAPE_STR], sw[TG__SHAPE_STR], sx[TG__SHAPE_STR], sd[TG__SHAPE_STR], gs[160];
-        return tg_set_error(TG_ERR_SHAPE,
-                            "%s: output gradient %s (%s) must be %s of %s for input %s, weight "
+        return tg_set_error_in(TG_ERR_SHAPE,
+                            fn, "output gradient %s (%s) must be %s of %s for input %s, weight "
                             "gradient %s and %s",
-                            fn, TG__SHAPE(sg, gy), tg_dtype_name(gy->dtype),
+                            TG__SHAPE(sg, gy), tg_dtype_name(gy->dtype),
                             tg_shape_str(sw, sizeof sw, 4, gwant), tg_dtype_name(x->dtype),
                             TG__SHAPE(sx, x), TG__SHAPE(sd, dw), geom_str(gs, sizeof gs, g));
     }

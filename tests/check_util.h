@@ -116,13 +116,48 @@ static inline double tt_max_rel_err(const tg_tensor *t, const double *ref)
             ck_assert_int_eq((t)->shape[tt_i_], tt_s_[tt_i_]);                                 \
     } while (0)
 
-/* A call that must fail with this status and exactly this message. */
-static inline void tt_expect_error(const void *result, tg_status status, const char *message)
+/* Errors are checked by their parts, not their wording: the status, the function named
+ * (exactly), a key piece of the detail (a substring: a shape, a name), and the scope
+ * (exactly; NULL: not checked). The message is composed from these, so the detail's
+ * other words may change without a test noticing. */
+static inline void tt_check_error(const tg_error *e, tg_status status, const char *function,
+                                  const char *detail_part, const char *scope)
+{
+    char msg[sizeof(tg_error) + 16];
+    ck_assert_msg(e->status == status, "status %d (%s), expected %d (%s): %s", (int)e->status,
+                  tg_status_name(e->status), (int)status, tg_status_name(status),
+                  tg_error_str(e, msg, sizeof msg));
+    ck_assert_str_eq(e->function, function);
+    ck_assert_msg(strstr(e->detail, detail_part) != NULL, "the detail '%s' does not say '%s'",
+                  e->detail, detail_part);
+    if (scope)
+        ck_assert_str_eq(e->scope, scope);
+}
+
+/* A call that must fail (return NULL) with this status, function and piece of detail. */
+static inline void tt_expect_error(const void *result, tg_status status, const char *function,
+                                   const char *detail_part)
+{
+    ck_assert_ptr_null(result);
+    tt_check_error(tg_last_error_info(), status, function, detail_part, "");
+}
+
+/* A call that must fail with this status and exactly this message: for messages that
+ * name no function (tg_set_error's, user code's) or are built by the test. */
+static inline void tt_expect_message(const void *result, tg_status status, const char *message)
 {
     ck_assert_ptr_null(result);
     ck_assert_int_eq(tg_last_status(), status);
     ck_assert_str_eq(tg_last_error(), message);
 }
+
+/* The thread's last error, by its parts. */
+#define tt_expect_last(status, function, detail_part) \
+    tt_check_error(tg_last_error_info(), (status), (function), (detail_part), "")
+
+/* A tape's sticky error, by its parts, scope included ("" at the root). */
+#define tt_expect_tape(tp, status, function, detail_part, scope) \
+    tt_check_error(tg_tape_error_info(tp), (status), (function), (detail_part), (scope))
 
 /* Writes n bytes to path (replacing it), for tests that build files by hand. */
 static inline void tt_write_file(const char *path, const void *data, size_t n)

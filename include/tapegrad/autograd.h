@@ -20,10 +20,13 @@
  * value was used. Parameters (leaves) live outside the tape, on the heap, and keep
  * their gradients across steps until tg_zero_grad, as in PyTorch.
  *
- * Errors are sticky on the tape, as in cairo: the first bad call records one message
- * ("tg_matmul: [100,288] x [32,288]: inner dimensions 288 and 32 differ (called in
- * reduction_block_0/conv_0)"); later calls do nothing and return a placeholder tensor
- * that is safe to pass on; tg_backward refuses. tg_tape_reset clears it.
+ * Errors are sticky on the tape, as in cairo: the first bad call records one error, a
+ * tg_error whose parts the kernel (status, detail), the op the user called (function)
+ * and the tape (scope) each fill in, read whole as a message,
+ *   "tg_matmul: [100,288] x [32,288]: inner dimensions 288 and 32 differ (called in
+ *    reduction_block_0/conv_0)";
+ * later calls do nothing and return the tape's placeholder (tg_tape_placeholder), safe
+ * to pass on; tg_backward refuses. tg_tape_reset clears it.
  *
  * Every op, built-in or yours, is a tg_op (a name, a forward and a backward side by
  * side) run by tg_apply; see "Your own ops" below.
@@ -58,7 +61,19 @@ bool tg_tape_set_grad_enabled(tg_tape *tp, bool enabled);
 bool tg_tape_grad_enabled(const tg_tape *tp);
 
 tg_status tg_tape_status(const tg_tape *tp); /* TG_OK or the sticky error's status */
-const char *tg_tape_error(const tg_tape *tp); /* "" when fine */
+/* The sticky error's message, composed from its parts as tg_last_error composes one:
+ * "function: detail (called in scope)"; "" when fine. */
+const char *tg_tape_error(const tg_tape *tp);
+/* The sticky error as a value (status TG_OK when fine): function is the public function
+ * the user called ("tg_matmul" for a kernel failing under tg_matmul; a layer's own name,
+ * "tg_conv2d_forward"), detail what the code that found the problem said, scope the
+ * tape's scope at the failing call. The tape owns it and tg_tape_reset clears it; never
+ * NULL. An op's backward failing reads "tg_<op> backward: ..." with no function yet. */
+const tg_error *tg_tape_error_info(const tg_tape *tp);
+/* The tensor every call returns once the tape is in error: a heap 0-d f32 tensor the tape
+ * owns (freed with it), safe to pass to any call on the tape, which then does nothing.
+ * Code that returns a tensor (a layer) returns it after a failure of its own. */
+tg_tensor *tg_tape_placeholder(tg_tape *tp);
 
 /* Names the records that follow, hierarchically: push "block_0" then "conv_0" and
  * records are in scope "block_0/conv_0". Pops past the root are ignored. */
@@ -370,8 +385,9 @@ tg_tensor *tg_batch_norm2d(tg_tape *tp, tg_tensor *x, tg_tensor *gamma, tg_tenso
  *
  * forward computes r->out from r->in[0..r->nin-1] and r->params, allocating from
  * tg_tape_arena(tp); it may keep what backward needs in r->params (a writable copy)
- * or read r->out later. It returns the output, or NULL after tg_set_error (the tape
- * turns the message into its sticky error, named after the op).
+ * or read r->out later. It returns the output, or NULL after an error (tg_set_error,
+ * or a kernel's): the tape makes it its sticky error with the function set to the op's
+ * ("tg_" and its name), the status and detail kept, and the scope added.
  *
  * backward receives gout = dL/d(out) (the shape and dtype of out) and hands each input
  * that needs it (tg_needs_grad) its gradient with tg_accumulate_grad, which checks
@@ -384,7 +400,7 @@ tg_tensor *tg_batch_norm2d(tg_tape *tp, tg_tensor *x, tg_tensor *gamma, tg_tenso
  * are checked: always safe, but it refuses in-place writes a backward would not see.
  */
 typedef struct tg_op {
-    const char *name; /* "matmul": errors read "tg_matmul: ..." */
+    const char *name; /* "matmul": its errors' function is "tg_matmul" */
     tg_tensor *(*forward)(tg_tape *tp, tg_record *r);
     tg_status (*backward)(tg_tape *tp, const tg_record *r, const tg_tensor *gout);
     unsigned reads;   /* TG_READS_* flags; 0: everything */
@@ -403,14 +419,22 @@ bool tg_needs_grad(const tg_tape *tp, const tg_record *r, int i);
 /* Adds g, input i's gradient, to what that input has received (a copy the first time);
  * g of the wrong shape or dtype is the tape's sticky error, naming the op. */
 tg_status tg_accumulate_grad(tg_tape *tp, const tg_record *r, int i, const tg_tensor *g);
-/* Records the first error on the tape (as a failing op would) and returns its status. */
+/* Records the first error on the tape (as a failing op would) and returns its status:
+ * tg_tape_fail_in names the public function the user called (a layer names itself) and
+ * formats the detail; the tape adds the scope. tg_tape_fail names no function (its
+ * text is the whole message, before the scope). A tape already in error keeps its own. */
+tg_status tg_tape_fail_in(tg_tape *tp, tg_status s, const char *function, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
 tg_status tg_tape_fail(tg_tape *tp, tg_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* The same for code that returns a tensor (a layer built from ops): records the error
- * and returns the placeholder every call on a failed tape returns, safe to pass on. */
+/* tg_tape_fail for code that returns a tensor: records the error and returns
+ * tg_tape_placeholder(tp). */
 tg_tensor *tg_tape_fail_tensor(tg_tape *tp, tg_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))

@@ -23,8 +23,9 @@
  * looks at (a heap view of an arena tensor dies with the arena; an arena view of a heap
  * tensor does not keep its storage alive).
  *
- * Errors. A function that fails returns NULL (or a tg_status) and leaves one message
- * on this thread, read with tg_last_error(): it names the function and the shapes,
+ * Errors. A function that fails returns NULL (or a tg_status) and leaves one error on
+ * this thread: a value (tg_last_error_info: status, function, detail) whose message,
+ * tg_last_error(), names the function and the shapes,
  *   "tg_tensor_add: shapes [100,32] and [3,32] cannot be broadcast".
  * A NULL input makes a function return NULL without touching the message, so a chain
  * of calls is checked once, at its end (the first failure's message survives).
@@ -96,20 +97,53 @@ typedef enum tg_status {
     TG_ERR_CHECK    /* a numerical check failed (tg_gradcheck: gradients disagree) */
 } tg_status;
 
-/* The message and status of the last failed call on this thread ("" and TG_OK if none
- * since tg_clear_error). The string stays valid until the next failing call. */
+/* An error, as a value: each part written by the one place that knows it, and the
+ * message composed from them when it is read. A kernel names itself and says what was
+ * wrong; when it fails inside an op, the tape puts the op the user called in `function`
+ * and adds its scope; a layer (nn) names itself the same way. Tests and programs that
+ * need to tell errors apart read the fields, not the message. */
+typedef struct tg_error {
+    tg_status status;   /* TG_OK: no error */
+    char function[64];  /* the public function the user called: "tg_matmul" (a data
+                         * set reader: its module, "datasets/cifar"); "" when the
+                         * error was set without one (tg_set_error) */
+    char detail[1024];  /* what was wrong, with the shapes: "[2,3] x [4,5]: inner
+                         * dimensions 3 and 4 differ" */
+    char scope[1024];   /* the tape's scope at the failing call: "block_0/conv_0"; "" */
+} tg_error;
+
+/* The last error on this thread (status TG_OK and empty fields if none since
+ * tg_clear_error); never NULL, and overwritten by the next failing call. */
+const tg_error *tg_last_error_info(void);
+/* Its message, "function: detail (called in scope)" with the absent parts left out
+ * ("" when there is none): the text to show a user. The string stays valid until the
+ * next failing call. */
 const char *tg_last_error(void);
-tg_status tg_last_status(void);
+tg_status tg_last_status(void); /* tg_last_error_info()->status */
 void tg_clear_error(void);
 const char *tg_status_name(tg_status s); /* "shape mismatch", ...; never NULL */
+/* e's message, as tg_last_error composes it, into buf (size bytes, cut to fit); returns
+ * buf. For an error kept past the next failing call (a copy of *tg_last_error_info()). */
+const char *tg_error_str(const tg_error *e, char *buf, size_t size);
 
-/* Records an error (printf-style message) as the last one on this thread and returns
- * its status; for layers built on this one (the tape, datasets) and for user code. */
+/* Records an error as the last one on this thread and returns its status, for layers
+ * built on this one and for user code (an op's forward, a data loader):
+ * tg_set_error_in names the public function the user called and formats the detail
+ *   tg_set_error_in(TG_ERR_ARG, "my_load", "%s: no such file", path);
+ * tg_set_error records a message that names no function (function ""): its text is the
+ * whole message, as it always was. A status of TG_OK is recorded as TG_ERR_STATE. */
+tg_status tg_set_error_in(tg_status s, const char *function, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 tg_status tg_set_error(tg_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Records a copy of e, all its fields (the tape reports its sticky error with it). */
+tg_status tg_set_error_value(const tg_error *e);
 
 /* ------------------------------------------------------------------ memory */
 

@@ -106,8 +106,8 @@ START_TEST(test_wrong_gradient_shape_is_an_error)
     tg_tensor *a = tt_rand_tensor(TG_F64, TG_DIMS(2, 3));
     tg_gradcheck_report rep;
     ck_assert_int_eq(tg_gradcheck(call_wrong_shape, NULL, 1, &a, NULL, &rep), TG_ERR_SHAPE);
-    ck_assert_str_eq(tg_last_error(), "tg_gradcheck: backward failed: tg_wrong_shape_exp backward: "
-                                      "the gradient for input 0 is f64 [], but the input is f64 [2,3]");
+    tt_expect_last(TG_ERR_SHAPE, "tg_gradcheck",
+                   "backward failed: tg_wrong_shape_exp backward: the gradient");
     tg_tensor_free(a);
 }
 END_TEST
@@ -163,7 +163,8 @@ START_TEST(test_integer_inputs_pass_through)
     ck_assert_int_eq(tg_gradcheck(scaled_by_label, NULL, 2, (tg_tensor *[]){x, labels}, NULL, &rep), TG_OK);
     ck_assert_int_eq(rep.checked, 6);
     ck_assert_int_ne(tg_gradcheck(scaled_by_label, NULL, 1, (tg_tensor *[]){labels}, NULL, &rep), TG_OK);
-    ck_assert_str_eq(tg_last_error(), "tg_gradcheck: no input is f32 or f64, so there is no gradient to check");
+    tt_expect_last(TG_ERR_ARG, "tg_gradcheck",
+                   "no input is f32 or f64, so there is no gradient to check");
     tg_tensor_free(x);
     tg_tensor_free(labels);
 }
@@ -198,8 +199,8 @@ START_TEST(test_failing_function_is_reported)
     tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(2, 3));
     tg_gradcheck_report rep;
     ck_assert_int_eq(tg_gradcheck(bad_function, NULL, 1, &x, NULL, &rep), TG_ERR_SHAPE);
-    ck_assert_str_eq(tg_last_error(), "tg_gradcheck: the function failed: tg_add: shapes [2,3] and [7] "
-                                      "cannot be broadcast");
+    tt_expect_last(TG_ERR_SHAPE, "tg_gradcheck",
+                   "the function failed: tg_add: shapes [2,3] and [7] cannot be");
     ck_assert_str_eq(rep.message, tg_last_error()); /* the report says it too */
     ck_assert_int_eq(tg_gradcheck(NULL, NULL, 1, &x, NULL, &rep), TG_ERR_ARG);
     ck_assert_str_eq(rep.message, "tg_gradcheck: needs a function and at least one input");

@@ -144,8 +144,7 @@ START_TEST(test_leaves_and_scope_limits)
 
     tg_tensor *in_arena = tg_tensor_zeros(tg_tape_arena(tp), TG_F32, TG_DIMS(2));
     ck_assert_int_eq(tg_requires_grad(in_arena, "p"), TG_ERR_ARG);
-    ck_assert_str_eq(tg_last_error(), "tg_requires_grad: 'p' lives in an arena; a parameter must be a heap "
-                                      "tensor (made with a NULL arena)");
+    tt_expect_last(TG_ERR_ARG, "tg_requires_grad", "'p' lives in an arena");
     tg_tensor *ints = tg_tensor_zeros(NULL, TG_I32, TG_DIMS(2));
     ck_assert_int_eq(tg_requires_grad(ints, "labels"), TG_ERR_DTYPE);
     ck_assert_int_eq(tg_requires_grad(NULL, "x"), TG_ERR_ARG);
@@ -271,20 +270,20 @@ START_TEST(test_backward_from_output_gradient)
     /* an output gradient of the wrong shape, a non-scalar loss */
     tg_tensor *bad = tg_tensor_ones(tg_tape_arena(tp), TG_F64, TG_DIMS(3, 2));
     ck_assert_int_eq(tg_backward_from(tp, y, bad), TG_ERR_SHAPE);
-    ck_assert_str_eq(tg_tape_error(tp), "tg_backward: the output gradient is [3,2], the output f64 [2,3]");
+    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_backward",
+                   "the output gradient is [3,2], the output f64 [2,3]", "");
     tg_tape_reset(tp);
     y = tg_mul_scalar(tp, x, 3);
     ck_assert_int_eq(tg_backward(tp, y), TG_ERR_SHAPE);
-    ck_assert_str_eq(tg_tape_error(tp), "tg_backward: the loss must have one element, not shape [2,3] "
-                                        "(use tg_backward_from with an output gradient)");
+    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_backward",
+                   "the loss must have one element, not shape [2,3]", "");
     tg_tape_reset(tp);
     ck_assert_int_eq(tg_backward_from(tp, x, x), TG_ERR_ARG); /* a leaf was not recorded */
-    ck_assert_str_eq(tg_tape_error(tp), "tg_backward: the output is a leaf (a parameter), not an op's "
-                                        "output; a backward starts from an op's output on this tape");
+    tt_expect_tape(tp, TG_ERR_ARG, "tg_backward", "the output is a leaf", "");
     tg_tape_reset(tp);
     tg_tensor *k = tg_sum(tp, tg_exp(tp, tg_tensor_ones(tg_tape_arena(tp), TG_F64, TG_DIMS(2))), 0, NULL, false);
     ck_assert_int_eq(tg_backward(tp, k), TG_ERR_ARG);
-    ck_assert_str_eq(tg_tape_error(tp), "tg_backward: nothing that 'sum' (record 1) depends on requires a gradient");
+    tt_expect_tape(tp, TG_ERR_ARG, "tg_backward", "nothing that 'sum'", "");
     tg_tape_free(tp);
     tg_tensor_free(x);
 }
@@ -594,13 +593,100 @@ START_TEST(test_sticky_errors)
     tg_tape_reset(tp);
     ck_assert_ptr_nonnull(tg_add(tp, NULL, a));
     ck_assert_int_eq(tg_tape_status(tp), TG_ERR_ARG);
-    ck_assert_str_eq(tg_tape_error(tp), "tg_add: input 0 is NULL");
+    tt_expect_tape(tp, TG_ERR_ARG, "tg_add", "input 0 is NULL", "");
     tg_tape_reset(tp);
     tg_scope_push(tp, "net");
     tg_scope_push(tp, "head");
     ck_assert_int_eq(tg_tape_fail(tp, TG_ERR_FORMAT, "mine: %d bad", 3), TG_ERR_FORMAT);
     ck_assert_str_eq(tg_tape_error(tp), "mine: 3 bad (called in net/head)");
     ck_assert_int_eq(tg_backward(tp, s), TG_ERR_FORMAT);
+    tg_tape_free(tp);
+    tg_tensor_free(a);
+    tg_tensor_free(b);
+}
+END_TEST
+
+/* fails with the error of the kernel it calls (a product of [2,3] by itself) */
+static tg_tensor *kernel_fails_forward(tg_tape *tp, tg_record *r)
+{
+    return tg_tensor_matmul(tg_tape_arena(tp), r->in[0], r->in[0]);
+}
+static const tg_op op_kernel_fails = {"kernel_fails", kernel_fails_forward, NULL, TG_READS_NONE};
+
+/* fails with a message of its own, as user code writes one (tg_set_error) */
+static tg_tensor *says_why_forward(tg_tape *tp, tg_record *r)
+{
+    (void)tp;
+    (void)r;
+    tg_set_error(TG_ERR_ARG, "k must be positive, got %d", -1);
+    return NULL;
+}
+static const tg_op op_says_why = {"says_why", says_why_forward, NULL, TG_READS_NONE};
+
+/* The sticky error by its fields: a kernel's detail, the op the user called as the
+ * function, the tape's scope; the first one stays; reset clears every field. */
+START_TEST(test_errors_by_field)
+{
+    tg_tape *tp = tg_tape_new(0);
+    tg_tensor *a = tt_leaf(TG_F32, TG_DIMS(2, 3), "a");
+    tg_tensor *b = tt_leaf(TG_F32, TG_DIMS(4, 5), "b");
+    ck_assert_int_eq(tg_tape_error_info(tp)->status, TG_OK);
+    ck_assert_str_eq(tg_tape_error_info(tp)->function, "");
+
+    tg_scope_push(tp, "block_0");
+    tg_scope_push(tp, "conv_0");
+    ck_assert_ptr_eq(tg_matmul(tp, a, b), tg_tape_placeholder(tp));
+    const tg_error *e = tg_tape_error_info(tp);
+    ck_assert_int_eq(e->status, TG_ERR_SHAPE);
+    ck_assert_str_eq(e->function, "tg_matmul");           /* not the kernel, tg_tensor_matmul */
+    ck_assert_str_eq(e->detail, "[2,3] x [4,5]: inner dimensions 3 and 4 differ"); /* the kernel's */
+    ck_assert_str_eq(e->scope, "block_0/conv_0");
+    ck_assert_str_eq(tg_tape_error(tp), "tg_matmul: [2,3] x [4,5]: inner dimensions 3 and 4 differ "
+                                        "(called in block_0/conv_0)");
+    /* the thread's last error is the same value */
+    tt_check_error(tg_last_error_info(), TG_ERR_SHAPE, "tg_matmul", "inner dimensions 3 and 4",
+                   "block_0/conv_0");
+    ck_assert_str_eq(tg_last_error(), tg_tape_error(tp));
+
+    /* the first error sticks: later failures of ops or layers change no field */
+    tg_scope_pop(tp);
+    ck_assert_ptr_eq(tg_add(tp, a, b), tg_tape_placeholder(tp));
+    ck_assert_int_eq(tg_tape_fail_in(tp, TG_ERR_IO, "my_layer", "later"), TG_ERR_SHAPE);
+    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_matmul", "inner dimensions 3 and 4", "block_0/conv_0");
+    tg_tape_reset(tp);
+    e = tg_tape_error_info(tp);
+    ck_assert_int_eq(e->status, TG_OK);
+    ck_assert(!*e->function && !*e->detail && !*e->scope);
+    ck_assert_str_eq(tg_tape_error(tp), "");
+
+    /* an op's forward failing with a kernel's error, or with a message of its own: the
+     * op's name is the function either way, and the detail is left as it was said */
+    tg_scope_push(tp, "mine");
+    tg_apply(tp, &op_kernel_fails, 1, &a, NULL, 0);
+    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_kernel_fails", "[2,3] x [2,3]: inner dimensions 3 and 2", "mine");
+    tg_tape_reset(tp);
+    tg_apply(tp, &op_says_why, 1, &a, NULL, 0);
+    tt_expect_tape(tp, TG_ERR_ARG, "tg_says_why", "k must be positive, got -1", "");
+    ck_assert_str_eq(tg_tape_error(tp), "tg_says_why: k must be positive, got -1");
+
+    /* a layer names itself (tg_tape_fail_in); tg_tape_fail names no function */
+    tg_tape_reset(tp);
+    tg_scope_push(tp, "fc");
+    ck_assert_int_eq(tg_tape_fail_in(tp, TG_ERR_SHAPE, "my_linear", "'%s' takes [N,%d]", "fc", 5), TG_ERR_SHAPE);
+    tt_expect_tape(tp, TG_ERR_SHAPE, "my_linear", "'fc' takes [N,5]", "fc");
+    ck_assert_str_eq(tg_tape_error(tp), "my_linear: 'fc' takes [N,5] (called in fc)");
+    tg_tape_reset(tp);
+    tg_tape_fail(tp, TG_ERR_FORMAT, "mine: bad");
+    tt_expect_tape(tp, TG_ERR_FORMAT, "", "mine: bad", "");
+
+    /* the placeholder: a 0-d tensor the tape owns, what every call on a failed tape returns */
+    tg_tensor *ph = tg_tape_placeholder(tp);
+    ck_assert_ptr_nonnull(ph);
+    ck_assert_int_eq(ph->ndim, 0);
+    ck_assert_ptr_eq(tg_exp(tp, ph), ph);
+    ck_assert_ptr_eq(tg_tape_fail_tensor(tp, TG_ERR_IO, "ignored"), ph);
+    ck_assert_ptr_null(tg_tape_placeholder(NULL));
+    ck_assert_int_eq(tg_tape_error_info(NULL)->status, TG_ERR_ARG);
     tg_tape_free(tp);
     tg_tensor_free(a);
     tg_tensor_free(b);
@@ -641,8 +727,7 @@ START_TEST(test_check_finite_names_the_record)
     tg_tape_set_check_finite(tp, true);
     tg_tape_set_retain_graph(tp, true);
     ck_assert_int_eq(backward_ones(tp, y), TG_ERR_STATE);
-    ck_assert_str_eq(tg_tape_error(tp), "tg_backward: the gradient that record 0 (log in head) passes to "
-                                        "its input 0 has 1 NaN/Inf values");
+    tt_expect_tape(tp, TG_ERR_STATE, "tg_backward", "the gradient that record 0", "");
     s = tg_tensor_stats(tg_grad(x));
     ck_assert_int_eq(s.nonfinite, 0); /* stopped before adding it in */
 
@@ -775,9 +860,8 @@ START_TEST(test_user_ops)
     tg_tensor *h = tg_apply(tp, &op_heap, 1, &x, NULL, 0);
     ck_assert_ptr_nonnull(h);
     ck_assert_int_eq(tg_tape_status(tp), TG_ERR_STATE);
-    ck_assert_str_eq(tg_tape_error(tp), "tg_heapy: forward returned a tensor that is not from "
-                                        "tg_tape_arena(tp) (the tape frees its outputs at reset) "
-                                        "(called in mine)");
+    tt_expect_tape(tp, TG_ERR_STATE, "tg_heapy",
+                   "forward returned a tensor that is not from tg_tape_arena(tp)", "mine");
     ck_assert_int_eq(tg_tape_size(tp), 0);
     tg_tensor_free(leaked);
     free(xv);
@@ -1106,7 +1190,7 @@ START_TEST(test_dot_graph)
     FILE *ro = fopen(path, "r");
     ck_assert_ptr_nonnull(ro);
     ck_assert_int_eq(tg_tape_write_dot(tp, ro), TG_ERR_IO);
-    ck_assert_str_eq(tg_last_error(), "tg_tape_write_dot: writing the graph failed");
+    tt_expect_last(TG_ERR_IO, "tg_tape_write_dot", "writing the graph failed");
     fclose(ro);
     remove(path);
     ck_assert_int_eq(tg_tape_write_dot(tp, NULL), TG_ERR_ARG);
@@ -1143,6 +1227,7 @@ int main(void)
     tcase_add_test(tc, test_gradients_given_back_when_not_kept);
     tcase_add_test(tc, test_profile_times_records);
     tcase_add_test(tc, test_sticky_errors);
+    tcase_add_test(tc, test_errors_by_field);
     tcase_add_test(tc, test_check_finite_names_the_record);
     tcase_add_test(tc, test_user_ops);
     suite_add_tcase(s, tc);

@@ -301,12 +301,12 @@ START_TEST(test_pad_to_32_before_normalize)
             }
     ck_assert_int_eq(bad, 0);
     tg_batcher_free(b);
-    tt_expect_error(tg_batcher_new(d, &(tg_batcher_config){.batch_size = 3, .pad_to = 16}), TG_ERR_ARG,
-                    "tg_batcher_new: pad_to = 16, but the images are 28x28 (0 for none, else at least their size)");
+    tt_expect_error(tg_batcher_new(d, &(tg_batcher_config){.batch_size = 3, .pad_to = 16}),
+                    TG_ERR_ARG, "tg_batcher_new", "pad_to = 16, but the images are 28x28");
     tt_expect_error(tg_batcher_new(d, &(tg_batcher_config){.batch_size = 0}), TG_ERR_ARG,
-                    "tg_batcher_new: batch_size = 0 (at least 1)");
+                    "tg_batcher_new", "batch_size = 0 (at least 1)");
     tt_expect_error(tg_batcher_new(d, &(tg_batcher_config){.batch_size = 1, .norm = &tg_norm_cifar}),
-                    TG_ERR_ARG, "tg_batcher_new: normalisation for 3 channels, images have 1");
+                    TG_ERR_ARG, "tg_batcher_new", "normalisation for 3 channels, images have 1");
     tg_dataset_free(d);
 }
 END_TEST

@@ -110,11 +110,11 @@ START_TEST(test_split_edges_and_errors)
     tg_dataset_free(tr);
     tg_dataset_free(va);
     ck_assert_int_eq(tg_dataset_split(d, 1.0, 0, &tr, &va), TG_ERR_ARG);
-    ck_assert_str_eq(tg_last_error(), "tg_dataset_split: val_fraction = 1 (0 <= f < 1)");
+    tt_expect_last(TG_ERR_ARG, "tg_dataset_split", "val_fraction = 1");
     ck_assert_ptr_null(tr);
     ck_assert_ptr_null(va);
-    tt_expect_error(tg_dataset_select(d, (int32_t[]){3, 10}, 2), TG_ERR_ARG,
-                    "tg_dataset_select: index 10 at position 1 is out of range 0..9");
+    tt_expect_error(tg_dataset_select(d, (int32_t[]){3, 10}, 2), TG_ERR_ARG, "tg_dataset_select",
+                    "index 10 at position 1 is out of range 0..9");
     tg_dataset *s = tg_dataset_select(d, (int32_t[]){7, 7, 2}, 3);
     ck_assert_int_eq(index_of(s, 0), 7);
     ck_assert_int_eq(index_of(s, 1), 7);
@@ -130,10 +130,10 @@ START_TEST(test_from_tensors_checks)
     tg_tensor *f = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 1, 2, 2));
     tg_tensor *lb = tt_tensor(TG_I32, TG_DIMS(2), (double[]){1, 5});
     tt_expect_error(tg_dataset_from_tensors("x", f, lb, 10, NULL), TG_ERR_ARG,
-                    "tg_dataset_from_tensors: images must be contiguous u8 [N,C,H,W] with 1..4 "
-                    "channels, got f32 [2,1,2,2]");
+                    "tg_dataset_from_tensors",
+                    "images must be contiguous u8 [N,C,H,W] with 1..4 channels");
     tt_expect_error(tg_dataset_from_tensors("x", im, lb, 5, NULL), TG_ERR_ARG,
-                    "tg_dataset_from_tensors: label 5 at index 1 is out of range 0..4");
+                    "tg_dataset_from_tensors", "label 5 at index 1 is out of range 0..4");
     const char *names[6] = {"a", "b", "c", "d", "e", "f"};
     tg_dataset *d = tg_dataset_from_tensors("x", im, lb, 6, names);
     ck_assert_msg(d != NULL, "%s", tg_last_error());
@@ -143,8 +143,7 @@ START_TEST(test_from_tensors_checks)
     tg_tensor_free(lb);
     tg_dataset_free(d);
     tt_expect_error(tg_dataset_load("imagenet", "x", TG_DATASET_TRAIN), TG_ERR_ARG,
-                    "tg_dataset_load: unknown data set 'imagenet' (cifar100, cifar100-coarse, "
-                    "cifar10, fashion-mnist, mnist)");
+                    "tg_dataset_load", "unknown data set 'imagenet'");
     ck_assert_str_eq(tg_dataset_default_dir(TG_DATASET_DEFAULT_NAME), "/usr/share/datasets/fashion-mnist");
     ck_assert_ptr_null(tg_dataset_default_dir("cifar100"));
 }

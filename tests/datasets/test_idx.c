@@ -123,7 +123,7 @@ START_TEST(test_idx_gzip_members_concatenated)
     char want[1200];
     snprintf(want, sizeof want, "datasets/idx: %s: 4 bytes after the end of gzip member 1 at byte %zu are not another gzip member",
              im_path, s1);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     free(a), free(b), free(both), free(im), free(lb);
     ds_rmtree(dir);
 }
@@ -135,20 +135,20 @@ START_TEST(test_idx_missing_and_empty)
     char want[1200];
     snprintf(want, sizeof want,
              "datasets/idx: %s/train-images-idx3-ubyte.gz: cannot open: No such file or directory", dir);
-    tt_expect_error(tg_dataset_load_fashion_mnist(dir, TG_DATASET_TRAIN), TG_ERR_IO, want);
+    tt_expect_message(tg_dataset_load_fashion_mnist(dir, TG_DATASET_TRAIN), TG_ERR_IO, want);
     size_t nl;
     uint8_t *lb = idx_labels(3, &nl);
     char im_path[1024], lb_path[1024];
     snprintf(im_path, sizeof im_path, "%s", ds_write(dir, "im", "", 0));
     snprintf(lb_path, sizeof lb_path, "%s", ds_write(dir, "lb", lb, nl));
     snprintf(want, sizeof want, "datasets/idx: %s: empty file (expected IDX images, magic 0x00000803)", im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     ds_write(dir, "im", "\0\0", 2);
     snprintf(want, sizeof want, "datasets/idx: %s: 2 bytes is too short for an IDX magic number (4 bytes)", im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     ds_write(dir, "im", "\0\0\x08\x03\0\0\0\x01", 8);
     snprintf(want, sizeof want, "datasets/idx: %s: 8 bytes is too short for the 16-byte IDX header", im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     free(lb);
     ds_rmtree(dir);
 }
@@ -167,14 +167,14 @@ START_TEST(test_idx_wrong_magic)
              "datasets/idx: %s: magic number 0x00000801 at byte 0 (IDX u8 data of 1 dimension), "
              "expected 0x00000803 (IDX u8 images, 3 dimensions)",
              lb_path);
-    tt_expect_error(tg_dataset_load_idx(lb_path, im_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(lb_path, im_path, 10), TG_ERR_FORMAT, want);
     ds_be32(im, 0x12345678);
     ds_write(dir, "im", im, ni);
     snprintf(want, sizeof want,
              "datasets/idx: %s: magic number 0x12345678 at byte 0 (not an IDX magic number), "
              "expected 0x00000803 (IDX u8 images, 3 dimensions)",
              im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     ds_be32(im, 0x0D03); /* f32 images */
     ds_write(dir, "im", im, ni);
     ds_expect_error_has(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT,
@@ -198,7 +198,7 @@ START_TEST(test_idx_counts_against_bytes)
              "datasets/idx: %s: header declares 5 images of 4x4 (96 bytes with the header) but the "
              "file has 64 bytes (image 3 is cut at byte 64)",
              im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     /* a count so large that count x size overflows 64 bits */
     ds_be32(im + 4, 0xFFFFFFFFu), ds_be32(im + 8, 0xFFFFFFFFu), ds_be32(im + 12, 0xFFFFFFFFu);
     ds_write(dir, "im", im, ni);
@@ -206,18 +206,18 @@ START_TEST(test_idx_counts_against_bytes)
              "datasets/idx: %s: header declares 4294967295 images of 4294967295x4294967295 (more "
              "than 2^64 bytes with the header) but the file has 64 bytes (image 0 is cut at byte 16)",
              im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     ds_be32(im + 4, 2), ds_be32(im + 8, 4), ds_be32(im + 12, 4); /* 2 declared, 3 present */
     ds_write(dir, "im", im, ni);
     snprintf(want, sizeof want,
              "datasets/idx: %s: header declares 2 images of 4x4 (48 bytes with the header) but the "
              "file has 64 bytes (16 extra from byte 48)",
              im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     ds_be32(im + 4, 3), ds_be32(im + 8, 0);
     ds_write(dir, "im", im, ni);
     snprintf(want, sizeof want, "datasets/idx: %s: size 1 (byte 8) is 0, expected at least 1", im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     /* 3 images, 4 labels */
     free(im), free(lb);
     im = idx_images(3, 3, 4, 4, &ni);
@@ -225,14 +225,14 @@ START_TEST(test_idx_counts_against_bytes)
     ds_write(dir, "im", im, ni);
     ds_write(dir, "lb", lb, nl);
     snprintf(want, sizeof want, "datasets/idx: %s holds 3 images but %s holds 4 labels", im_path, lb_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     /* labels cut short */
     ds_write(dir, "lb", lb, nl - 2);
     snprintf(want, sizeof want,
              "datasets/idx: %s: header declares 4 labels (12 bytes with the header) but the file "
              "has 10 bytes (label 2 is cut at byte 10)",
              lb_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     free(im), free(lb);
     ds_rmtree(dir);
 }
@@ -248,7 +248,7 @@ START_TEST(test_idx_label_out_of_range)
     snprintf(im_path, sizeof im_path, "%s", ds_write_gz(dir, "im.gz", im, ni));
     snprintf(lb_path, sizeof lb_path, "%s", ds_write_gz(dir, "lb.gz", lb, nl));
     snprintf(want, sizeof want, "datasets/idx: %s (inflated): label 2 (byte 10) is 10, out of range 0..9", lb_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     tg_dataset *d = tg_dataset_load_idx(im_path, lb_path, 11); /* fine with 11 classes */
     ck_assert_msg(d != NULL, "%s", tg_last_error());
     tg_dataset_free(d);
@@ -301,12 +301,12 @@ START_TEST(test_idx_gzip_damage)
     spoiled_gz(dir, im, ni, &gz, flip_crc);
     snprintf(want, sizeof want, "datasets/idx: %s: gzip data is corrupt near compressed byte %zu of member 1 (zlib: incorrect data check)",
              im_path, gz - 4);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
 
     spoiled_gz(dir, im, ni, &gz, flip_isize);
     snprintf(want, sizeof want, "datasets/idx: %s: gzip data is corrupt near compressed byte %zu of member 1 (zlib: incorrect length check)",
              im_path, gz);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     free(im), free(lb);
     ds_rmtree(dir);
 }
@@ -341,7 +341,7 @@ START_TEST(test_gunzip_every_prefix)
     uint8_t *out;
     size_t out_n;
     ck_assert_int_eq(tg__gunzip("datasets/idx", "x.gz", gz, n, 16, NULL, &out, &out_n), TG_ERR_FORMAT);
-    ck_assert_str_eq(tg_last_error(), "datasets/idx: x.gz: inflates to more than 16 bytes");
+    tt_expect_last(TG_ERR_FORMAT, "datasets/idx", "x.gz: inflates to more than 16 bytes");
     free(gz), free(im);
     ds_rmtree(dir);
 }
@@ -359,7 +359,7 @@ START_TEST(test_idx_fifo_is_refused_not_waited_on)
     ck_assert_int_eq(mkfifo(ds_path(dir, "train-images-idx3-ubyte.gz"), 0600), 0);
     alarm(10); /* opening a FIFO for reading waits for a writer: fail, do not hang */
     snprintf(want, sizeof want, "datasets/idx: %s/train-images-idx3-ubyte.gz: not a regular file", dir);
-    tt_expect_error(tg_dataset_load_fashion_mnist(dir, TG_DATASET_TRAIN), TG_ERR_IO, want);
+    tt_expect_message(tg_dataset_load_fashion_mnist(dir, TG_DATASET_TRAIN), TG_ERR_IO, want);
     alarm(0);
     ds_rmtree(dir);
 }
@@ -379,7 +379,7 @@ START_TEST(test_idx_plain_header_before_body)
     tt_alloc_limit = (size_t)1 << 20;
     snprintf(want, sizeof want, "datasets/idx: %s: header declares 2 images of 3x4 (40 bytes with the "
              "header) but the file has 1073741824 bytes (1073741784 extra from byte 40)", im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     tg_set_allocator(NULL);
     free(im), free(lb);
     ds_rmtree(dir);
@@ -414,12 +414,12 @@ START_TEST(test_idx_gzip_inflates_only_what_the_header_declares)
     snprintf(im_path, sizeof im_path, "%s", write_gz_with_zeros(dir, "bomb.gz", im, ni, (size_t)16 << 20));
     snprintf(want, sizeof want, "datasets/idx: %s: inflates to more than the 40 bytes its header declares",
              im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     /* a bad magic number is seen in the first bytes inflated, not after all of them */
     write_gz_with_zeros(dir, "bomb.gz", NULL, 0, (size_t)16 << 20);
     snprintf(want, sizeof want, "datasets/idx: %s (inflated): magic number 0x00000000 at byte 0 (not an "
              "IDX magic number), expected 0x00000803 (IDX u8 images, 3 dimensions)", im_path);
-    tt_expect_error(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
+    tt_expect_message(tg_dataset_load_idx(im_path, lb_path, 10), TG_ERR_FORMAT, want);
     /* and a file that is what it declares still loads, within the limit */
     write_gz_with_zeros(dir, "bomb.gz", im, ni, 0);
     tg_dataset *d = tg_dataset_load_idx(im_path, lb_path, 10);

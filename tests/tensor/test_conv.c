@@ -527,61 +527,57 @@ START_TEST(test_errors)
     tg_tensor *xi = tg_tensor_zeros(NULL, TG_I32, 4, (int64_t[]){1, 1, 4, 4});
     tg_tensor *empty = tg_tensor_zeros(NULL, TG_F32, 4, (int64_t[]){1, 1, 0, 4});
 
-    tt_expect_error(tg_tensor_im2col(NULL, x3, &g3), TG_ERR_SHAPE,
-                 "tg_tensor_im2col: input [3,8,8] must be 4-D [N, C, H, W]");
-    tt_expect_error(tg_tensor_avg_pool2d(NULL, x3, &g3), TG_ERR_SHAPE,
-                 "tg_tensor_avg_pool2d: input [3,8,8] must be 4-D [N, C, H, W]");
-    tt_expect_error(tg_tensor_im2col(NULL, x, &g5), TG_ERR_SHAPE,
-                 "tg_tensor_im2col: kernel 5x5, stride 1x1, padding 0x0, dilation 1x1 is larger "
-                 "than the padded input [1,1,4,4]");
-    tt_expect_error(tg_tensor_max_pool2d(NULL, x, &g5, NULL), TG_ERR_SHAPE,
-                 "tg_tensor_max_pool2d: kernel 5x5, stride 1x1, padding 0x0 is larger than the "
-                 "padded input [1,1,4,4]");
+    tt_expect_error(tg_tensor_im2col(NULL, x3, &g3), TG_ERR_SHAPE, "tg_tensor_im2col",
+                    "input [3,8,8] must be 4-D [N, C, H, W]");
+    tt_expect_error(tg_tensor_avg_pool2d(NULL, x3, &g3), TG_ERR_SHAPE, "tg_tensor_avg_pool2d",
+                    "input [3,8,8] must be 4-D [N, C, H, W]");
+    tt_expect_error(tg_tensor_im2col(NULL, x, &g5), TG_ERR_SHAPE, "tg_tensor_im2col",
+                    "kernel 5x5, stride 1x1, padding 0x0, dilation 1x1 is larger");
+    tt_expect_error(tg_tensor_max_pool2d(NULL, x, &g5, NULL), TG_ERR_SHAPE, "tg_tensor_max_pool2d",
+                    "kernel 5x5, stride 1x1, padding 0x0 is larger than the");
     tg_tensor *idx = (tg_tensor *)1;
-    tt_expect_error(tg_tensor_max_pool2d(NULL, x, &p2, &idx), TG_ERR_ARG,
-                 "tg_tensor_max_pool2d: kernel 2x2, stride 2x2, padding 2x0: padding must be at "
-                 "most half the kernel (input [1,1,4,4])");
+    tt_expect_error(tg_tensor_max_pool2d(NULL, x, &p2, &idx), TG_ERR_ARG, "tg_tensor_max_pool2d",
+                    "kernel 2x2, stride 2x2, padding 2x0: padding must be at");
     ck_assert_ptr_null(idx);
-    tt_expect_error(tg_tensor_avg_pool2d(NULL, x, &bad), TG_ERR_ARG,
-                 "tg_tensor_avg_pool2d: kernel 2x2, stride 0x2, padding 0x0: kernel and stride "
-                 "must be at least 1 and padding at least 0 (input [1,1,4,4])");
-    tt_expect_error(tg_tensor_im2col(NULL, x, &(tg_conv2d_geom){3, 3, 1, 1, 0, 0, 0, 1}), TG_ERR_ARG,
-                 "tg_tensor_im2col: kernel 3x3, stride 1x1, padding 0x0, dilation 0x1: kernel, "
-                 "stride and dilation must be at least 1 and padding at least 0 (input [1,1,4,4])");
-    tt_expect_error(tg_tensor_im2col(NULL, x, NULL), TG_ERR_ARG, "tg_tensor_im2col: the geometry is NULL");
-    tt_expect_error(tg_tensor_im2col(NULL, xi, &g3), TG_ERR_DTYPE,
-                 "tg_tensor_im2col: input [1,1,4,4] is i32 (f32 or f64 expected)");
-    tt_expect_error(tg_tensor_im2col(NULL, empty, &g3), TG_ERR_SHAPE,
-                 "tg_tensor_im2col: input [1,1,0,4] is empty (height and width must be at least 1)");
+    tt_expect_error(tg_tensor_avg_pool2d(NULL, x, &bad), TG_ERR_ARG, "tg_tensor_avg_pool2d",
+                    "kernel 2x2, stride 0x2, padding 0x0: kernel and stride must");
+    tt_expect_error(tg_tensor_im2col(NULL, x, &(tg_conv2d_geom){3, 3, 1, 1, 0, 0, 0, 1}),
+                    TG_ERR_ARG, "tg_tensor_im2col",
+                    "kernel 3x3, stride 1x1, padding 0x0, dilation 0x1: kernel");
+    tt_expect_error(tg_tensor_im2col(NULL, x, NULL), TG_ERR_ARG, "tg_tensor_im2col",
+                    "the geometry is NULL");
+    tt_expect_error(tg_tensor_im2col(NULL, xi, &g3), TG_ERR_DTYPE, "tg_tensor_im2col",
+                    "input [1,1,4,4] is i32");
+    tt_expect_error(tg_tensor_im2col(NULL, empty, &g3), TG_ERR_SHAPE, "tg_tensor_im2col",
+                    "input [1,1,0,4] is empty");
 
     /* col2im: the columns must match the image and the geometry */
     tg_tensor *cols = tg_tensor_zeros(NULL, TG_F32, 3, (int64_t[]){2, 27, 60});
-    tt_expect_error(tg_tensor_col2im(NULL, cols, 3, 8, 8, &g3), TG_ERR_SHAPE,
-                 "tg_tensor_col2im: columns [2,27,60] do not match image 3x8x8 with kernel 3x3, "
-                 "stride 1x1, padding 1x1, dilation 1x1 (expected [2,27,64])");
-    tt_expect_error(tg_tensor_col2im(NULL, x, 3, 8, 8, &g3), TG_ERR_SHAPE,
-                 "tg_tensor_col2im: columns [1,1,4,4] must be 3-D [N, C*kh*kw, OH*OW]");
+    tt_expect_error(tg_tensor_col2im(NULL, cols, 3, 8, 8, &g3), TG_ERR_SHAPE, "tg_tensor_col2im",
+                    "columns [2,27,60] do not match image 3x8x8 with kernel 3x3");
+    tt_expect_error(tg_tensor_col2im(NULL, x, 3, 8, 8, &g3), TG_ERR_SHAPE, "tg_tensor_col2im",
+                    "columns [1,1,4,4] must be 3-D [N, C*kh*kw, OH*OW]");
 
     /* pooling backwards */
     tg_tensor *gout = tg_tensor_zeros(NULL, TG_F32, 4, (int64_t[]){1, 1, 3, 3});
     const tg_conv2d_geom p = {2, 2, 2, 2, 0, 0, 1, 1};
     tt_expect_error(tg_tensor_avg_pool2d_backward(NULL, gout, 4, 4, &p), TG_ERR_SHAPE,
-                 "tg_tensor_avg_pool2d_backward: gradient [1,1,3,3] does not match input 4x4 with "
-                 "kernel 2x2, stride 2x2, padding 0x0 (expected [1,1,2,2])");
+                    "tg_tensor_avg_pool2d_backward",
+                    "gradient [1,1,3,3] does not match input 4x4 with kernel");
     tg_tensor *fidx = tg_tensor_zeros(NULL, TG_F32, 4, (int64_t[]){1, 1, 3, 3});
     tt_expect_error(tg_tensor_max_pool2d_backward(NULL, gout, fidx, 6, 6), TG_ERR_DTYPE,
-                 "tg_tensor_max_pool2d_backward: indices are f32 (i32 expected)");
+                    "tg_tensor_max_pool2d_backward", "indices are f32 (i32 expected)");
     tg_tensor *iidx = tg_tensor_zeros(NULL, TG_I32, 4, (int64_t[]){1, 1, 3, 3});
     tg_tensor_set(iidx, (int64_t[]){0, 0, 2, 2}, 36);
     tg_tensor_set(iidx, (int64_t[]){0, 0, 0, 1}, -1);
     tt_expect_error(tg_tensor_max_pool2d_backward(NULL, gout, iidx, 6, 6), TG_ERR_ARG,
-                 "tg_tensor_max_pool2d_backward: 2 of the indices [1,1,3,3] are outside the 6x6 "
-                 "input plane");
+                    "tg_tensor_max_pool2d_backward",
+                    "2 of the indices [1,1,3,3] are outside the 6x6 input plane");
 
     /* a NULL input keeps the earlier message */
     tg_set_error(TG_ERR_NOMEM, "earlier failure");
-    tt_expect_error(tg_tensor_im2col(NULL, NULL, &g3), TG_ERR_NOMEM, "earlier failure");
-    tt_expect_error(tg_tensor_max_pool2d_backward(NULL, gout, NULL, 6, 6), TG_ERR_NOMEM,
+    tt_expect_message(tg_tensor_im2col(NULL, NULL, &g3), TG_ERR_NOMEM, "earlier failure");
+    tt_expect_message(tg_tensor_max_pool2d_backward(NULL, gout, NULL, 6, 6), TG_ERR_NOMEM,
                  "earlier failure");
 
     tg_tensor *list[] = {x3, x, xi, empty, cols, gout, fidx, iidx};

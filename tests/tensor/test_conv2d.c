@@ -400,57 +400,53 @@ START_TEST(test_conv2d_errors)
     tg_tensor *g64 = tg_tensor_zeros(NULL, TG_F64, TG_DIMS(2, 4, 8, 8));
     tg_tensor *gn = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(3, 4, 8, 8));
 
-    tt_expect_error(tg_tensor_conv2d(NULL, x, w5, NULL, &g), TG_ERR_SHAPE,
-                    "tg_tensor_conv2d: weight [4,5,3,3] takes 5 channels, input [2,3,8,8] has 3");
-    tt_expect_error(tg_tensor_conv2d(NULL, x, wk, NULL, &g), TG_ERR_SHAPE,
-                    "tg_tensor_conv2d: weight [4,3,5,5] is a 5x5 kernel, the geometry's is 3x3");
-    tt_expect_error(tg_tensor_conv2d(NULL, x, w64, NULL, &g), TG_ERR_DTYPE,
-                    "tg_tensor_conv2d: weight [4,3,3,3] is f64, input [2,3,8,8] is f32");
-    tt_expect_error(tg_tensor_conv2d(NULL, x, w3, NULL, &g), TG_ERR_SHAPE,
-                    "tg_tensor_conv2d: weight [4,27] must be 4-D [OC, C, kh, kw]");
-    tt_expect_error(tg_tensor_conv2d(NULL, x, w, b5, &g), TG_ERR_SHAPE,
-                    "tg_tensor_conv2d: bias [5] does not match weight [4,3,3,3] (expected [4])");
-    tt_expect_error(tg_tensor_conv2d(NULL, x, w, b64, &g), TG_ERR_DTYPE,
-                    "tg_tensor_conv2d: bias [4] is f64, input [2,3,8,8] is f32");
-    tt_expect_error(tg_tensor_conv2d(NULL, x3, w, NULL, &g), TG_ERR_SHAPE,
-                    "tg_tensor_conv2d: input [3,8,8] must be 4-D [N, C, H, W]");
-    tt_expect_error(tg_tensor_conv2d(NULL, xi, w, NULL, &g), TG_ERR_DTYPE,
-                    "tg_tensor_conv2d: input [2,3,8,8] is i32 (f32 or f64 expected)");
-    tt_expect_error(tg_tensor_conv2d(NULL, x, w, NULL, NULL), TG_ERR_ARG,
-                    "tg_tensor_conv2d: the geometry is NULL");
+    tt_expect_error(tg_tensor_conv2d(NULL, x, w5, NULL, &g), TG_ERR_SHAPE, "tg_tensor_conv2d",
+                    "weight [4,5,3,3] takes 5 channels, input [2,3,8,8] has 3");
+    tt_expect_error(tg_tensor_conv2d(NULL, x, wk, NULL, &g), TG_ERR_SHAPE, "tg_tensor_conv2d",
+                    "weight [4,3,5,5] is a 5x5 kernel, the geometry's is 3x3");
+    tt_expect_error(tg_tensor_conv2d(NULL, x, w64, NULL, &g), TG_ERR_DTYPE, "tg_tensor_conv2d",
+                    "weight [4,3,3,3] is f64, input [2,3,8,8] is f32");
+    tt_expect_error(tg_tensor_conv2d(NULL, x, w3, NULL, &g), TG_ERR_SHAPE, "tg_tensor_conv2d",
+                    "weight [4,27] must be 4-D [OC, C, kh, kw]");
+    tt_expect_error(tg_tensor_conv2d(NULL, x, w, b5, &g), TG_ERR_SHAPE, "tg_tensor_conv2d",
+                    "bias [5] does not match weight [4,3,3,3]");
+    tt_expect_error(tg_tensor_conv2d(NULL, x, w, b64, &g), TG_ERR_DTYPE, "tg_tensor_conv2d",
+                    "bias [4] is f64, input [2,3,8,8] is f32");
+    tt_expect_error(tg_tensor_conv2d(NULL, x3, w, NULL, &g), TG_ERR_SHAPE, "tg_tensor_conv2d",
+                    "input [3,8,8] must be 4-D [N, C, H, W]");
+    tt_expect_error(tg_tensor_conv2d(NULL, xi, w, NULL, &g), TG_ERR_DTYPE, "tg_tensor_conv2d",
+                    "input [2,3,8,8] is i32");
+    tt_expect_error(tg_tensor_conv2d(NULL, x, w, NULL, NULL), TG_ERR_ARG, "tg_tensor_conv2d",
+                    "the geometry is NULL");
     tg_tensor *tiny = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(1, 1, 2, 2));
     tg_tensor *w1 = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(1, 1, 3, 3));
     tt_expect_error(tg_tensor_conv2d(NULL, tiny, w1, NULL, &(tg_conv2d_geom){3, 3, 1, 1, 0, 0, 1, 1}),
-                    TG_ERR_SHAPE, "tg_tensor_conv2d: kernel 3x3, stride 1x1, padding 0x0, dilation "
-                                  "1x1 is larger than the padded input [1,1,2,2]");
+                    TG_ERR_SHAPE, "tg_tensor_conv2d",
+                    "kernel 3x3, stride 1x1, padding 0x0, dilation 1x1 is larger");
     tg_tensor_free(tiny);
     tg_tensor_free(w1);
     tg_clear_error(); /* a NULL input keeps the last error; with none, it says so */
-    tt_expect_error(tg_tensor_conv2d(NULL, x, NULL, NULL, &g), TG_ERR_ARG,
-                    "tg_tensor_conv2d: an input tensor is NULL");
+    tt_expect_error(tg_tensor_conv2d(NULL, x, NULL, NULL, &g), TG_ERR_ARG, "tg_tensor_conv2d",
+                    "an input tensor is NULL");
 
     tt_expect_error(tg_tensor_conv2d_backward_input(NULL, g7, w, 8, 8, &g), TG_ERR_SHAPE,
-                    "tg_tensor_conv2d_backward_input: gradient [2,4,7,7] does not match input 8x8 "
-                    "with kernel 3x3, stride 1x1, padding 1x1, dilation 1x1 and weight [4,3,3,3] "
-                    "(expected [2,4,8,8])");
+                    "tg_tensor_conv2d_backward_input",
+                    "gradient [2,4,7,7] does not match input 8x8 with kernel");
     tt_expect_error(tg_tensor_conv2d_backward_input(NULL, gy, w64, 8, 8, &g), TG_ERR_DTYPE,
-                    "tg_tensor_conv2d_backward_input: weight [4,3,3,3] is f64, gradient [2,4,8,8] "
-                    "is f32");
+                    "tg_tensor_conv2d_backward_input",
+                    "weight [4,3,3,3] is f64, gradient [2,4,8,8] is f32");
     tt_expect_error(tg_tensor_conv2d_backward_input(NULL, gy, w, 0, 8, &g), TG_ERR_SHAPE,
-                    "tg_tensor_conv2d_backward_input: input 0x8 is empty (height and width must be "
-                    "at least 1)");
+                    "tg_tensor_conv2d_backward_input", "input 0x8 is empty");
 
     tt_expect_error(tg_tensor_conv2d_backward_weight(NULL, g64, x, &g), TG_ERR_DTYPE,
-                    "tg_tensor_conv2d_backward_weight: gradient [2,4,8,8] is f64, input [2,3,8,8] "
-                    "is f32");
+                    "tg_tensor_conv2d_backward_weight",
+                    "gradient [2,4,8,8] is f64, input [2,3,8,8] is f32");
     tt_expect_error(tg_tensor_conv2d_backward_weight(NULL, gn, x, &g), TG_ERR_SHAPE,
-                    "tg_tensor_conv2d_backward_weight: gradient [3,4,8,8] does not match input "
-                    "[2,3,8,8] with kernel 3x3, stride 1x1, padding 1x1, dilation 1x1 (expected "
-                    "[2,4,8,8])");
+                    "tg_tensor_conv2d_backward_weight",
+                    "gradient [3,4,8,8] does not match input [2,3,8,8] with");
     tt_expect_error(tg_tensor_conv2d_backward_weight(NULL, gy, x, &(tg_conv2d_geom){3, 3, 0, 1, 1, 1, 1, 1}),
-                    TG_ERR_ARG, "tg_tensor_conv2d_backward_weight: kernel 3x3, stride 0x1, padding "
-                                "1x1, dilation 1x1: kernel, stride and dilation must be at least 1 "
-                                "and padding at least 0 (input [2,3,8,8])");
+                    TG_ERR_ARG, "tg_tensor_conv2d_backward_weight",
+                    "kernel 3x3, stride 0x1, padding 1x1, dilation 1x1: kernel");
     tg_tensor *list[] = {x, w, gy, w5, wk, w64, w3, b5, b64, x3, xi, g7, g64, gn};
     for (int i = 0; i < 14; i++)
         tg_tensor_free(list[i]);

@@ -405,44 +405,42 @@ START_TEST(test_errors)
     tg_tensor *b1 = tg_tensor_zeros(NULL, TG_F32, 3, (int64_t[]){2, 3, 4});
     tg_tensor *b2 = tg_tensor_zeros(NULL, TG_F32, 3, (int64_t[]){5, 4, 6});
 
-    tt_expect_error(tg_tensor_matmul(NULL, x, w), TG_ERR_SHAPE,
-                 "tg_tensor_matmul: [100,288] x [32,288]: inner dimensions 288 and 32 differ");
-    tt_expect_error(tg_tensor_matmul(NULL, x, w64), TG_ERR_DTYPE,
-                 "tg_tensor_matmul: [100,288] x [288,32]: dtypes f32 and f64 differ");
-    tt_expect_error(tg_tensor_matmul(NULL, x, v), TG_ERR_SHAPE,
-                 "tg_tensor_matmul: [100,288] x [288]: both operands need at least 2 axes (a "
-                 "vector is not promoted; unsqueeze it to a matrix)");
+    tt_expect_error(tg_tensor_matmul(NULL, x, w), TG_ERR_SHAPE, "tg_tensor_matmul",
+                    "[100,288] x [32,288]: inner dimensions 288 and 32 differ");
+    tt_expect_error(tg_tensor_matmul(NULL, x, w64), TG_ERR_DTYPE, "tg_tensor_matmul",
+                    "[100,288] x [288,32]: dtypes f32 and f64 differ");
+    tt_expect_error(tg_tensor_matmul(NULL, x, v), TG_ERR_SHAPE, "tg_tensor_matmul",
+                    "[100,288] x [288]: both operands need at least 2 axes");
     tg_tensor *i32a = tg_tensor_zeros(NULL, TG_I32, 2, (int64_t[]){2, 288});
-    tt_expect_error(tg_tensor_matmul(NULL, i32a, i32), TG_ERR_DTYPE,
-                 "tg_tensor_matmul: [2,288] x [288,3]: dtype i32 (f32 or f64 expected)");
-    tt_expect_error(tg_tensor_matmul(NULL, b1, b2), TG_ERR_SHAPE,
-                 "tg_tensor_matmul: [2,3,4] x [5,4,6], batch axes: shapes [2] and [5] cannot be "
-                 "broadcast");
+    tt_expect_error(tg_tensor_matmul(NULL, i32a, i32), TG_ERR_DTYPE, "tg_tensor_matmul",
+                    "[2,288] x [288,3]: dtype i32");
+    tt_expect_error(tg_tensor_matmul(NULL, b1, b2), TG_ERR_SHAPE, "tg_tensor_matmul",
+                    "[2,3,4] x [5,4,6], batch axes: shapes [2] and [5] cannot be");
 
     /* a NULL input keeps the message of the failure that made it */
     tg_set_error(TG_ERR_SHAPE, "earlier failure");
-    tt_expect_error(tg_tensor_matmul(NULL, NULL, w), TG_ERR_SHAPE, "earlier failure");
+    tt_expect_message(tg_tensor_matmul(NULL, NULL, w), TG_ERR_SHAPE, "earlier failure");
     tg_clear_error();
-    tt_expect_error(tg_tensor_matmul(NULL, x, NULL), TG_ERR_ARG,
-                 "tg_tensor_matmul: an input tensor is NULL");
+    tt_expect_error(tg_tensor_matmul(NULL, x, NULL), TG_ERR_ARG, "tg_tensor_matmul",
+                    "an input tensor is NULL");
 
     /* matmul_out: out's shape, dtype and overlap */
     tg_tensor *wt = tg_tensor_transpose(NULL, w, 0, 1);
     tg_tensor *o1 = tg_tensor_zeros(NULL, TG_F32, 2, (int64_t[]){32, 100});
     ck_assert_int_eq(tg_tensor_matmul_out(o1, x, wt, 1, 0), TG_ERR_SHAPE);
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_matmul_out: [100,288] x [288,32] is [100,32], "
-                                      "but out has shape [32,100]");
+    tt_expect_last(TG_ERR_SHAPE, "tg_tensor_matmul_out",
+                   "[100,288] x [288,32] is [100,32], but out has shape [32,100]");
     tg_tensor *o2 = tg_tensor_zeros(NULL, TG_F64, 2, (int64_t[]){100, 32});
     ck_assert_int_eq(tg_tensor_matmul_out(o2, x, wt, 1, 0), TG_ERR_DTYPE);
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_matmul_out: out is f64, a and b are f32");
+    tt_expect_last(TG_ERR_DTYPE, "tg_tensor_matmul_out", "out is f64, a and b are f32");
     tg_tensor *row = tg_tensor_zeros(NULL, TG_F32, 2, (int64_t[]){1, 32});
     tg_tensor *o3 = tg_tensor_expand(NULL, row, 2, (int64_t[]){100, 32});
     ck_assert_int_eq(tg_tensor_matmul_out(o3, x, wt, 1, 0), TG_ERR_ARG);
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_matmul_out: out (shape [100,32]) has a broadcast "
-                                      "axis 0 (stride 0), so its elements overlap");
+    tt_expect_last(TG_ERR_ARG, "tg_tensor_matmul_out",
+                   "out (shape [100,32]) has a broadcast axis 0");
     ck_assert_int_eq(tg_tensor_matmul_out(o1, x, w, 1, 0), TG_ERR_SHAPE);
-    ck_assert_str_eq(tg_last_error(),
-                     "tg_tensor_matmul_out: [100,288] x [32,288]: inner dimensions 288 and 32 differ");
+    tt_expect_last(TG_ERR_SHAPE, "tg_tensor_matmul_out",
+                   "[100,288] x [32,288]: inner dimensions 288 and 32 differ");
     ck_assert_int_eq(tg_tensor_matmul_out(NULL, x, wt, 1, 0), TG_ERR_SHAPE); /* kept */
 
     tg_tensor *list[] = {x, w, w64, v, i32, b1, b2, i32a, wt, o1, o2, row, o3};

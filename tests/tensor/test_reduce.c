@@ -573,8 +573,8 @@ START_TEST(test_sum_to)
     tg_clear_error();
     ck_assert_ptr_null(tg_tensor_sum_to(NULL, x, TG_DIMS(3)));
     ck_assert_int_eq(tg_last_status(), TG_ERR_SHAPE);
-    ck_assert_str_eq(tg_last_error(),
-                     "tg_tensor_sum_to: shape [3] does not broadcast to the input's shape [2,3,4]");
+    tt_expect_last(TG_ERR_SHAPE, "tg_tensor_sum_to",
+                   "shape [3] does not broadcast to the input's shape [2,3,4]");
     ck_assert_ptr_null(tg_tensor_sum_to(NULL, x, TG_DIMS(5, 2, 3, 4)));
     ck_assert_ptr_null(tg_tensor_sum_to(NULL, x, TG_DIMS(2, 2, 4)));
     tg_tensor_free(x);
@@ -639,18 +639,17 @@ START_TEST(test_errors)
     tg_tensor *x = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 3));
     ck_assert_ptr_null(tg_tensor_sum(NULL, x, TG_AXES(3), false));
     ck_assert_int_eq(tg_last_status(), TG_ERR_ARG);
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_sum: axis 3 is out of range for shape [2,3]");
+    tt_expect_last(TG_ERR_ARG, "tg_tensor_sum", "axis 3 is out of range for shape [2,3]");
     ck_assert_ptr_null(tg_tensor_max(NULL, x, TG_AXES(0, -3), false));
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_max: axis -3 is out of range for shape [2,3]");
+    tt_expect_last(TG_ERR_ARG, "tg_tensor_max", "axis -3 is out of range for shape [2,3]");
     ck_assert_ptr_null(tg_tensor_mean(NULL, x, TG_AXES(1, 1), false));
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_mean: axis 1 is listed twice for shape [2,3]");
+    tt_expect_last(TG_ERR_ARG, "tg_tensor_mean", "axis 1 is listed twice for shape [2,3]");
     ck_assert_ptr_null(tg_tensor_var(NULL, x, TG_AXES(1, -1), 1, false));
-    ck_assert_str_eq(tg_last_error(),
-                     "tg_tensor_var: axes 1 and -1 are the same axis of shape [2,3]");
+    tt_expect_last(TG_ERR_ARG, "tg_tensor_var", "axes 1 and -1 are the same axis of shape [2,3]");
     ck_assert_ptr_null(tg_tensor_logsumexp(NULL, x, -1, NULL, false));
     ck_assert_int_eq(tg_last_status(), TG_ERR_ARG);
     ck_assert_ptr_null(tg_tensor_argmax(NULL, x, 2, false));
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_argmax: axis 2 is out of range for shape [2,3]");
+    tt_expect_last(TG_ERR_ARG, "tg_tensor_argmax", "axis 2 is out of range for shape [2,3]");
 
     tg_tensor *i = tg_tensor_zeros(NULL, TG_I32, TG_DIMS(2, 3));
     tg_tensor *u = tg_tensor_zeros(NULL, TG_U8, TG_DIMS(4));
@@ -659,8 +658,7 @@ START_TEST(test_errors)
         ck_assert_ptr_null(call((rkind)k, i, 0, NULL, false));
         ck_assert_int_eq(tg_last_status(), TG_ERR_DTYPE);
     }
-    ck_assert_str_eq(tg_last_error(),
-                     "tg_tensor_logsumexp: dtype i32 is not supported (f32 or f64 expected)");
+    tt_expect_last(TG_ERR_DTYPE, "tg_tensor_logsumexp", "dtype i32 is not supported");
     ck_assert_ptr_null(tg_tensor_argmax(NULL, u, 0, false));
     ck_assert_int_eq(tg_last_status(), TG_ERR_DTYPE);
     ck_assert_ptr_null(tg_tensor_sum_to(NULL, u, TG_DIMS(1)));

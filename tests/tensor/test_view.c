@@ -91,7 +91,7 @@ START_TEST(test_permute_transpose)
     tt_assert_shape(tr, 4, 3, 2);
     ck_assert_double_eq(at(tr, 3, 1, 1), at(t, 1, 1, 3));
     ck_assert_ptr_null(tg_tensor_permute(NULL, t, TG_AXES(0, 0, 1)));
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_permute: axis list is not a permutation of 0..2 (shape [2,3,4])");
+    tt_expect_last(TG_ERR_ARG, "tg_tensor_permute", "axis list is not a permutation of 0..2");
     tg_tensor_free(t);
     tg_tensor_free(p);
     tg_tensor_free(tr);
@@ -119,7 +119,7 @@ START_TEST(test_slice_narrow_select)
     tt_assert_shape(col, 4);
     tt_assert_close(col, ((double[]){4, 14, 24, 34}), 0);
     ck_assert_ptr_null(tg_tensor_narrow(NULL, t, 0, 3, 2));
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_narrow: [3, 5) along axis 0 is outside shape [4,10]");
+    tt_expect_last(TG_ERR_ARG, "tg_tensor_narrow", "[3, 5) along axis 0 is outside shape [4,10]");
     ck_assert_ptr_null(tg_tensor_select(NULL, t, 2, 0));
     tg_tensor *list[] = {t, s, neg, empty, n, row, col};
     for (size_t i = 0; i < sizeof list / sizeof *list; i++)
@@ -136,7 +136,7 @@ START_TEST(test_expand_squeeze_unsqueeze)
     ck_assert_int_eq(e->strides[2], 0);
     ck_assert_double_eq(at(e, 1, 2, 3), 2);
     ck_assert_ptr_null(tg_tensor_expand(NULL, t, TG_DIMS(2, 4)));
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_expand: shape [3,1] cannot be broadcast to [2,4]");
+    tt_expect_last(TG_ERR_SHAPE, "tg_tensor_expand", "shape [3,1] cannot be broadcast to [2,4]");
     tg_tensor *u = tg_tensor_unsqueeze(NULL, t, 0);
     tt_assert_shape(u, 1, 3, 1);
     tg_tensor *u2 = tg_tensor_unsqueeze(NULL, t, -1);
@@ -164,8 +164,8 @@ START_TEST(test_reshape_view_or_copy)
     tg_tensor *tr = tg_tensor_transpose(NULL, t, 1, 2); /* [2,4,3], not contiguous */
     /* merging the last two axes of a transposed tensor needs a copy */
     ck_assert_ptr_null(tg_tensor_view(NULL, tr, TG_DIMS(2, 12)));
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_view: a tensor of shape [2,4,3] with these strides "
-                                      "cannot be viewed as [2,12] without a copy (use tg_tensor_reshape)");
+    tt_expect_last(TG_ERR_SHAPE, "tg_tensor_view",
+                   "a tensor of shape [2,4,3] with these strides cannot be");
     tg_tensor *c = tg_tensor_reshape(NULL, tr, TG_DIMS(2, 12));
     ck_assert_ptr_ne(c->storage, t->storage);
     ck_assert(tg_tensor_is_contiguous(c));
@@ -178,7 +178,7 @@ START_TEST(test_reshape_view_or_copy)
     tt_assert_shape(f, 24);
     ck_assert_double_eq(tg_tensor_get(f, (int64_t[]){1}), 4);
     ck_assert_ptr_null(tg_tensor_reshape(NULL, t, TG_DIMS(5, -1)));
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_reshape: cannot reshape [2,3,4] (24 elements) to [5,-1]");
+    tt_expect_last(TG_ERR_SHAPE, "tg_tensor_reshape", "cannot reshape [2,3,4]");
     tg_tensor *list[] = {t, r, tr, c, v, f};
     for (size_t i = 0; i < sizeof list / sizeof *list; i++)
         tg_tensor_free(list[i]);
@@ -217,7 +217,7 @@ START_TEST(test_copy_between_layouts_and_dtypes)
     ck_assert_ptr_ne(copy->storage, t->storage);
     ck_assert(tg_tensor_is_contiguous(copy));
     ck_assert_int_ne(tg_tensor_copy_(dst, wide), TG_OK);
-    ck_assert_str_eq(tg_last_error(), "tg_tensor_copy_: shape [3,8] cannot be broadcast to [4,3]");
+    tt_expect_last(TG_ERR_SHAPE, "tg_tensor_copy_", "shape [3,8] cannot be broadcast to [4,3]");
     tg_tensor *list[] = {t, tr, dst, wide, cols, row, fl, u8, i32, same, copy};
     for (size_t i = 0; i < sizeof list / sizeof *list; i++)
         tg_tensor_free(list[i]);
@@ -363,17 +363,17 @@ START_TEST(test_as_strided)
     tt_assert_close(last, ((double[]){0, 10, 1, 11}), 0);
     tg_tensor *none = tg_tensor_as_strided(NULL, t, TG_DIMS(0, 5), (int64_t[]){1, 1}, 12); /* empty */
     ck_assert_ptr_nonnull(none);
-    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2, 2), (int64_t[]){1, 10}, 1), TG_ERR_SHAPE,
-                    "tg_tensor_as_strided: shape [2,2], strides [1,10] and offset 1 reach past the end of "
-                    "a storage of 12 f32 elements");
+    tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2, 2), (int64_t[]){1, 10}, 1),
+                    TG_ERR_SHAPE, "tg_tensor_as_strided",
+                    "shape [2,2], strides [1,10] and offset 1 reach past the end");
     tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(1), (int64_t[]){1}, 12), TG_ERR_SHAPE,
-                    "tg_tensor_as_strided: shape [1], strides [1] and offset 12 reach past the end of "
-                    "a storage of 12 f32 elements");
+                    "tg_tensor_as_strided",
+                    "shape [1], strides [1] and offset 12 reach past the end of");
     tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2), (int64_t[]){-1}, 5), TG_ERR_ARG,
-                    "tg_tensor_as_strided: shape [2], strides [-1]: sizes and strides must be >= 0");
+                    "tg_tensor_as_strided",
+                    "shape [2], strides [-1]: sizes and strides must be >= 0");
     tt_expect_error(tg_tensor_as_strided(NULL, t, TG_DIMS(2, INT64_C(1) << 62), (int64_t[]){1, INT64_C(1) << 62}, 0),
-                    TG_ERR_SHAPE, "tg_tensor_as_strided: shape [2,4611686018427387904], strides "
-                    "[1,4611686018427387904] and offset 0 reach past the end of a storage of 12 f32 elements");
+                    TG_ERR_SHAPE, "tg_tensor_as_strided", "shape [2,4611686018427387904], strides");
     tg_tensor_free(none);
     tg_tensor_free(last);
     tg_tensor_free(rows);
