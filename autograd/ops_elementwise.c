@@ -542,14 +542,14 @@ static tg_status check_inplace(const char *fn, const tg_tape *tp, const tg_tenso
     char instead[48]; /* "use tg_relu": fn without its underscore */
     snprintf(instead, sizeof instead, "use %.*s", (int)strlen(fn) - 1, fn);
     if (tg_is_leaf(x))
-        return tg_set_error(TG_ERR_ARG, "%s: x is the parameter '%s', whose value its gradient is "
-                            "taken at; %s", fn, tg_leaf_name(x), instead);
+        return tg_set_error_in(TG_ERR_ARG, fn, "x is the parameter '%s', whose value its gradient is "
+                            "taken at; %s", tg_leaf_name(x), instead);
     if (x->dtype != TG_F32 && x->dtype != TG_F64)
-        return tg_set_error(TG_ERR_DTYPE, "%s: x is %s; it takes f32 or f64", fn, tg_dtype_name(x->dtype));
+        return tg_set_error_in(TG_ERR_DTYPE, fn, "x is %s; it takes f32 or f64", tg_dtype_name(x->dtype));
     if (overlaps_itself(x))
-        return tg_set_error(TG_ERR_ARG, "%s: x has elements that share memory (an expanded or "
+        return tg_set_error_in(TG_ERR_ARG, fn, "x has elements that share memory (an expanded or "
                             "broadcast view), which one write would change together; %s, or write "
-                            "a contiguous copy (tg_tensor_contiguous)", fn, instead);
+                            "a contiguous copy (tg_tensor_contiguous)", instead);
     for (int id = storage_born_at(tp, x); id < tg_tape_size(tp); id++) {
         const tg_record *r = tg_tape_record(tp, id);
         const char *in = *r->scope ? ", in " : "";
@@ -558,19 +558,18 @@ static tg_status check_inplace(const char *fn, const tg_tape *tp, const tg_tenso
             if (t->storage != x->storage)
                 continue;
             if (i < r->nin && tg_is_leaf(t))
-                return tg_set_error(TG_ERR_ARG, "%s: x is a view of the parameter '%s' (as record %d, "
-                                    "tg_%s%s%s, read it); writing it would change the parameter; %s",
-                                    fn, tg_leaf_name(t), id, r->op->name, in, r->scope, instead);
+                return tg_set_error_in(TG_ERR_ARG, fn, "x is a view of the parameter '%s' (as record %d, "
+                                    "tg_%s%s%s, read it); writing it would change the parameter; %s", tg_leaf_name(t), id, r->op->name, in, r->scope, instead);
             if (!r->requires_grad || !r->op->backward ||
                 !reads_slot(r->op, i < r->nin ? TG_READS_IN(i) : TG_READS_OUT))
                 continue;
             char what[32] = "output";
             if (i < r->nin)
                 snprintf(what, sizeof what, "input %d", i);
-            return tg_set_error(TG_ERR_STATE, "%s: the backward of record %d (tg_%s%s%s) reads x as "
+            return tg_set_error_in(TG_ERR_STATE, fn, "the backward of record %d (tg_%s%s%s) reads x as "
                                 "its %s, and would find it overwritten; %s, or apply this one to a "
                                 "value no recorded backward reads (a conv2d's or batch_norm2d's "
-                                "output)", fn, id, r->op->name, in, r->scope, what, instead);
+                                "output)", id, r->op->name, in, r->scope, what, instead);
         }
     }
     return TG_OK;
@@ -584,8 +583,8 @@ static tg_tensor *piecewise_linear_inplace(tg_tape *tp, tg_record *r, bool relu)
     tg_tensor *x = r->in[0];
     const char *fn = relu ? "tg_relu_" : "tg_leaky_relu_";
     if (!relu && !(p->s >= 0)) {
-        tg_set_error(TG_ERR_ARG, "%s: slope %g < 0 flips the sign of negative inputs, so the "
-                     "backward could not tell them from the output; use tg_leaky_relu", fn, p->s);
+        tg_set_error_in(TG_ERR_ARG, fn, "slope %g < 0 flips the sign of negative inputs, so the "
+                     "backward could not tell them from the output; use tg_leaky_relu", p->s);
         return NULL;
     }
     if (check_inplace(fn, tp, x) != TG_OK ||

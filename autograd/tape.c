@@ -372,13 +372,13 @@ tg_tensor *tg_apply(tg_tape *tp, const tg_op *op, int nin, tg_tensor *const *in,
         if (src && tg_tensor_version(in[i]) != src->version[src->pub.nin]) {
             /* its values are no longer what src made: a gradient sent to src through
              * it would skip the write (an in-place op's input passed on, not its result) */
-            tg_tape_fail(tp, TG_ERR_STATE, "tg_%s: input %d was written in place after record %d "
-                         "(tg_%s%s%s) made it (version %llu then, %llu now), so its gradient "
-                         "would skip that write; pass on the result of the in-place op (y = "
-                         "tg_relu_(tp, x), then y, not x), or write a copy (tg_tensor_clone)",
-                         op->name, i, src->pub.id, src->pub.op->name, *src->pub.scope ? ", in " : "",
-                         src->pub.scope, (unsigned long long)src->version[src->pub.nin],
-                         (unsigned long long)tg_tensor_version(in[i]));
+            fail_op(tp, op, TG_ERR_STATE, "input %d was written in place after record %d "
+                    "(tg_%s%s%s) made it (version %llu then, %llu now), so its gradient "
+                    "would skip that write; pass on the result of the in-place op (y = "
+                    "tg_relu_(tp, x), then y, not x), or write a copy (tg_tensor_clone)",
+                    i, src->pub.id, src->pub.op->name, *src->pub.scope ? ", in " : "",
+                    src->pub.scope, (unsigned long long)src->version[src->pub.nin],
+                    (unsigned long long)tg_tensor_version(in[i]));
             return tp->placeholder;
         }
         requires = requires || needs_grad(tp, in[i]);

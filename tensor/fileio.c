@@ -232,14 +232,14 @@ tg_status tg__write_file_atomic(const char *module, const char *path, const void
 tg_status tg_atomic_begin(tg_atomic_file *w, const char *path)
 {
     if (!w)
-        return tg_set_error(TG_ERR_ARG, "tg_atomic_begin: the tg_atomic_file is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_atomic_begin", "the tg_atomic_file is NULL");
     return tg__atomic_begin(w, "tg_atomic_file", path); /* commit's messages name it too */
 }
 
 tg_status tg_atomic_commit(tg_atomic_file *w)
 {
     if (!w)
-        return tg_set_error(TG_ERR_ARG, "tg_atomic_commit: the tg_atomic_file is NULL");
+        return tg_set_error_in(TG_ERR_ARG, "tg_atomic_commit", "the tg_atomic_file is NULL");
     return tg__atomic_commit(w);
 }
 
@@ -248,6 +248,6 @@ void tg_atomic_cancel(tg_atomic_file *w) { tg__atomic_cancel(w); }
 tg_status tg_write_file_atomic(const char *path, const void *data, size_t len)
 {
     if (!data && len > 0)
-        return tg_set_error(TG_ERR_ARG, "tg_write_file_atomic: %s: data is NULL", path ? path : "(null)");
+        return tg_set_error_in(TG_ERR_ARG, "tg_write_file_atomic", "%s: data is NULL", path ? path : "(null)");
     return tg__write_file_atomic("tg_write_file_atomic", path, data, len);
 }
