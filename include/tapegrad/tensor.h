@@ -421,6 +421,40 @@ tg_tensor *tg_tensor_max_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2
 tg_tensor *tg_tensor_max_pool2d_backward(tg_arena *ar, const tg_tensor *gout,
                                          const tg_tensor *indices, int64_t height, int64_t width);
 
+/* ------------------------------------------------------------------ batch normalisation */
+/* Training-mode batch norm of images, the kernels of autograd's tg_batch_norm2d. x
+ * [N, C, H, W] (f32/f64, any strides), gamma and beta [C] of x's dtype; per channel, over
+ * its M = N*H*W values: mean = sum(x) / M, var = sum((x - mean)^2) / M (biased),
+ * invstd = 1 / sqrt(var + eps), y = (x - mean) * invstd * gamma + beta. Sums run in f64
+ * (pairwise, as the reductions'); each channel is one thread's, so the results are the
+ * same bits for any thread count. Outputs are new contiguous tensors. */
+
+/* y, and in *stats (if not NULL) an f64 [3, C] tensor: rows mean, var and invstd, which
+ * the backward reads (and a layer's running averages use). eps >= 0. */
+tg_tensor *tg_tensor_batch_norm2d(tg_arena *ar, const tg_tensor *x, const tg_tensor *gamma,
+                                  const tg_tensor *beta, double eps, tg_tensor **stats);
+/* dx from gy = dL/dy (x's shape and dtype), with xhat = (x - mean) * invstd:
+ *   dx = gamma * invstd * (gy - sum(gy) / M) - gamma * invstd^2 * sum(gy * xhat) / M * (x - mean)
+ * and in *sums (if not NULL) an f64 [2, C] tensor: rows sum(gy) (beta's gradient) and
+ * sum(gy * xhat) (gamma's). */
+tg_tensor *tg_tensor_batch_norm2d_backward(tg_arena *ar, const tg_tensor *gy, const tg_tensor *x,
+                                           const tg_tensor *gamma, const tg_tensor *stats, tg_tensor **sums);
+
+/* The same in steps, for statistics over several processes' batches (tg_stat_sync):
+ * moments are this batch's f64 [2, C] rows mean and sum((x - mean)^2), which the caller
+ * combines into stats; normalize is the forward with given stats (rows mean and invstd
+ * read); backward_sums is the f64 [2, C] sums of tg_tensor_batch_norm2d_backward, and
+ * backward_input its dx from sums over `count` values per channel (every batch's
+ * sums added up; count at least this batch's M). */
+tg_tensor *tg_tensor_batch_norm2d_moments(tg_arena *ar, const tg_tensor *x);
+tg_tensor *tg_tensor_batch_norm2d_normalize(tg_arena *ar, const tg_tensor *x, const tg_tensor *gamma,
+                                            const tg_tensor *beta, const tg_tensor *stats);
+tg_tensor *tg_tensor_batch_norm2d_backward_sums(tg_arena *ar, const tg_tensor *gy, const tg_tensor *x,
+                                                const tg_tensor *stats);
+tg_tensor *tg_tensor_batch_norm2d_backward_input(tg_arena *ar, const tg_tensor *gy, const tg_tensor *x,
+                                                 const tg_tensor *gamma, const tg_tensor *stats,
+                                                 const tg_tensor *sums, double count);
+
 /* ------------------------------------------------------------------ random */
 
 /* A counter-based generator (Philox 4x32-10): the value at position i of a stream is a
