@@ -311,6 +311,11 @@ tg_tensor *tg_tensor_square(tg_arena *ar, const tg_tensor *x);
 tg_tensor *tg_tensor_leaky_relu(tg_arena *ar, const tg_tensor *x, double slope);
 tg_tensor *tg_tensor_pow_scalar(tg_arena *ar, const tg_tensor *x, double exponent);
 tg_tensor *tg_tensor_clamp(tg_arena *ar, const tg_tensor *x, double lo, double hi);
+/* The gradients of relu and leaky_relu from g = dL/d(out) (x's shape and dtype), in one
+ * pass without a mask: dx = x > 0 ? g : 0 (not g * 0, which an infinite g would make
+ * NaN), or x > 0 ? g : slope * g; at x == 0 the negative side's slope, as PyTorch. */
+tg_tensor *tg_tensor_relu_backward(tg_arena *ar, const tg_tensor *x, const tg_tensor *g);
+tg_tensor *tg_tensor_leaky_relu_backward(tg_arena *ar, const tg_tensor *x, const tg_tensor *g, double slope);
 
 /* Binary ops broadcast as NumPy does. Arithmetic takes f32/f64 (both the same dtype);
  * comparisons take any dtype (both the same) and produce a u8 mask of 0 and 1. */
