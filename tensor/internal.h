@@ -6,6 +6,7 @@
 #define TAPEGRAD_TENSOR_INTERNAL_H
 
 #include "tapegrad/tensor.h"
+#include "tapegrad/tensor_advanced.h" /* the arena marks alloc.c defines */
 
 #include <stdatomic.h>
 

@@ -151,14 +151,8 @@ void tg_arena_release(tg_arena *ar, const void *block);
 /* The same for a tensor made in ar: gives back its storage (every view of it dies). */
 typedef struct tg_tensor tg_tensor; /* below */
 void tg_arena_release_tensor(tg_arena *ar, const tg_tensor *t);
-/* A scope for scratch: tg_arena_mark, then allocations, then tg_arena_release_since
- * gives back every large block taken after the mark except the `nkeep` storages or
- * blocks in `keep` (a tensor's storage: (const void *)t->storage). */
-uint64_t tg_arena_mark(const tg_arena *ar);
-void tg_arena_release_since(tg_arena *ar, uint64_t mark, const void *const *keep, int nkeep);
-/* Whether block (a pointer tg_arena_alloc returned, or a tensor's storage) is a large
- * block taken after mark and not given back. */
-bool tg_arena_taken_since(const tg_arena *ar, uint64_t mark, const void *block);
+/* Giving back every large block taken since a mark, for layers that manage a whole
+ * pass's scratch (the tape's backward): tapegrad/tensor_advanced.h. */
 
 /* ------------------------------------------------------------------ the tensor */
 
@@ -173,9 +167,9 @@ typedef struct tg_tensor {
     int64_t offset;                /* in elements from the storage's start */
     tg_storage *storage;
     tg_arena *arena;               /* where this header lives; NULL on the heap */
-    void *user;                    /* free for the layer above (the tape's bookkeeping) */
-    /* Called by tg_tensor_free before the header goes, so the layer above can free
-     * what it hung on `user` (a parameter's gradient). Views do not inherit either. */
+    /* The layer above's (the tape's bookkeeping), not for reading or writing here:
+     * tapegrad/tensor_advanced.h says what they are for. */
+    void *user;
     void (*user_free)(struct tg_tensor *t);
 } tg_tensor;
 
