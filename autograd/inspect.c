@@ -1,4 +1,5 @@
-/* autograd/inspect.c — the tape as a table and as a Graphviz graph.
+/* autograd/inspect.c — the tape as a table and as a Graphviz graph, and the statistics
+ * (tg_tensor_stats) both print for gradients.
  *
  * tg_tape_print writes one line a record (id, op, scope, output, inputs and, after
  * backward, the statistics of dL/d(out)), then the leaves the tape reached with the
@@ -95,6 +96,60 @@ static const char *leaf_label(const tg_tensor *t)
 {
     const char *name = tg_leaf_name(t);
     return name && *name ? name : "(unnamed)";
+}
+
+/* ------------------------------------------------------------------ statistics */
+
+tg_grad_stats tg_record_grad_stats(const tg_record *r)
+{
+    return r && r->grad ? tg_tensor_stats(r->grad) : (tg_grad_stats){0};
+}
+
+static void stats_add(tg_grad_stats *s, double v, double *sum_abs, double *sum_sq, int64_t *zeros)
+{
+    if (!isfinite(v)) {
+        s->nonfinite++;
+        return;
+    }
+    double a = fabs(v);
+    *sum_abs += a;
+    *sum_sq += v * v;
+    *zeros += v == 0;
+    if (a > s->max_abs)
+        s->max_abs = a;
+}
+
+tg_grad_stats tg_tensor_stats(const tg_tensor *t)
+{
+    tg_grad_stats s = {0};
+    if (!t || (t->dtype != TG_F32 && t->dtype != TG_F64))
+        return s;
+    /* contiguous in the common case; otherwise read through a contiguous copy */
+    tg_tensor *c = tg_tensor_is_contiguous(t) ? NULL : tg_tensor_clone(NULL, t);
+    if (!c && !tg_tensor_is_contiguous(t))
+        return s; /* the copy failed: reading t's data in order would run past it */
+    const tg_tensor *src = c ? c : t;
+    int64_t n = tg_tensor_numel(src), zeros = 0;
+    double sum_abs = 0, sum_sq = 0;
+    if (src->dtype == TG_F32) {
+        const float *p = tg_tensor_data(src);
+        for (int64_t i = 0; i < n; i++)
+            stats_add(&s, p[i], &sum_abs, &sum_sq, &zeros);
+    } else {
+        const double *p = tg_tensor_data(src);
+        for (int64_t i = 0; i < n; i++)
+            stats_add(&s, p[i], &sum_abs, &sum_sq, &zeros);
+    }
+    tg_tensor_free(c);
+    s.count = n;
+    int64_t finite = n - s.nonfinite;
+    if (finite > 0) {
+        s.mean_abs = sum_abs / (double)finite;
+        s.rms = sqrt(sum_sq / (double)finite);
+        s.l2 = sqrt(sum_sq);
+        s.zero_frac = (double)zeros / (double)finite;
+    }
+    return s;
 }
 
 /* ------------------------------------------------------------------ the table */

@@ -1,11 +1,13 @@
-/* autograd/internal.h — what the autograd sources share: the public headers, and the
- * short forms built-in ops use to call tg_apply. Nothing here reaches into tensor/'s
- * internals: autograd is built on the public tensor API only. */
+/* autograd/internal.h — what the autograd sources share: the public headers (the
+ * advanced tensor one too), and the short forms built-in ops use to call tg_apply.
+ * Nothing here reaches into tensor/'s internals: autograd is built on the public
+ * tensor API only. */
 #ifndef TAPEGRAD_AUTOGRAD_INTERNAL_H
 #define TAPEGRAD_AUTOGRAD_INTERNAL_H
 
 #include "tapegrad/autograd.h"
 #include "tapegrad/tensor.h"
+#include "tapegrad/tensor_advanced.h" /* arena marks for backward's scratch; the tensor hooks */
 
 /* Calls with one or two tensor inputs and a params pointer, whose pointee is copied
  * for the record: TG__APPLY1(tp, op_exp, x, NULL) or

@@ -4,7 +4,8 @@
  * of the output (exp, sqrt, rsqrt, tanh, sigmoid, div), backward reads r->out instead
  * of recomputing from the input. Piecewise ops (maximum, clamp) pick their gradient with
  * a u8 mask and tg_tensor_where; relu and leaky_relu, which every network here runs on
- * full-size activations, take theirs in one pass with no mask (piecewise_linear_grad). */
+ * full-size activations, take theirs in one pass with no mask (tg_tensor_relu_backward,
+ * tensor/elementwise.c). */
 #include "internal.h"
 
 #include <math.h>
@@ -380,62 +381,6 @@ tg_tensor *tg_sigmoid(tg_tape *tp, tg_tensor *x)
 
 /* ------------------------------------------------------------------ relu, leaky relu */
 
-/* dx = x > 0 ? g : slope * g (leaky relu) or x > 0 ? g : 0 (relu: not g * 0, which an
- * infinite g would make NaN), one pass over x and g into a fresh contiguous tensor (which
- * the tape adopts as the gradient), instead of a u8 mask, slope * g and a where. x and g
- * (of one shape) are read in place when contiguous, the usual case; any other layout is
- * copied first. Elementwise, so the same bits for any thread count. The loops are
- * `omp simd` over restrict blocks: without them gcc -O2 kept a branch per element
- * (the outputs could alias the inputs), 20 ms instead of 2 for 3.3M floats on one
- * core, where the sign of x is a coin flip for the branch predictor. */
-#define PLG_BLOCK 16384 /* elements a task: the split depends on n only */
-#define PIECEWISE_LINEAR_GRAD(T)                                                              \
-    static void piecewise_linear_block_##T(int64_t n, T *restrict o, const T *restrict x,     \
-                                           const T *restrict g, T s)                          \
-    {                                                                                         \
-        _Pragma("omp simd")                                                                   \
-        for (int64_t i = 0; i < n; i++)                                                       \
-            o[i] = x[i] > 0 ? g[i] : g[i] * s;                                                \
-    }                                                                                         \
-    static void piecewise_linear_grad_##T(int64_t n, T *o, const T *x, const T *g, bool relu, \
-                                          T s, bool par)                                      \
-    {                                                                                         \
-        const int64_t blocks = (n + PLG_BLOCK - 1) / PLG_BLOCK;                               \
-        _Pragma("omp parallel for schedule(static) if (par)")                                 \
-        for (int64_t b = 0; b < blocks; b++) {                                                \
-            int64_t lo = b * PLG_BLOCK, len = n - lo < PLG_BLOCK ? n - lo : PLG_BLOCK;         \
-            if (relu) {                                                                       \
-                T *ob = o + lo;                                                               \
-                const T *xb = x + lo, *gb = g + lo;                                           \
-                _Pragma("omp simd")                                                           \
-                for (int64_t i = 0; i < len; i++)                                             \
-                    ob[i] = xb[i] > 0 ? gb[i] : 0;                                            \
-            } else {                                                                          \
-                piecewise_linear_block_##T(len, o + lo, x + lo, g + lo, s);                   \
-            }                                                                                 \
-        }                                                                                     \
-    }
-PIECEWISE_LINEAR_GRAD(float)
-PIECEWISE_LINEAR_GRAD(double)
-
-static tg_tensor *piecewise_linear_grad(tg_arena *ar, const tg_tensor *x, const tg_tensor *g, bool relu,
-                                        double slope)
-{
-    const tg_tensor *xc = tg_tensor_contiguous(ar, x), *gc = tg_tensor_contiguous(ar, g);
-    tg_tensor *dx = tg_tensor_empty(ar, g->dtype, g->ndim, g->shape);
-    if (!xc || !gc || !dx)
-        return NULL;
-    const int64_t n = tg_tensor_numel(dx);
-    const bool par = tg_parallel_worth(n);
-    if (g->dtype == TG_F32)
-        piecewise_linear_grad_float(n, tg_tensor_data(dx), tg_tensor_data(xc), tg_tensor_data(gc), relu,
-                                    (float)slope, par);
-    else
-        piecewise_linear_grad_double(n, tg_tensor_data(dx), tg_tensor_data(xc), tg_tensor_data(gc), relu,
-                                     slope, par);
-    return dx;
-}
-
 /* relu: out = max(x, 0); dx = x > 0 ? g : 0 (0 at x == 0, as PyTorch) */
 static tg_tensor *relu_forward(tg_tape *tp, tg_record *r)
 {
@@ -444,7 +389,7 @@ static tg_tensor *relu_forward(tg_tape *tp, tg_record *r)
 
 static tg_status relu_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
 {
-    return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->in[0], g, true, 0));
+    return tg_accumulate_grad(tp, r, 0, tg_tensor_relu_backward(TG__AR(tp), r->in[0], g));
 }
 
 static const tg_op op_relu = {"relu", relu_forward, relu_backward, TG_READS_IN(0)};
@@ -464,7 +409,7 @@ static tg_tensor *leaky_relu_forward(tg_tape *tp, tg_record *r)
 static tg_status leaky_relu_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
 {
     const scalar_params *p = r->params;
-    return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->in[0], g, false, p->s));
+    return tg_accumulate_grad(tp, r, 0, tg_tensor_leaky_relu_backward(TG__AR(tp), r->in[0], g, p->s));
 }
 
 static const tg_op op_leaky_relu = {"leaky_relu", leaky_relu_forward, leaky_relu_backward,
@@ -606,13 +551,13 @@ static tg_tensor *leaky_relu_inplace_forward(tg_tape *tp, tg_record *r)
 /* out > 0 exactly where x > 0 (NaN: neither), so the mask is the output's */
 static tg_status relu_inplace_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
 {
-    return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->out, g, true, 0));
+    return tg_accumulate_grad(tp, r, 0, tg_tensor_relu_backward(TG__AR(tp), r->out, g));
 }
 
 static tg_status leaky_relu_inplace_backward(tg_tape *tp, const tg_record *r, const tg_tensor *g)
 {
     const scalar_params *p = r->params;
-    return tg_accumulate_grad(tp, r, 0, piecewise_linear_grad(TG__AR(tp), r->out, g, false, p->s));
+    return tg_accumulate_grad(tp, r, 0, tg_tensor_leaky_relu_backward(TG__AR(tp), r->out, g, p->s));
 }
 
 static const tg_op op_relu_inplace = {"relu_", relu_inplace_forward, relu_inplace_backward,

@@ -10,6 +10,9 @@
  *   tapegrad/optim.h      SGD, Adam, AdamW, learning-rate schedules
  *   tapegrad/datasets.h   CIFAR and IDX readers, train/validation split, augmented batches
  *   tapegrad/version.h    TG_VERSION_MAJOR, _MINOR, _PATCH (tg_version() is the library's)
+ *
+ * Not included here: tapegrad/tensor_advanced.h (arena marks and the tensor's hooks,
+ * for a layer built on the tensor module, as the tape is).
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H

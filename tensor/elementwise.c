@@ -260,6 +260,85 @@ tg_tensor *tg_tensor_affine(tg_arena *ar, const tg_tensor *x, double s, double t
     return unary_impl("tg_tensor_affine", ar, NULL, K_AFFINE, x, s, t);
 }
 
+/* ------------------------------------------------------------------ relu backward */
+
+/* dx = x > 0 ? g : slope * g (leaky relu) or x > 0 ? g : 0 (relu: not g * 0, which an
+ * infinite g would make NaN), one pass over x and g into a fresh contiguous tensor (which
+ * the tape adopts as the gradient), instead of a u8 mask, slope * g and a where. x and g
+ * (of one shape) are read in place when contiguous, the usual case; any other layout is
+ * copied first. Elementwise, so the same bits for any thread count. The loops are
+ * `omp simd` over restrict blocks: without them gcc -O2 kept a branch per element
+ * (the outputs could alias the inputs), 20 ms instead of 2 for 3.3M floats on one
+ * core, where the sign of x is a coin flip for the branch predictor. */
+#define PLG_BLOCK 16384 /* elements a task: the split depends on n only */
+#define PIECEWISE_LINEAR_GRAD(T)                                                              \
+    static void piecewise_linear_block_##T(int64_t n, T *restrict o, const T *restrict x,     \
+                                           const T *restrict g, T s)                          \
+    {                                                                                         \
+        _Pragma("omp simd")                                                                   \
+        for (int64_t i = 0; i < n; i++)                                                       \
+            o[i] = x[i] > 0 ? g[i] : g[i] * s;                                                \
+    }                                                                                         \
+    static void piecewise_linear_grad_##T(int64_t n, T *o, const T *x, const T *g, bool relu, \
+                                          T s, bool par)                                      \
+    {                                                                                         \
+        const int64_t blocks = (n + PLG_BLOCK - 1) / PLG_BLOCK;                               \
+        _Pragma("omp parallel for schedule(static) if (par)")                                 \
+        for (int64_t b = 0; b < blocks; b++) {                                                \
+            int64_t lo = b * PLG_BLOCK, len = n - lo < PLG_BLOCK ? n - lo : PLG_BLOCK;         \
+            if (relu) {                                                                       \
+                T *ob = o + lo;                                                               \
+                const T *xb = x + lo, *gb = g + lo;                                           \
+                _Pragma("omp simd")                                                           \
+                for (int64_t i = 0; i < len; i++)                                             \
+                    ob[i] = xb[i] > 0 ? gb[i] : 0;                                            \
+            } else {                                                                          \
+                piecewise_linear_block_##T(len, o + lo, x + lo, g + lo, s);                   \
+            }                                                                                 \
+        }                                                                                     \
+    }
+PIECEWISE_LINEAR_GRAD(float)
+PIECEWISE_LINEAR_GRAD(double)
+
+static tg_tensor *piecewise_linear_grad(const char *fn, tg_arena *ar, const tg_tensor *x, const tg_tensor *g,
+                                        bool relu, double slope)
+{
+    TG__CHECK_NULL(fn, x);
+    TG__CHECK_NULL(fn, g);
+    if (check_float(fn, x->dtype) != TG_OK)
+        return NULL;
+    if (!tg_tensor_same_shape(x, g) || g->dtype != x->dtype) {
+        char b1[TG__SHAPE_STR], b2[TG__SHAPE_STR];
+        return TG__FAIL(TG_ERR_SHAPE, fn, "g %s %s must have x's shape and dtype, %s %s",
+                        tg_dtype_name(g->dtype), TG__SHAPE(b1, g), tg_dtype_name(x->dtype), TG__SHAPE(b2, x));
+    }
+    tg_tensor *xc = tg_tensor_contiguous(ar, x), *gc = xc ? tg_tensor_contiguous(ar, g) : NULL;
+    tg_tensor *dx = gc ? tg__new(ar, g->dtype, g->ndim, g->shape) : NULL;
+    if (dx) {
+        const int64_t n = tg_tensor_numel(dx);
+        const bool par = tg_parallel_worth(n);
+        if (g->dtype == TG_F32)
+            piecewise_linear_grad_float(n, (float *)tg__ptr(dx), (const float *)tg__ptr(xc),
+                                        (const float *)tg__ptr(gc), relu, (float)slope, par);
+        else
+            piecewise_linear_grad_double(n, (double *)tg__ptr(dx), (const double *)tg__ptr(xc),
+                                         (const double *)tg__ptr(gc), relu, slope, par);
+    }
+    tg_tensor_free(xc); /* heap views or copies (ar NULL); arena ones go with the arena */
+    tg_tensor_free(gc);
+    return dx;
+}
+
+tg_tensor *tg_tensor_relu_backward(tg_arena *ar, const tg_tensor *x, const tg_tensor *g)
+{
+    return piecewise_linear_grad("tg_tensor_relu_backward", ar, x, g, true, 0);
+}
+
+tg_tensor *tg_tensor_leaky_relu_backward(tg_arena *ar, const tg_tensor *x, const tg_tensor *g, double slope)
+{
+    return piecewise_linear_grad("tg_tensor_leaky_relu_backward", ar, x, g, false, slope);
+}
+
 /* ------------------------------------------------------------------ binary */
 
 enum { K_AXPY = TG_BINARY_OP_COUNT, K_BINARY_COUNT }; /* x + c*y, for tg_tensor_axpy_ */

@@ -6,6 +6,7 @@
 #define TAPEGRAD_TENSOR_INTERNAL_H
 
 #include "tapegrad/tensor.h"
+#include "tapegrad/tensor_advanced.h" /* the arena marks alloc.c defines */
 
 #include <stdatomic.h>
 
@@ -159,6 +160,91 @@ typedef struct tg__iter {
 /* ops[0] is usually the output; every ops[i] must have shape (ndim, shape). */
 void tg__iter_init(tg__iter *it, int nops, const tg_tensor *const *ops);
 void tg__iter_run(const tg__iter *it, tg__row_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ sums
+ * The library's one rule for a sum of many values (docs/design.md, "Sums"), shared by
+ * the reductions and batch norm: values are added in double by the caller's plain loop
+ * (its order fixed at compile time) in chunks of TG__SUM_CHUNK consecutive values (the
+ * last may be shorter); each chunk's sum is pushed on a stack where, as a binary
+ * counter combines its carries, the k-th push merges the top two entries ctz(k) times;
+ * the result folds the stack from the top. So the error grows with log2(m /
+ * TG__SUM_CHUNK), not with m, and a block of TG__SUM_CHUNK * 2^j values that starts at
+ * a multiple of its size enters the stack as one entry: a sum cut into such blocks
+ * among threads, whose block sums are pushed in order, gives the serial bits. nt sums
+ * of sequences of one length (lanes) can share a counter: lane t of entry i is
+ * stack[i * nt + t]. */
+#define TG__SUM_CHUNK 128
+#define TG__SUM_LEVELS 48 /* stack entries: enough for 2^46 chunks */
+
+typedef struct tg__sum {
+    int nt;          /* lanes */
+    int top;         /* entries on the stack */
+    uint64_t pushed; /* entries pushed so far */
+    double *stack;   /* the caller's, TG__SUM_LEVELS * nt doubles */
+} tg__sum;
+
+static inline void tg__sum_init(tg__sum *s, int nt, double *stack)
+{
+    *s = (tg__sum){.nt = nt, .stack = stack};
+}
+
+/* Pushes one entry: a chunk's sums (or an aligned block's), nt of them. */
+static inline void tg__sum_push(tg__sum *s, const double *v)
+{
+    const int nt = s->nt;
+    double *e = s->stack + s->top * nt;
+    for (int t = 0; t < nt; t++)
+        e[t] = v[t];
+    s->top++;
+    for (uint64_t k = ++s->pushed; !(k & 1); k >>= 1, e -= nt) {
+        s->top--;
+        for (int t = 0; t < nt; t++)
+            e[t - nt] += e[t];
+    }
+}
+
+/* The sums of everything pushed, lane by lane, into out[0..nt): 0 for nothing. */
+static inline void tg__sum_result(const tg__sum *s, double *out)
+{
+    for (int t = 0; t < s->nt; t++) {
+        double r = s->top > 0 ? s->stack[(s->top - 1) * s->nt + t] : 0;
+        for (int i = s->top - 2; i >= 0; i--)
+            r = s->stack[i * s->nt + t] + r;
+        out[t] = r;
+    }
+}
+
+/* The loop that sums one contiguous piece of a chunk, in the reductions and in batch
+ * norm: n values from x, value i into accumulator i mod 8 (the tail into the first),
+ * the eight combined as a balanced tree, so that the loop runs at the adder's
+ * throughput rather than its latency. TERM(v, c) is what is summed: the value
+ * (TG__TERM_SUM) or its squared deviation from c (TG__TERM_SQDEV). Inline, because a
+ * piece can be as short as a 4x4 plane. */
+#define TG__TERM_SUM(v, c) ((void)(c), (v))
+#define TG__TERM_SQDEV(v, c) (((v) - (c)) * ((v) - (c)))
+#define TG__DEFINE_SUM8(name, T, TERM)                                                      \
+    static inline double name(const T *x, int64_t n, double c)                              \
+    {                                                                                       \
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;              \
+        int64_t i = 0;                                                                      \
+        for (; i + 8 <= n; i += 8) {                                                        \
+            a0 += TERM((double)x[i], c);                                                    \
+            a1 += TERM((double)x[i + 1], c);                                                \
+            a2 += TERM((double)x[i + 2], c);                                                \
+            a3 += TERM((double)x[i + 3], c);                                                \
+            a4 += TERM((double)x[i + 4], c);                                                \
+            a5 += TERM((double)x[i + 5], c);                                                \
+            a6 += TERM((double)x[i + 6], c);                                                \
+            a7 += TERM((double)x[i + 7], c);                                                \
+        }                                                                                   \
+        for (; i < n; i++)                                                                  \
+            a0 += TERM((double)x[i], c);                                                    \
+        return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));                           \
+    }
+TG__DEFINE_SUM8(tg__sum8_f32, float, TG__TERM_SUM)
+TG__DEFINE_SUM8(tg__sum8_f64, double, TG__TERM_SUM)
+TG__DEFINE_SUM8(tg__sqdev8_f32, float, TG__TERM_SQDEV)
+TG__DEFINE_SUM8(tg__sqdev8_f64, double, TG__TERM_SQDEV)
 
 /* ------------------------------------------------------------------ convolution */
 

@@ -32,9 +32,8 @@
 #include <omp.h>
 
 enum {
-    CHUNK = 128,         /* elements summed in a simple loop before pairwise combining */
+    CHUNK = TG__SUM_CHUNK, /* elements summed in a simple loop before pairwise combining */
     TILE = 64,           /* outputs reduced side by side when they are adjacent in memory */
-    LEVELS = 48,         /* pairwise stack depth: enough for 2^46 elements */
     BLOCK_MIN = CHUNK << 6, /* smallest block when one reduction is split among threads */
     MAX_PARTS = 1024,    /* block partials held at once (on the stack) */
     BLOCK_OUTS = 64,     /* at most this many outputs take the split-reduction path */
@@ -71,31 +70,19 @@ typedef struct job {
  * sequential sum, the same whether it runs alone or in a tile. */
 typedef void span_fn(double *acc, int nt, const char *p, int64_t n, int64_t st, const double *c);
 
-#define TERM_SUM(v, c) ((void)(c), (v))
-#define TERM_SQDEV(v, c) (((v) - (c)) * ((v) - (c)))
+#define TERM_SUM TG__TERM_SUM
+#define TERM_SQDEV TG__TERM_SQDEV
 #define TERM_SUMEXP(v, c) exp((v) - (c))
+TG__DEFINE_SUM8(sumexp8_f32, float, TERM_SUMEXP)
+TG__DEFINE_SUM8(sumexp8_f64, double, TERM_SUMEXP)
 
-#define DEFINE_SUM_SPAN(name, T, TERM)                                                    \
+/* SUM8: the contiguous one-lane loop of internal.h for this T and TERM */
+#define DEFINE_SUM_SPAN(name, T, TERM, SUM8)                                              \
     static void name(double *acc, int nt, const char *p, int64_t n, int64_t st,           \
                      const double *c)                                                     \
     {                                                                                     \
         if (nt == 1 && st == (int64_t)sizeof(T)) {                                        \
-            const T *x = (const T *)p;                                                    \
-            double c0 = c[0], a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0; \
-            int64_t i = 0;                                                                \
-            for (; i + 8 <= n; i += 8) {                                                  \
-                a0 += TERM((double)x[i], c0);                                             \
-                a1 += TERM((double)x[i + 1], c0);                                         \
-                a2 += TERM((double)x[i + 2], c0);                                         \
-                a3 += TERM((double)x[i + 3], c0);                                         \
-                a4 += TERM((double)x[i + 4], c0);                                         \
-                a5 += TERM((double)x[i + 5], c0);                                         \
-                a6 += TERM((double)x[i + 6], c0);                                         \
-                a7 += TERM((double)x[i + 7], c0);                                         \
-            }                                                                             \
-            for (; i < n; i++)                                                            \
-                a0 += TERM((double)x[i], c0);                                             \
-            acc[0] += ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));                  \
+            acc[0] += SUM8((const T *)p, n, c[0]);                                        \
             return;                                                                       \
         }                                                                                 \
         double a[TILE] = {0};                                                             \
@@ -170,12 +157,12 @@ typedef void span_fn(double *acc, int nt, const char *p, int64_t n, int64_t st, 
 #define GREATER(a, b) ((a) > (b))
 #define LESS(a, b) ((a) < (b))
 
-DEFINE_SUM_SPAN(sum_f32, float, TERM_SUM)
-DEFINE_SUM_SPAN(sum_f64, double, TERM_SUM)
-DEFINE_SUM_SPAN(sqdev_f32, float, TERM_SQDEV)
-DEFINE_SUM_SPAN(sqdev_f64, double, TERM_SQDEV)
-DEFINE_SUM_SPAN(sumexp_f32, float, TERM_SUMEXP)
-DEFINE_SUM_SPAN(sumexp_f64, double, TERM_SUMEXP)
+DEFINE_SUM_SPAN(sum_f32, float, TERM_SUM, tg__sum8_f32)
+DEFINE_SUM_SPAN(sum_f64, double, TERM_SUM, tg__sum8_f64)
+DEFINE_SUM_SPAN(sqdev_f32, float, TERM_SQDEV, tg__sqdev8_f32)
+DEFINE_SUM_SPAN(sqdev_f64, double, TERM_SQDEV, tg__sqdev8_f64)
+DEFINE_SUM_SPAN(sumexp_f32, float, TERM_SUMEXP, sumexp8_f32)
+DEFINE_SUM_SPAN(sumexp_f64, double, TERM_SUMEXP, sumexp8_f64)
 DEFINE_EXT_SPAN(max_f32, float, GREATER)
 DEFINE_EXT_SPAN(max_f64, double, GREATER)
 DEFINE_EXT_SPAN(min_f32, float, LESS)
@@ -189,22 +176,20 @@ static span_fn *const SPANS[OP_COUNT][2] = {
 
 /* ------------------------------------------------------------------ streams */
 /* One reduction (of nt lanes) fed span by span in sequence order. For sums, the open
- * chunk collects up to CHUNK elements; closed chunks go on a stack where, as in a
- * binary counter, the k-th push merges the top two entries ctz(k) times. The result
- * folds the stack from the top. A block of CHUNK * 2^j elements starting at a multiple
- * of its size therefore enters the stack as one entry, the pairwise sum of its chunks:
- * the property the split reduction relies on. For max/min the open chunk is simply the
- * running extreme. */
+ * chunk collects up to CHUNK elements and closed chunks go to the pairwise counter
+ * (tg__sum, internal.h: the library's one summation rule), so a block of CHUNK * 2^j
+ * elements starting at a multiple of its size enters it as one entry, the pairwise sum
+ * of its chunks: the property the split reduction relies on. For max/min the open
+ * chunk is simply the running extreme. */
 typedef struct stream {
     span_fn *fn;
     bool extreme; /* max/min: no chunks, no stack */
     int nt;
     const double *c;
     int64_t fill;
-    uint64_t pushed;
-    int top;
+    tg__sum sum; /* its stack is the array below */
     double chunk[TILE];
-    double stack[LEVELS * TILE]; /* entry i, lane t at [i * nt + t] */
+    double stack[TG__SUM_LEVELS * TILE];
 } stream;
 
 static void stream_init(stream *s, rop op, tg_dtype dt, int nt, const double *c)
@@ -214,26 +199,13 @@ static void stream_init(stream *s, rop op, tg_dtype dt, int nt, const double *c)
     s->nt = nt;
     s->c = c;
     s->fill = 0;
-    s->pushed = 0;
-    s->top = 0;
+    tg__sum_init(&s->sum, nt, s->stack);
     double id = op == OP_MAX ? -INFINITY : op == OP_MIN ? INFINITY : 0;
     for (int t = 0; t < nt; t++)
         s->chunk[t] = id;
 }
 
-static void stream_push(stream *s, const double *v)
-{
-    int nt = s->nt;
-    double *e = s->stack + s->top * nt;
-    for (int t = 0; t < nt; t++)
-        e[t] = v[t];
-    s->top++;
-    for (uint64_t k = ++s->pushed; !(k & 1); k >>= 1, e -= nt) {
-        s->top--;
-        for (int t = 0; t < nt; t++)
-            e[t - nt] += e[t];
-    }
-}
+static void stream_push(stream *s, const double *v) { tg__sum_push(&s->sum, v); }
 
 static void stream_feed(stream *s, const char *p, int64_t n, int64_t st)
 {
@@ -259,18 +231,14 @@ static void stream_feed(stream *s, const char *p, int64_t n, int64_t st)
 
 static void stream_finish(stream *s, double *out)
 {
-    if (!s->extreme && s->fill > 0)
-        stream_push(s, s->chunk);
-    for (int t = 0; t < s->nt; t++) {
-        if (s->extreme) {
+    if (s->extreme) {
+        for (int t = 0; t < s->nt; t++)
             out[t] = s->chunk[t];
-            continue;
-        }
-        double r = s->top > 0 ? s->stack[(s->top - 1) * s->nt + t] : 0;
-        for (int i = s->top - 2; i >= 0; i--)
-            r = s->stack[i * s->nt + t] + r;
-        out[t] = r;
+        return;
     }
+    if (s->fill > 0)
+        stream_push(s, s->chunk);
+    tg__sum_result(&s->sum, out);
 }
 
 /* Feeds elements [f0, f1) of the sequence of the output at `base` into s. */

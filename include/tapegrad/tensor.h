@@ -185,14 +185,8 @@ void tg_arena_release(tg_arena *ar, const void *block);
 /* The same for a tensor made in ar: gives back its storage (every view of it dies). */
 typedef struct tg_tensor tg_tensor; /* below */
 void tg_arena_release_tensor(tg_arena *ar, const tg_tensor *t);
-/* A scope for scratch: tg_arena_mark, then allocations, then tg_arena_release_since
- * gives back every large block taken after the mark except the `nkeep` storages or
- * blocks in `keep` (a tensor's storage: (const void *)t->storage). */
-uint64_t tg_arena_mark(const tg_arena *ar);
-void tg_arena_release_since(tg_arena *ar, uint64_t mark, const void *const *keep, int nkeep);
-/* Whether block (a pointer tg_arena_alloc returned, or a tensor's storage) is a large
- * block taken after mark and not given back. */
-bool tg_arena_taken_since(const tg_arena *ar, uint64_t mark, const void *block);
+/* Giving back every large block taken since a mark, for layers that manage a whole
+ * pass's scratch (the tape's backward): tapegrad/tensor_advanced.h. */
 
 /* ------------------------------------------------------------------ the tensor */
 
@@ -207,9 +201,9 @@ typedef struct tg_tensor {
     int64_t offset;                /* in elements from the storage's start */
     tg_storage *storage;
     tg_arena *arena;               /* where this header lives; NULL on the heap */
-    void *user;                    /* free for the layer above (the tape's bookkeeping) */
-    /* Called by tg_tensor_free before the header goes, so the layer above can free
-     * what it hung on `user` (a parameter's gradient). Views do not inherit either. */
+    /* The layer above's (the tape's bookkeeping), not for reading or writing here:
+     * tapegrad/tensor_advanced.h says what they are for. */
+    void *user;
     void (*user_free)(struct tg_tensor *t);
 } tg_tensor;
 
@@ -345,6 +339,11 @@ tg_tensor *tg_tensor_square(tg_arena *ar, const tg_tensor *x);
 tg_tensor *tg_tensor_leaky_relu(tg_arena *ar, const tg_tensor *x, double slope);
 tg_tensor *tg_tensor_pow_scalar(tg_arena *ar, const tg_tensor *x, double exponent);
 tg_tensor *tg_tensor_clamp(tg_arena *ar, const tg_tensor *x, double lo, double hi);
+/* The gradients of relu and leaky_relu from g = dL/d(out) (x's shape and dtype), in one
+ * pass without a mask: dx = x > 0 ? g : 0 (not g * 0, which an infinite g would make
+ * NaN), or x > 0 ? g : slope * g; at x == 0 the negative side's slope, as PyTorch. */
+tg_tensor *tg_tensor_relu_backward(tg_arena *ar, const tg_tensor *x, const tg_tensor *g);
+tg_tensor *tg_tensor_leaky_relu_backward(tg_arena *ar, const tg_tensor *x, const tg_tensor *g, double slope);
 
 /* Binary ops broadcast as NumPy does. Arithmetic takes f32/f64 (both the same dtype);
  * comparisons take any dtype (both the same) and produce a u8 mask of 0 and 1. */
@@ -454,6 +453,40 @@ tg_tensor *tg_tensor_max_pool2d(tg_arena *ar, const tg_tensor *x, const tg_conv2
 /* Its adjoint: gout [N, C, OH, OW] added at the maxima's indices of a height x width input. */
 tg_tensor *tg_tensor_max_pool2d_backward(tg_arena *ar, const tg_tensor *gout,
                                          const tg_tensor *indices, int64_t height, int64_t width);
+
+/* ------------------------------------------------------------------ batch normalisation */
+/* Training-mode batch norm of images, the kernels of autograd's tg_batch_norm2d. x
+ * [N, C, H, W] (f32/f64, any strides), gamma and beta [C] of x's dtype; per channel, over
+ * its M = N*H*W values: mean = sum(x) / M, var = sum((x - mean)^2) / M (biased),
+ * invstd = 1 / sqrt(var + eps), y = (x - mean) * invstd * gamma + beta. Sums run in f64
+ * (pairwise, as the reductions'); each channel is one thread's, so the results are the
+ * same bits for any thread count. Outputs are new contiguous tensors. */
+
+/* y, and in *stats (if not NULL) an f64 [3, C] tensor: rows mean, var and invstd, which
+ * the backward reads (and a layer's running averages use). eps >= 0. */
+tg_tensor *tg_tensor_batch_norm2d(tg_arena *ar, const tg_tensor *x, const tg_tensor *gamma,
+                                  const tg_tensor *beta, double eps, tg_tensor **stats);
+/* dx from gy = dL/dy (x's shape and dtype), with xhat = (x - mean) * invstd:
+ *   dx = gamma * invstd * (gy - sum(gy) / M) - gamma * invstd^2 * sum(gy * xhat) / M * (x - mean)
+ * and in *sums (if not NULL) an f64 [2, C] tensor: rows sum(gy) (beta's gradient) and
+ * sum(gy * xhat) (gamma's). */
+tg_tensor *tg_tensor_batch_norm2d_backward(tg_arena *ar, const tg_tensor *gy, const tg_tensor *x,
+                                           const tg_tensor *gamma, const tg_tensor *stats, tg_tensor **sums);
+
+/* The same in steps, for statistics over several processes' batches (tg_stat_sync):
+ * moments are this batch's f64 [2, C] rows mean and sum((x - mean)^2), which the caller
+ * combines into stats; normalize is the forward with given stats (rows mean and invstd
+ * read); backward_sums is the f64 [2, C] sums of tg_tensor_batch_norm2d_backward, and
+ * backward_input its dx from sums over `count` values per channel (every batch's
+ * sums added up; count at least this batch's M). */
+tg_tensor *tg_tensor_batch_norm2d_moments(tg_arena *ar, const tg_tensor *x);
+tg_tensor *tg_tensor_batch_norm2d_normalize(tg_arena *ar, const tg_tensor *x, const tg_tensor *gamma,
+                                            const tg_tensor *beta, const tg_tensor *stats);
+tg_tensor *tg_tensor_batch_norm2d_backward_sums(tg_arena *ar, const tg_tensor *gy, const tg_tensor *x,
+                                                const tg_tensor *stats);
+tg_tensor *tg_tensor_batch_norm2d_backward_input(tg_arena *ar, const tg_tensor *gy, const tg_tensor *x,
+                                                 const tg_tensor *gamma, const tg_tensor *stats,
+                                                 const tg_tensor *sums, double count);
 
 /* ------------------------------------------------------------------ random */
 

@@ -1,6 +1,7 @@
 /* The allocator hook and the arena: every allocation goes through the hook; an arena
  * reset keeps the memory so that the same step again allocates nothing. */
 #include "check_util.h"
+#include "tapegrad/tensor_advanced.h" /* the arena marks */
 
 #include <stdint.h>
 

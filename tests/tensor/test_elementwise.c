@@ -760,6 +760,63 @@ START_TEST(test_arena_results)
 }
 END_TEST
 
+/* The relu and leaky_relu gradients against x > 0 ? g : (slope * g or 0), on contiguous
+ * and transposed operands, f32 and f64, above the threading threshold too; an infinite
+ * g where x <= 0 gives relu 0, not NaN; x == 0 takes the negative side's slope. */
+START_TEST(test_relu_backward)
+{
+    static const int64_t shapes[][2] = {{3, 5}, {300, 130}};
+    for (int k = 0; k < 2; k++)
+        for (int d = 0; d < 2; d++)
+            for (int layout = 0; layout < 2; layout++) {
+                tg_dtype dt = d ? TG_F64 : TG_F32;
+                const int64_t r = shapes[k][0], c = shapes[k][1];
+                tg_tensor *x = tt_rand_tensor(dt, TG_DIMS(r, c)), *g = tt_rand_tensor(dt, TG_DIMS(c, r));
+                tt_become(&g, tg_tensor_transpose(NULL, g, 0, 1)); /* g read through strides */
+                if (layout) {                                        /* x too */
+                    tt_become(&x, tg_tensor_transpose(NULL, x, 0, 1));
+                    tt_become(&g, tg_tensor_transpose(NULL, g, 0, 1));
+                }
+                ck_assert_int_eq(tg_tensor_set(x, (int64_t[]){0, 0}, 0), TG_OK);
+                double *xv = tt_values(x), *gv = tt_values(g);
+                int64_t n = tg_tensor_numel(x);
+                double *want = malloc((size_t)n * sizeof *want), *want_leaky = malloc((size_t)n * sizeof *want);
+                for (int64_t i = 0; i < n; i++) {
+                    want[i] = xv[i] > 0 ? gv[i] : 0;
+                    want_leaky[i] = xv[i] > 0 ? gv[i] : (dt == TG_F32 ? (double)((float)gv[i] * 0.1f) : gv[i] * 0.1);
+                }
+                tg_tensor *dx = tg_tensor_relu_backward(NULL, x, g);
+                tg_tensor *dxl = tg_tensor_leaky_relu_backward(NULL, x, g, 0.1);
+                ck_assert_msg(dx && dxl, "%s", tg_last_error());
+                ck_assert(tg_tensor_is_contiguous(dx) && dx->dtype == dt);
+                tt_assert_close(dx, want, 0);
+                tt_assert_close(dxl, want_leaky, 0);
+                tg_tensor *list[] = {x, g, dx, dxl};
+                for (int i = 0; i < 4; i++)
+                    tg_tensor_free(list[i]);
+                free(xv);
+                free(gv);
+                free(want);
+                free(want_leaky);
+            }
+    tg_tensor *x = tt_tensor(TG_F32, TG_DIMS(3), (double[]){-1, 0, 2});
+    tg_tensor *g = tt_tensor(TG_F32, TG_DIMS(3), (double[]){INFINITY, INFINITY, 3});
+    tg_tensor *dx = tg_tensor_relu_backward(NULL, x, g);
+    tt_assert_close(dx, ((double[]){0, 0, 3}), 0);
+    tg_tensor *g2 = tt_tensor(TG_F32, TG_DIMS(1, 3), (double[]){1, 2, 3});
+    tg_tensor *gi = tg_tensor_zeros(NULL, TG_I32, TG_DIMS(3));
+    ck_assert_ptr_null(tg_tensor_leaky_relu_backward(NULL, x, g2, 0.1));
+    ck_assert_int_eq(tg_last_status(), TG_ERR_SHAPE);
+    ck_assert_str_eq(tg_last_error(), "tg_tensor_leaky_relu_backward: g f32 [1,3] must have x's shape and dtype, "
+                                      "f32 [3]");
+    ck_assert_ptr_null(tg_tensor_relu_backward(NULL, gi, gi));
+    ck_assert_int_eq(tg_last_status(), TG_ERR_DTYPE);
+    tg_tensor *list[] = {x, g, dx, g2, gi};
+    for (int i = 0; i < 5; i++)
+        tg_tensor_free(list[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor/elementwise");
@@ -780,6 +837,7 @@ int main(void)
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_op_names);
     tcase_add_test(tc, test_arena_results);
+    tcase_add_test(tc, test_relu_backward);
     suite_add_tcase(s, tc);
     return tt_run(s);
 }
