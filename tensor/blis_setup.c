@@ -94,6 +94,10 @@ static void describe(void)
 const char *tg_gemm_kernels(void)
 {
     tg__blis_setup();
+    /* BLIS 0.9 aborts in bli_arch_query_id ("Accessed uninitialized context in gks")
+     * when nothing has called it yet and BLIS_ARCH_TYPE is set, as tg__blis_setup does
+     * on CPUs BLIS does not know; bli_init is idempotent. */
+    bli_init();
     pthread_once(&described, describe);
     return description;
 }
