@@ -3,7 +3,7 @@
  * CPU can run (tensor/isa.c: generic, avx2, avx512), on VGG's shapes, so that the
  * copies are compared in one process on the same data.
  *
- *   build/bench/winograd [--threads N] [--batch N] [--channels C] [--reps N]
+ *   build/bench/winograd [--threads N] [--batch N] [--channels C] [--reps N] [--side S]
  *   side=32 kernel=forward generic_ms=... avx2_ms=... avx512_ms=...
  *   ...
  *   kernels BLIS 0.9.0, ...; avx512 Winograd transforms   (the default copy)
@@ -63,14 +63,15 @@ static double time_kernel(int kernel, tg_tensor *x, tg_tensor *w, tg_tensor *y, 
 int main(int argc, char **argv)
 {
     int threads = 1, reps = 9;
-    int64_t batch = 100, channels = 32;
+    int64_t batch = 100, channels = 32, only_side = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            printf("usage: winograd [--threads N] [--batch N] [--channels C] [--reps N]\n"
+            printf("usage: winograd [--threads N] [--batch N] [--channels C] [--reps N] [--side S]\n"
                    "  ms per call (least of N) of the Winograd forward, input and weight\n"
                    "  gradients with each copy of the transforms this CPU can run, on\n"
-                   "  32x32 to 4x4 images; defaults 1 thread, batch 100, 32 channels, 9 reps\n");
+                   "  32x32 to 4x4 images (--side: SxS only); defaults 1 thread, batch 100,\n"
+                   "  32 channels, 9 reps\n");
             return 0;
         }
         bool ok;
@@ -82,6 +83,8 @@ int main(int argc, char **argv)
             ok = tg__cli_int64("winograd", a, v, 1, 100000, &batch);
         else if (strcmp(a, "--channels") == 0)
             ok = tg__cli_int64("winograd", a, v, 8, 4096, &channels);
+        else if (strcmp(a, "--side") == 0)
+            ok = tg__cli_int64("winograd", a, v, 2, 4096, &only_side);
         else {
             fprintf(stderr, "winograd: unknown option '%s' (try --help)\n", a);
             return 2;
@@ -93,7 +96,8 @@ int main(int argc, char **argv)
     tg_set_num_threads(threads);
     tg__isa def = tg__isa_chosen(); /* the default copy (or TG_ISA's), named at the end */
     const tg_conv2d_geom g = {3, 3, 1, 1, 1, 1, 1, 1};
-    for (int64_t side = 32; side >= 4; side /= 2) {
+    for (int64_t side = only_side ? only_side : 32; side >= 4 || side == only_side;
+         side = only_side ? 0 : side / 2) {
         tg_tensor *x = filled(TG_F32, batch, channels, side, side, 1);
         tg_tensor *w = filled(TG_F32, channels, channels, 3, 3, 2);
         tg_tensor *gy = filled(TG_F32, batch, channels, side, side, 3);
