@@ -244,7 +244,7 @@ void tg__blis_setup(void);
 /* ------------------------------------------------------------------ instruction sets */
 
 /* The copies of tapegrad's own vectorised loops (the Winograd transforms), in the order
- * of their width; each needs the CPU features of the one before it and more (isa.c). */
+ * of their vectors' width (isa.c). */
 typedef enum tg__isa { TG__ISA_GENERIC, TG__ISA_AVX2, TG__ISA_AVX512, TG__ISA_COUNT } tg__isa;
 /* Whether this build has the x86-64 copies (GCC or Clang on x86-64); elsewhere only
  * the generic copy is compiled. */
@@ -260,8 +260,9 @@ bool tg__isa_supported(tg__isa isa);
 /* The copies this CPU can run, bit i for tg__isa i (generic's bit always set). */
 unsigned tg__isa_available(void);
 /* The copy TG_ISA's value asks for on a CPU that can run the copies in `have`: the
- * widest for NULL, "" or "auto"; for a value it cannot run or does not know, also the
- * widest, with the warning written into why (else why is ""). No side effects. */
+ * default (AVX2 where present, isa.c says why) for NULL, "" or "auto"; for a value it
+ * cannot run or does not know, also the default, with the warning written into why
+ * (else why is ""). No side effects. */
 tg__isa tg__isa_parse(const char *value, unsigned have, char *why, size_t why_size);
 /* The copy in use: chosen on the first call (tg__isa_parse of TG_ISA, its warning on
  * stderr), the same afterwards. */

@@ -401,27 +401,29 @@ END_TEST
 START_TEST(test_isa_parse)
 {
     /* tg__isa_parse alone, for CPUs this machine may not be: which copy, which warning */
-    unsigned all = 7, sse2 = 1, avx2 = 3;
+    unsigned all = 7, sse2 = 1, avx2 = 3, avx512_only = 5;
     char why[160];
-    ck_assert_int_eq(tg__isa_parse(NULL, all, why, sizeof why), TG__ISA_AVX512);
+    /* the default: AVX2 where the CPU has it, AVX-512 too (isa.c says why) */
+    ck_assert_int_eq(tg__isa_parse(NULL, all, why, sizeof why), TG__ISA_AVX2);
     ck_assert_str_eq(why, "");
     ck_assert_int_eq(tg__isa_parse("", avx2, why, sizeof why), TG__ISA_AVX2);
     ck_assert_int_eq(tg__isa_parse("auto", sse2, why, sizeof why), TG__ISA_GENERIC);
+    ck_assert_int_eq(tg__isa_parse("auto", avx512_only, why, sizeof why), TG__ISA_AVX512);
     ck_assert_str_eq(why, "");
     ck_assert_int_eq(tg__isa_parse("generic", all, why, sizeof why), TG__ISA_GENERIC);
     ck_assert_int_eq(tg__isa_parse("avx2", all, why, sizeof why), TG__ISA_AVX2);
     ck_assert_int_eq(tg__isa_parse("avx512", all, why, sizeof why), TG__ISA_AVX512);
     ck_assert_str_eq(why, "");
-    /* a copy the CPU cannot run: the widest it can, and why */
+    /* a copy the CPU cannot run: the default, and why */
     ck_assert_int_eq(tg__isa_parse("avx512", avx2, why, sizeof why), TG__ISA_AVX2);
     ck_assert_str_eq(why, "TG_ISA=avx512: this CPU cannot run it; using avx2");
     ck_assert_int_eq(tg__isa_parse("avx2", sse2, why, sizeof why), TG__ISA_GENERIC);
     ck_assert_str_eq(why, "TG_ISA=avx2: this CPU cannot run it; using generic");
     /* a name it does not know (the names are lower case) */
-    ck_assert_int_eq(tg__isa_parse("AVX2", all, why, sizeof why), TG__ISA_AVX512);
-    ck_assert_str_eq(why, "TG_ISA=AVX2: not one of avx512, avx2, generic, auto; using avx512");
-    ck_assert_int_eq(tg__isa_parse("sse4", avx2, why, sizeof why), TG__ISA_AVX2);
-    ck_assert_str_eq(why, "TG_ISA=sse4: not one of avx512, avx2, generic, auto; using avx2");
+    ck_assert_int_eq(tg__isa_parse("AVX2", all, why, sizeof why), TG__ISA_AVX2);
+    ck_assert_str_eq(why, "TG_ISA=AVX2: not one of avx512, avx2, generic, auto; using avx2");
+    ck_assert_int_eq(tg__isa_parse("sse4", sse2, why, sizeof why), TG__ISA_GENERIC);
+    ck_assert_str_eq(why, "TG_ISA=sse4: not one of avx512, avx2, generic, auto; using generic");
     /* this machine: generic always, and the names */
     ck_assert(tg__isa_available() & 1u);
     ck_assert(tg__isa_supported(TG__ISA_GENERIC));
