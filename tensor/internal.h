@@ -247,11 +247,14 @@ void tg__blis_setup(void);
  * of their vectors' width (isa.c). */
 typedef enum tg__isa { TG__ISA_GENERIC, TG__ISA_AVX2, TG__ISA_AVX512, TG__ISA_COUNT } tg__isa;
 /* Whether this build has the x86-64 copies (GCC or Clang on x86-64); elsewhere only
- * the generic copy is compiled. */
+ * the generic copy is compiled. -DTG__ISA_X86=0 builds that portable path on x86-64
+ * too, to check that it compiles and passes. */
+#ifndef TG__ISA_X86
 #if defined(__x86_64__) && defined(__GNUC__)
 #define TG__ISA_X86 1
 #else
 #define TG__ISA_X86 0
+#endif
 #endif
 /* "generic", "avx2", "avx512": TG_ISA's values and the names logs print. */
 const char *tg__isa_name(tg__isa isa);

@@ -134,7 +134,9 @@ static void filter_transform(const plan *p, const filter_view *f, char *u)
  * one machine could test only the copy it picked. Additions and subtractions round the
  * same in any width, and there is no multiplication to fuse, so every copy gives the
  * same bits (tests/tensor/test_winograd.c compares them). The AVX-512 copy asks GCC
- * for 512-bit vectors, which its generic tuning would otherwise not always use. */
+ * for 512-bit vectors outright: GCC 12's generic tuning uses them already, but its
+ * tunings for Intel's AVX-512 cores prefer 256 bits, and a -mtune must not turn this
+ * copy into the AVX2 one. */
 #if TG__ISA_X86
 #define TARGET_AVX2 __attribute__((target("avx2")))
 #ifdef __clang__
