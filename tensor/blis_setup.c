@@ -80,20 +80,27 @@ void tg__blis_setup(void)
     pthread_once(&chosen, choose);
 }
 
-static char description[160];
+static char description[224];
 static pthread_once_t described = PTHREAD_ONCE_INIT;
 
+/* The Winograd transforms' copy is named here too (tensor/isa.c), so that a benchmark's
+ * one "kernels" line says every dispatched choice its timings depend on. */
 static void describe(void)
 {
     const char *xsmm = tg__small_gemm_name();
-    snprintf(description, sizeof description, "BLIS %s, %s kernels%s%s%s%s", bli_info_get_version_str(),
-             bli_arch_string(bli_arch_query_id()), set_by_us ? " (chosen by tapegrad)" : "",
-             xsmm ? "; libxsmm " : "", xsmm ? xsmm : "", xsmm ? " kernels in the convolutions" : "");
+    snprintf(description, sizeof description, "BLIS %s, %s kernels%s%s%s%s; %s Winograd transforms",
+             bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
+             set_by_us ? " (chosen by tapegrad)" : "", xsmm ? "; libxsmm " : "", xsmm ? xsmm : "",
+             xsmm ? " kernels in the convolutions" : "", tg__isa_name(tg__isa_chosen()));
 }
 
 const char *tg_gemm_kernels(void)
 {
     tg__blis_setup();
+    /* BLIS 0.9 aborts in bli_arch_query_id ("Accessed uninitialized context in gks")
+     * when nothing has called it yet and BLIS_ARCH_TYPE is set, as tg__blis_setup does
+     * on CPUs BLIS does not know; bli_init is idempotent. */
+    bli_init();
     pthread_once(&described, describe);
     return description;
 }

@@ -328,4 +328,37 @@ int tg__threads_for_load(int wanted, int cores, double others_busy);
  * Everything here that calls BLIS calls this first (tg__threads_init does). */
 void tg__blis_setup(void);
 
+/* ------------------------------------------------------------------ instruction sets */
+
+/* The copies of tapegrad's own vectorised loops (the Winograd transforms), in the order
+ * of their vectors' width (isa.c). */
+typedef enum tg__isa { TG__ISA_GENERIC, TG__ISA_AVX2, TG__ISA_AVX512, TG__ISA_COUNT } tg__isa;
+/* Whether this build has the x86-64 copies (GCC or Clang on x86-64); elsewhere only
+ * the generic copy is compiled. -DTG__ISA_X86=0 builds that portable path on x86-64
+ * too, to check that it compiles and passes. */
+#ifndef TG__ISA_X86
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TG__ISA_X86 1
+#else
+#define TG__ISA_X86 0
+#endif
+#endif
+/* "generic", "avx2", "avx512": TG_ISA's values and the names logs print. */
+const char *tg__isa_name(tg__isa isa);
+/* Whether this build has that copy and this CPU can run it. */
+bool tg__isa_supported(tg__isa isa);
+/* The copies this CPU can run, bit i for tg__isa i (generic's bit always set). */
+unsigned tg__isa_available(void);
+/* The copy TG_ISA's value asks for on a CPU that can run the copies in `have`: the
+ * default (AVX2 where present, isa.c says why) for NULL, "" or "auto"; for a value it
+ * cannot run or does not know, also the default, with the warning written into why
+ * (else why is ""). No side effects. */
+tg__isa tg__isa_parse(const char *value, unsigned have, char *why, size_t why_size);
+/* The copy in use: chosen on the first call (tg__isa_parse of TG_ISA, its warning on
+ * stderr), the same afterwards. */
+tg__isa tg__isa_chosen(void);
+/* For tests and benchmarks: use `isa` from now on; false, changing nothing, when the
+ * CPU cannot run it. Not for use while kernels run on other threads. */
+bool tg__isa_force(tg__isa isa);
+
 #endif

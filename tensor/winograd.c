@@ -60,6 +60,7 @@ typedef struct plan {
     const char *u;          /* transformed filters [16][cout][cin] */
     const char *dy;         /* weight gradient: the output gradient [N, cout, oh, ow] at */
     int64_t dys[4];         /* element strides dys */
+    const struct kernels *k; /* the transforms' copy for this call's instruction set */
 } plan;
 
 /* The scratch a chunk needs in V and M (elements). */
@@ -123,17 +124,26 @@ static void filter_transform(const plan *p, const filter_view *f, char *u)
  * length scalar). */
 #define SIMD _Pragma("omp simd")
 
-/* The library is built for baseline x86-64 (SSE2). The two transforms are compiled a
- * second time for AVX2 and chosen at load time (an ifunc): 8 floats per instruction
- * instead of 4, measured 21.2-22.2 -> 19.6-20.1 ms for the forward above on one core
- * (8x8 images: 1.90 -> 1.82 ms). Their helpers are always inlined, so that they are
- * compiled for the caller's target. Additions and subtractions round the same in
- * either width, and there is no multiplication to fuse, so the results do not depend
- * on the CPU. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("avx2", "default")))
+/* The library is built for baseline x86-64 (SSE2). The transforms are compiled three
+ * times: for that baseline, for AVX2 and for AVX-512F (GCC's target attribute on every
+ * function of winograd_kernels.h), and one copy is chosen once per process by cpuid or
+ * TG_ISA (tensor/isa.c; `kernels` below holds each copy's entry points). AVX2 gives 8
+ * floats per instruction instead of 4: measured 21.2-22.2 -> 19.6-20.1 ms for the
+ * forward above on one zen3 core (8x8 images: 1.90 -> 1.82 ms), when it was a
+ * target_clones pair. target_clones chose by cpuid alone, and so could not be forced:
+ * one machine could test only the copy it picked. Additions and subtractions round the
+ * same in any width, and there is no multiplication to fuse, so every copy gives the
+ * same bits (tests/tensor/test_winograd.c compares them). The AVX-512 copy asks GCC
+ * for 512-bit vectors outright: GCC 12's generic tuning uses them already, but its
+ * tunings for Intel's AVX-512 cores prefer 256 bits, and a -mtune must not turn this
+ * copy into the AVX2 one. */
+#if TG__ISA_X86
+#define TARGET_AVX2 __attribute__((target("avx2")))
+#ifdef __clang__
+#define TARGET_AVX512 __attribute__((target("avx512f")))
 #else
-#define CLONES
+#define TARGET_AVX512 __attribute__((target("avx512f,prefer-vector-width=512")))
+#endif
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
@@ -210,23 +220,82 @@ static inline void prefetch_row(const void *row, int64_t w, int64_t ws, size_t s
 #define OUTPUT_ROWS_ANY(TW) FN(out_rows)(p, row0, nrows, oc, s, spare, bias, p->ow, TW, ld)
 #define GRAD_ROWS_ANY(TW) FN(grad_rows)(p, row0, nrows, oc, h, ld, p->dys[3], p->ow, TW)
 
-/* The kernels, for float and for double: winograd_kernels.h is included once per type,
- * with T the element type and FN(name) the variant's name. The call sites above pass
- * the width through BY_WIDTH; their FN names the variant being compiled. */
-#define FN_CAT(name, suffix) name##_##suffix
-#define FN_NAME(name, suffix) FN_CAT(name, suffix)
+/* The kernels, for float and for double, once per instruction set: winograd_kernels.h
+ * is included once per pair, with T the element type, TARGET the copy's target
+ * attribute and FN(name) the copy's name (input_f32_avx2, ...). The call sites above
+ * pass the width through BY_WIDTH; their FN names the copy being compiled. */
+#define FN_CAT(name, type, isa) name##_##type##_##isa
+#define FN_NAME(name, type, isa) FN_CAT(name, type, isa)
 
+#define TARGET
 #define T float
-#define FN(name) FN_NAME(name, f32)
+#define FN(name) FN_NAME(name, f32, generic)
 #include "winograd_kernels.h"
 #undef FN
 #undef T
-
 #define T double
-#define FN(name) FN_NAME(name, f64)
+#define FN(name) FN_NAME(name, f64, generic)
 #include "winograd_kernels.h"
 #undef FN
 #undef T
+#undef TARGET
+
+#if TG__ISA_X86
+#define TARGET TARGET_AVX2
+#define T float
+#define FN(name) FN_NAME(name, f32, avx2)
+#include "winograd_kernels.h"
+#undef FN
+#undef T
+#define T double
+#define FN(name) FN_NAME(name, f64, avx2)
+#include "winograd_kernels.h"
+#undef FN
+#undef T
+#undef TARGET
+
+#define TARGET TARGET_AVX512
+#define T float
+#define FN(name) FN_NAME(name, f32, avx512)
+#include "winograd_kernels.h"
+#undef FN
+#undef T
+#define T double
+#define FN(name) FN_NAME(name, f64, avx512)
+#include "winograd_kernels.h"
+#undef FN
+#undef T
+#undef TARGET
+#endif
+
+/* One copy's transforms (the chunk's input and output transforms, the weight
+ * gradient's transform of the output gradient), by element type. */
+typedef struct kernels {
+    void (*input_f32)(const plan *p, int64_t row0, int64_t nrows, float *v, float *buf);
+    void (*output_f32)(const plan *p, int64_t row0, int64_t nrows, const float *m, float *buf);
+    void (*grad_f32)(const plan *p, int64_t row0, int64_t nrows, float *d, float *buf);
+    void (*input_f64)(const plan *p, int64_t row0, int64_t nrows, double *v, double *buf);
+    void (*output_f64)(const plan *p, int64_t row0, int64_t nrows, const double *m,
+                       double *buf);
+    void (*grad_f64)(const plan *p, int64_t row0, int64_t nrows, double *d, double *buf);
+} kernels;
+
+#define KERNELS(isa)                                                                          \
+    {input_f32_##isa, output_f32_##isa, grad_f32_##isa,                                       \
+     input_f64_##isa, output_f64_##isa, grad_f64_##isa}
+
+/* By tg__isa; a build without the x86-64 copies has the generic one in every slot
+ * (tg__isa_chosen never picks them there, but the table stays total). */
+static const kernels by_isa[TG__ISA_COUNT] = {
+    KERNELS(generic),
+#if TG__ISA_X86
+    KERNELS(avx2),
+    KERNELS(avx512),
+#else
+    KERNELS(generic),
+    KERNELS(generic),
+#endif
+};
 
 /* ------------------------------------------------------------------ one chunk */
 
@@ -279,14 +348,14 @@ static void run_chunk(const plan *p, int64_t chunk, char *scratch)
     char *v = scratch, *m = v + 16 * p->cin * tiles * es;
     char *buf = m + 16 * p->cout * tiles * es; /* the transforms' rows: buf_elems */
     if (p->dt == TG_F32)
-        input_f32(p, row0, nrows, (float *)v, (float *)buf);
+        p->k->input_f32(p, row0, nrows, (float *)v, (float *)buf);
     else
-        input_f64(p, row0, nrows, (double *)v, (double *)buf);
+        p->k->input_f64(p, row0, nrows, (double *)v, (double *)buf);
     gemms(p, tiles, v, m);
     if (p->dt == TG_F32)
-        output_f32(p, row0, nrows, (const float *)m, (float *)buf);
+        p->k->output_f32(p, row0, nrows, (const float *)m, (float *)buf);
     else
-        output_f64(p, row0, nrows, (const double *)m, (double *)buf);
+        p->k->output_f64(p, row0, nrows, (const double *)m, (double *)buf);
 }
 
 /* Cuts the batch's tile rows into chunks, fixed by the shapes alone: as many tile rows as
@@ -336,6 +405,7 @@ static tg_status run(const char *fn, tg_arena *ar, plan *p, const filter_view *f
         return TG_OK;
     int64_t nchunks = plan_chunks(p);
     int threads = team(p, nchunks);
+    p->k = &by_isa[tg__isa_chosen()]; /* once per call: every chunk uses one copy */
     size_t ubytes = aligned_bytes(p, 16 * p->cout * p->cin);
     size_t per = aligned_bytes(p, chunk_elems(p, p->chunk_rows * p->tw) + buf_elems(p));
     char *s = tg__conv_scratch(fn, ar, ubytes + (size_t)threads * per);
@@ -380,11 +450,11 @@ static void wgrad_chunk(const plan *p, int64_t chunk, char *scratch, char *m, bo
     int64_t ci = p->cin, co = p->cout;
     char *v = scratch, *d = v + 16 * ci * tiles * es, *buf = d + 16 * co * tiles * es;
     if (p->dt == TG_F32) {
-        input_f32(p, row0, nrows, (float *)v, (float *)buf);
-        grad_f32(p, row0, nrows, (float *)d, (float *)buf);
+        p->k->input_f32(p, row0, nrows, (float *)v, (float *)buf);
+        p->k->grad_f32(p, row0, nrows, (float *)d, (float *)buf);
     } else {
-        input_f64(p, row0, nrows, (double *)v, (double *)buf);
-        grad_f64(p, row0, nrows, (double *)d, (double *)buf);
+        p->k->input_f64(p, row0, nrows, (double *)v, (double *)buf);
+        p->k->grad_f64(p, row0, nrows, (double *)d, (double *)buf);
     }
     for (int k = 0; k < 16; k++)
         tg__gemm(p->dt, co, ci, tiles, 1.0, d + k * co * tiles * es, tiles, 1,
@@ -447,6 +517,7 @@ static tg_status run_wgrad(const char *fn, tg_arena *ar, plan *p, char *dw)
     int64_t nchunks = plan_chunks(p);
     int64_t nparts = nchunks < TG__CONV_PARTS ? nchunks : TG__CONV_PARTS;
     int threads = team(p, nparts);
+    p->k = &by_isa[tg__isa_chosen()];
     int64_t rows = 16 * p->cout; /* of each m and of sum, cin long */
     size_t part = aligned_bytes(p, 16 * p->cout * p->cin);
     size_t sum_bytes = ((size_t)(16 * p->cout * p->cin) * sizeof(double) + 63) / 64 * 64;

@@ -1,15 +1,17 @@
 /* tensor/winograd_kernels.h — the input, output and weight-gradient transforms of
- * tensor/winograd.c, written once for float and double: winograd.c includes this file
- * twice, with T the element type and FN(name) giving the variant's name (row_split_f32,
- * row_split_f64, ...). Real functions, so a debugger steps through their lines (this
- * file's) and shows their variables; not a header of its own (no include guard), and
- * nothing else includes it. What each transform computes is described in winograd.c
- * above its #include. */
+ * tensor/winograd.c, written once for float and double and every instruction set:
+ * winograd.c includes this file once per (type, set), with T the element type, TARGET
+ * the set's target attribute (empty for the baseline) on every function, so that the
+ * helpers are compiled for the set even where not inlined, and FN(name) giving the
+ * copy's name (row_split_f32_generic, input_f64_avx512, ...). Real functions, so a
+ * debugger steps through their lines (this file's) and shows their variables; not a
+ * header of its own (no include guard), and nothing else includes it. What each
+ * transform computes is described in winograd.c above its #include. */
 
 /* One input row (src, element stride ws) split into the even and odd columns of the
  * padded row, e and o (tw + 1 each, padding already zeroed: the caller zeroes it once):
  * row[j] is padded column j + pw. */
-INLINE void FN(row_split)(const T *src, int64_t ws, int64_t w, int64_t pw, T *restrict e,
+INLINE TARGET void FN(row_split)(const T *src, int64_t ws, int64_t w, int64_t pw, T *restrict e,
                           T *restrict o)
 {
     int64_t half = w / 2;
@@ -33,7 +35,7 @@ INLINE void FN(row_split)(const T *src, int64_t ws, int64_t w, int64_t pw, T *re
 
 /* h = d B for the tw tiles of one split row: tile t's d0..d3 are e[t], o[t], e[t + 1],
  * o[t + 1] */
-INLINE void FN(row_bt)(int64_t tw, const T *restrict e, const T *restrict o,
+INLINE TARGET void FN(row_bt)(int64_t tw, const T *restrict e, const T *restrict o,
                        T *restrict h0, T *restrict h1, T *restrict h2, T *restrict h3)
 {
     SIMD for (int64_t t = 0; t < tw; t++) {
@@ -46,7 +48,7 @@ INLINE void FN(row_bt)(int64_t tw, const T *restrict e, const T *restrict o,
 
 /* V = B^T h for n tiles: B^T applied to (e[t], o[t], e[t + tw], o[t + tw]), e and o
  * the even and odd input rows' h (one column j) */
-INLINE void FN(col_bt)(int64_t n, int64_t step, const T *restrict e,
+INLINE TARGET void FN(col_bt)(int64_t n, int64_t step, const T *restrict e,
                          const T *restrict o, T *restrict v0, T *restrict v1,
                          T *restrict v2, T *restrict v3)
 {
@@ -71,7 +73,7 @@ INLINE void FN(col_bt)(int64_t n, int64_t step, const T *restrict e,
  * outside the plane (i outside [i0, i1)): the rows split into `split` (2 (tw + 1) apart)
  * then summed into h [even, odd rows][column j][hs]. `next`: the plane to prefetch, or
  * NULL. */
-INLINE void FN(rows_bt)(const T *plane, const T *next, int64_t ih0, int64_t rs, int64_t ws,
+INLINE TARGET void FN(rows_bt)(const T *plane, const T *next, int64_t ih0, int64_t rs, int64_t ws,
                         int64_t w, int64_t pw, int64_t tw, int64_t i0, int64_t i1,
                         int64_t nr, T *split, T *h, int64_t hs)
 {
@@ -94,7 +96,7 @@ INLINE void FN(rows_bt)(const T *plane, const T *next, int64_t ih0, int64_t rs, 
     }
 }
 
-CLONES static void FN(input)(const plan *p, int64_t row0, int64_t nrows, T *v, T *buf)
+TARGET static void FN(input)(const plan *p, int64_t row0, int64_t nrows, T *v, T *buf)
 {
     int64_t tw = p->tw, ld = nrows * tw, ks = p->cin * ld;
     int64_t hs = (p->chunk_rows + 1) * tw; /* one [row][tile] plane of h */
@@ -126,7 +128,7 @@ CLONES static void FN(input)(const plan *p, int64_t row0, int64_t nrows, T *v, T
 }
 
 /* s = A^T M over n tiles: m0..m3 are rows 0..3 of M (one column j), s0, s1 the two */
-INLINE void FN(rows_at)(int64_t n, const T *restrict m0, const T *restrict m1,
+INLINE TARGET void FN(rows_at)(int64_t n, const T *restrict m0, const T *restrict m1,
                         const T *restrict m2, const T *restrict m3, T *restrict s0,
                         T *restrict s1)
 {
@@ -137,7 +139,7 @@ INLINE void FN(rows_at)(int64_t n, const T *restrict m0, const T *restrict m1,
 }
 
 /* one output row = s A + bias for n tiles, both columns of each, interleaved */
-INLINE void FN(cols_a)(int64_t n, const T *restrict s0, const T *restrict s1,
+INLINE TARGET void FN(cols_a)(int64_t n, const T *restrict s0, const T *restrict s1,
                        const T *restrict s2, const T *restrict s3, T bias, T *restrict y)
 {
     SIMD for (int64_t t = 0; t < n; t++) {
@@ -148,7 +150,7 @@ INLINE void FN(cols_a)(int64_t n, const T *restrict s0, const T *restrict s1,
 
 /* y = s A + bias for output channel oc's tile rows of the chunk, s [i][j][ld] its rows
  * of A^T M; ow and tw as p's (constants where BY_WIDTH makes them so) */
-INLINE void FN(out_rows)(const plan *p, int64_t row0, int64_t nrows, int64_t oc,
+INLINE TARGET void FN(out_rows)(const plan *p, int64_t row0, int64_t nrows, int64_t oc,
                          const T *s, T *spare, T bias, int64_t ow, int64_t tw, int64_t ld)
 {
     int64_t whole = ow / 2; /* tiles whose two columns are inside */
@@ -173,7 +175,7 @@ INLINE void FN(out_rows)(const plan *p, int64_t row0, int64_t nrows, int64_t oc,
     }
 }
 
-CLONES static void FN(output)(const plan *p, int64_t row0, int64_t nrows, const T *m,
+TARGET static void FN(output)(const plan *p, int64_t row0, int64_t nrows, const T *m,
                               T *buf)
 {
     int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld;
@@ -194,7 +196,7 @@ CLONES static void FN(output)(const plan *p, int64_t row0, int64_t nrows, const 
 /* h = dY A^T for the tw tiles of one output-gradient row (src, element stride ws):
  * tile t's columns a, b = row[2t], row[2t + 1] give (a, a + b, a - b, -b); an odd
  * width's last tile has b = 0. */
-INLINE void FN(row_a)(const T *src, int64_t ws, int64_t ow, T *restrict h0, T *restrict h1,
+INLINE TARGET void FN(row_a)(const T *src, int64_t ws, int64_t ow, T *restrict h0, T *restrict h1,
                       T *restrict h2, T *restrict h3)
 {
     int64_t whole = ow / 2;
@@ -223,7 +225,7 @@ INLINE void FN(row_a)(const T *src, int64_t ws, int64_t ow, T *restrict h0, T *r
 }
 
 /* D = A h for n tiles: rows e, o of h (one column j) give (e, e + o, e - o, -o) */
-INLINE void FN(col_a)(int64_t n, const T *restrict e, const T *restrict o, T *restrict d0,
+INLINE TARGET void FN(col_a)(int64_t n, const T *restrict e, const T *restrict o, T *restrict d0,
                       T *restrict d1, T *restrict d2, T *restrict d3)
 {
     SIMD for (int64_t t = 0; t < n; t++) {
@@ -236,7 +238,7 @@ INLINE void FN(col_a)(int64_t n, const T *restrict e, const T *restrict o, T *re
 
 /* h = dY A^T for output channel oc's tile rows of the chunk into h [even, odd output
  * rows][column j][ld]; ws, ow and tw as p's (constants where BY_WIDTH makes them so) */
-INLINE void FN(grad_rows)(const plan *p, int64_t row0, int64_t nrows, int64_t oc, T *h,
+INLINE TARGET void FN(grad_rows)(const plan *p, int64_t row0, int64_t nrows, int64_t oc, T *h,
                           int64_t ld, int64_t ws, int64_t ow, int64_t tw)
 {
     bool prefetch = oc + 1 < p->cout && ow * sizeof(T) >= 64;
@@ -258,7 +260,7 @@ INLINE void FN(grad_rows)(const plan *p, int64_t row0, int64_t nrows, int64_t oc
     }
 }
 
-CLONES static void FN(grad)(const plan *p, int64_t row0, int64_t nrows, T *d, T *buf)
+TARGET static void FN(grad)(const plan *p, int64_t row0, int64_t nrows, T *d, T *buf)
 {
     int64_t tw = p->tw, ld = nrows * tw, ks = p->cout * ld;
     T *h = buf; /* h [even, odd output rows][column j][ld] */

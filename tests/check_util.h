@@ -240,13 +240,25 @@ static inline void tt_count_allocations(void)
 
 /* 0 if the kernel set the environment asks for can run here, else 77 (meson's "skipped")
  * with the reason: the suites are run once per kernel set (LIBXSMM_TARGET=hsw asks
- * libxsmm for AVX2 code, which a CPU without AVX2 cannot run). */
+ * libxsmm for AVX2 code, which a CPU without AVX2 cannot run; TG_ISA=avx2 or avx512
+ * asks for that copy of tapegrad's own loops, tensor/isa.c, which would fall back to
+ * another copy there and so test nothing new). */
 static inline int tt_kernel_set_available(void)
 {
-    const char *target = getenv("LIBXSMM_TARGET");
-#if defined(__x86_64__) || defined(__i386__)
+    const char *target = getenv("LIBXSMM_TARGET"), *isa = getenv("TG_ISA");
+#if defined(__x86_64__) && defined(__GNUC__)
     if (target && strcmp(target, "hsw") == 0 && !__builtin_cpu_supports("avx2")) {
         printf("skipped: LIBXSMM_TARGET=hsw (AVX2) on a CPU without AVX2\n");
+        return 77;
+    }
+    if (isa && ((strcmp(isa, "avx2") == 0 && !__builtin_cpu_supports("avx2")) ||
+                (strcmp(isa, "avx512") == 0 && !__builtin_cpu_supports("avx512f")))) {
+        printf("skipped: TG_ISA=%s on a CPU without it\n", isa);
+        return 77;
+    }
+#else
+    if (isa && (strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0)) {
+        printf("skipped: TG_ISA=%s: not an x86-64 build\n", isa);
         return 77;
     }
 #endif

@@ -535,8 +535,10 @@ void tg_set_dynamic_threads(bool on);
 bool tg_get_dynamic_threads(void);
 int tg_get_active_threads(void);
 /* The GEMM kernels in use, for logs and benchmark reports: "BLIS 0.9.0, haswell kernels
- * (chosen by tapegrad); libxsmm cpx kernels in the convolutions" (libxsmm where it was
- * built in and TG_SMALL_GEMM is not "blis"; its ISA from cpuid or LIBXSMM_TARGET). tapegrad picks BLIS's AVX2
+ * (chosen by tapegrad); libxsmm cpx kernels in the convolutions; avx512 Winograd
+ * transforms" (libxsmm where it was built in and TG_SMALL_GEMM is not "blis"; its ISA
+ * from cpuid or LIBXSMM_TARGET; the transforms' copy, generic, avx2 or avx512, from
+ * cpuid or TG_ISA, docs/design.md). tapegrad picks BLIS's AVX2
  * kernels on x86-64 CPUs that BLIS itself does not know (it would run plain C loops
  * there) unless BLIS_ARCH_TYPE is set (BLIS's numeric arch id), which is respected. */
 const char *tg_gemm_kernels(void);

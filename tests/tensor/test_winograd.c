@@ -36,9 +36,11 @@
  * 0.40e-6; asserted, as above, within 3x the GEMM path's and under 1e-5. */
 #include "check_util.h"
 
+#include "internal.h" /* tg__isa_* */
 #include "winograd.h"
 
 #include <stdint.h>
+#include <unistd.h>
 
 static const tg_conv2d_geom pad1 = {3, 3, 1, 1, 1, 1, 1, 1};
 
@@ -338,6 +340,138 @@ START_TEST(test_scratch)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ the transforms' copies */
+
+/* The transforms are compiled once per instruction set (tensor/isa.c); meson runs this
+ * suite under TG_ISA=generic, avx2 and avx512 too, so the tests above check each copy
+ * the CPU has against the reference. The copies only add and subtract, so they must
+ * also give the same bits as the generic one: checked here in one process for every
+ * copy this CPU can run, on shapes that take every path (the widths compiled as
+ * constants, an odd one, strided operands, the padding 0 and 2, f32 and f64). */
+static void same_bits_every_isa(tg_dtype dt, int64_t n, int64_t c, int64_t oc, int64_t h,
+                                int64_t wd, int pad, bool strided)
+{
+    tg_arena *ar = tg_arena_new(0);
+    const tg_conv2d_geom g = {3, 3, 1, 1, pad, pad, 1, 1};
+    tg_tensor *x = rand_in(ar, dt, n, c, h, wd), *w = rand_in(ar, dt, oc, c, 3, 3);
+    tg_tensor *b = tg_tensor_reshape(ar, rand_in(ar, dt, oc, 1, 1, 1), TG_DIMS(oc));
+    int64_t oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2;
+    tg_tensor *gy = rand_in(ar, dt, n, oc, oh, ow);
+    if (strided) { /* every other column of a wider tensor */
+        x = tg_tensor_slice(ar, rand_in(ar, dt, n, c, h, 2 * wd), 3, 0, 2 * wd, 2);
+        gy = tg_tensor_slice(ar, rand_in(ar, dt, n, oc, oh, 2 * ow), 3, 0, 2 * ow, 2);
+        ck_assert_msg(x && gy, "%s", tg_last_error());
+    }
+    tg__isa saved = tg__isa_chosen();
+    tg_tensor *ref[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < TG__ISA_COUNT; i++) {
+        if (!tg__isa_force((tg__isa)i))
+            continue; /* a copy this CPU cannot run (or this build lacks) */
+        ck_assert_int_eq(tg__isa_chosen(), i);
+        tg_tensor *got[3] = {winograd(ar, x, w, b, &g), winograd_backward(ar, gy, w, h, wd, &g),
+                             winograd_weight(ar, gy, x, &g)};
+        for (int k = 0; k < 3; k++) {
+            if (!ref[k])
+                ref[k] = got[k]; /* generic, always the first */
+            ck_assert_msg(tt_same_bits(got[k], ref[k]),
+                          "%s: %s, %lldx%lld pad %d%s: %s differs from generic",
+                          tg__isa_name((tg__isa)i), tg_dtype_name(dt), (long long)h, (long long)wd,
+                          pad, strided ? " strided" : "",
+                          k == 0 ? "the forward" : k == 1 ? "the input gradient" : "the weight gradient");
+        }
+    }
+    ck_assert(tg__isa_force(saved));
+    tg_arena_free(ar);
+}
+
+START_TEST(test_isa_same_bits)
+{
+    static const int64_t sides[] = {32, 16, 8, 4, 2, 9, 23};
+    for (size_t i = 0; i < sizeof sides / sizeof *sides; i++)
+        same_bits_every_isa(TG_F32, 2, 8, 8, sides[i], sides[i], 1, false);
+    same_bits_every_isa(TG_F32, 3, 9, 10, 30, 30, 1, false); /* several chunks */
+    same_bits_every_isa(TG_F32, 2, 8, 8, 17, 12, 0, false);
+    same_bits_every_isa(TG_F32, 2, 8, 8, 12, 17, 2, false);
+    same_bits_every_isa(TG_F32, 2, 8, 8, 16, 16, 1, true);
+    same_bits_every_isa(TG_F64, 2, 8, 8, 16, 16, 1, false);
+    same_bits_every_isa(TG_F64, 2, 8, 8, 11, 13, 1, true);
+}
+END_TEST
+
+START_TEST(test_isa_parse)
+{
+    /* tg__isa_parse alone, for CPUs this machine may not be: which copy, which warning */
+    unsigned all = 7, sse2 = 1, avx2 = 3, avx512_only = 5;
+    char why[160];
+    /* the default: AVX2 where the CPU has it, AVX-512 too (isa.c says why) */
+    ck_assert_int_eq(tg__isa_parse(NULL, all, why, sizeof why), TG__ISA_AVX2);
+    ck_assert_str_eq(why, "");
+    ck_assert_int_eq(tg__isa_parse("", avx2, why, sizeof why), TG__ISA_AVX2);
+    ck_assert_int_eq(tg__isa_parse("auto", sse2, why, sizeof why), TG__ISA_GENERIC);
+    ck_assert_int_eq(tg__isa_parse("auto", avx512_only, why, sizeof why), TG__ISA_AVX512);
+    ck_assert_str_eq(why, "");
+    ck_assert_int_eq(tg__isa_parse("generic", all, why, sizeof why), TG__ISA_GENERIC);
+    ck_assert_int_eq(tg__isa_parse("avx2", all, why, sizeof why), TG__ISA_AVX2);
+    ck_assert_int_eq(tg__isa_parse("avx512", all, why, sizeof why), TG__ISA_AVX512);
+    ck_assert_str_eq(why, "");
+    /* a copy the CPU cannot run: the default, and why */
+    ck_assert_int_eq(tg__isa_parse("avx512", avx2, why, sizeof why), TG__ISA_AVX2);
+    ck_assert_str_eq(why, "TG_ISA=avx512: this CPU cannot run it; using avx2");
+    ck_assert_int_eq(tg__isa_parse("avx2", sse2, why, sizeof why), TG__ISA_GENERIC);
+    ck_assert_str_eq(why, "TG_ISA=avx2: this CPU cannot run it; using generic");
+    /* a name it does not know (the names are lower case) */
+    ck_assert_int_eq(tg__isa_parse("AVX2", all, why, sizeof why), TG__ISA_AVX2);
+    ck_assert_str_eq(why, "TG_ISA=AVX2: not one of avx512, avx2, generic, auto; using avx2");
+    ck_assert_int_eq(tg__isa_parse("sse4", sse2, why, sizeof why), TG__ISA_GENERIC);
+    ck_assert_str_eq(why, "TG_ISA=sse4: not one of avx512, avx2, generic, auto; using generic");
+    /* this machine: generic always, and the names */
+    ck_assert(tg__isa_available() & 1u);
+    ck_assert(tg__isa_supported(TG__ISA_GENERIC));
+    ck_assert(!tg__isa_supported(TG__ISA_COUNT));
+    ck_assert(!tg__isa_force(TG__ISA_COUNT));
+    ck_assert_str_eq(tg__isa_name(TG__ISA_AVX512), "avx512");
+#if !TG__ISA_X86
+    ck_assert_uint_eq(tg__isa_available(), 1u); /* the generic copy alone is compiled */
+#endif
+}
+END_TEST
+
+START_TEST(test_isa_env)
+{
+    /* the copy in use is the one TG_ISA asks for (meson runs this case under an unknown
+     * value too), the warning for a value it cannot have is one line on stderr, given
+     * once, and the kernels' description names the copy */
+    const char *env = getenv("TG_ISA"), *fork = getenv("CK_FORK");
+    char why[160], line[200] = "";
+    tg__isa want = tg__isa_parse(env, tg__isa_available(), why, sizeof why);
+    if (!(fork && strcmp(fork, "no") == 0)) { /* a fresh child: nothing has chosen yet */
+        FILE *err = tmpfile();
+        ck_assert_ptr_nonnull(err);
+        fflush(stderr);
+        int saved = dup(fileno(stderr));
+        ck_assert_int_ge(saved, 0);
+        ck_assert_int_ge(dup2(fileno(err), fileno(stderr)), 0);
+        tg__isa first = tg__isa_chosen(), second = tg__isa_chosen();
+        fflush(stderr);
+        dup2(saved, fileno(stderr));
+        close(saved);
+        ck_assert_int_eq(first, second);
+        rewind(err);
+        size_t got = fread(line, 1, sizeof line - 1, err);
+        line[got] = '\0';
+        fclose(err);
+        char expect[200] = "";
+        if (why[0])
+            snprintf(expect, sizeof expect, "tapegrad: %s\n", why);
+        ck_assert_str_eq(line, expect);
+    }
+    ck_assert_int_eq(tg__isa_chosen(), want);
+    char named[64];
+    snprintf(named, sizeof named, "; %s Winograd transforms", tg__isa_name(want));
+    ck_assert_msg(strstr(tg_gemm_kernels(), named), "%s lacks '%s'", tg_gemm_kernels(), named);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ which problems, errors */
 
 START_TEST(test_applies)
@@ -472,5 +606,10 @@ int main(void)
     tcase_add_test(tc, test_applies);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
+    TCase *isa = tt_tcase("isa"); /* its own case, for CK_RUN_CASE=isa (tests/tensor/meson.build) */
+    tcase_add_test(isa, test_isa_same_bits);
+    tcase_add_test(isa, test_isa_parse);
+    tcase_add_test(isa, test_isa_env);
+    suite_add_tcase(s, isa);
     return tt_run(s);
 }
