@@ -152,6 +152,18 @@ tg_grad_stats tg_tensor_stats(const tg_tensor *t)
     return s;
 }
 
+/* ------------------------------------------------------------------ queries */
+
+int tg_tape_last_in_scope(const tg_tape *tp, const char *scope)
+{
+    if (!tp || !scope)
+        return -1;
+    for (int id = tg_tape_size(tp) - 1; id >= 0; id--)
+        if (strcmp(tg_tape_record(tp, id)->scope, scope) == 0)
+            return id;
+    return -1;
+}
+
 /* ------------------------------------------------------------------ the table */
 
 /* "#3, leaf:fc/weight, const", cut with "..." to fit size (at least 4) */

@@ -64,10 +64,7 @@ static tg_status conv2d_backward(tg_tape *tp, const tg_record *r, const tg_tenso
 static const tg_op op_conv2d = {"conv2d", conv2d_forward, conv2d_backward,
                                 TG_READS_IN(0) | TG_READS_IN(1)};
 
-/* Not tg_conv2d: that is nn's layer type. Errors still read "tg_conv2d: ...", after the
- * record's name, which is also the layer's. */
-tg_tensor *tg_conv2d_fused(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b,
-                           const tg_conv2d_geom *g)
+tg_tensor *tg_conv2d(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv2d_geom *g)
 {
     return tg_apply(tp, &op_conv2d, b ? 3 : 2, (tg_tensor *[]){x, w, b}, g, g ? sizeof *g : 0);
 }

@@ -51,15 +51,15 @@ int main(int argc, char **argv)
     int status = 1;
     tg_rng g = tg_rng_new(0);
     tg_model *m = tg_model_new();
-    tg_linear fc1, fc2;
+    tg_nn_linear fc1, fc2;
     tg_tape *tp = tg_tape_new(0);
     tg_tensor *x = tg_tensor_randn(NULL, &g, TG_F32, 2, (int64_t[]){batch, 784});
     tg_tensor *y = tg_tensor_empty(NULL, TG_I32, 1, (int64_t[]){batch});
     double *times = malloc(MAX_STEPS * sizeof *times);
     tg_optim *opt = NULL;
     if (!m || !tp || !x || !y || !times ||
-        tg_linear_init(&fc1, m, "fc1", 784, 256, true, &g) != TG_OK ||
-        tg_linear_init(&fc2, m, "fc2", 256, 10, true, &g) != TG_OK ||
+        tg_nn_linear_init(&fc1, m, "fc1", 784, 256, true, &g) != TG_OK ||
+        tg_nn_linear_init(&fc2, m, "fc2", 256, 10, true, &g) != TG_OK ||
         !(opt = tg_optim_new(m, &(tg_optim_config){.kind = TG_ADAM, .lr = 1e-3}))) {
         fprintf(stderr, "mlp_step: %s\n", tg_last_error());
         goto done;
@@ -71,8 +71,8 @@ int main(int argc, char **argv)
     int n = 0;
     double start = bench_now(), measure_from = start + 1.0, end = measure_from + seconds;
     for (double t0 = start; t0 < end && n < MAX_STEPS; t0 = bench_now()) {
-        tg_tensor *h = tg_relu(tp, tg_linear_forward(tp, &fc1, x));
-        tg_tensor *loss = tg_cross_entropy(tp, tg_linear_forward(tp, &fc2, h), y);
+        tg_tensor *h = tg_relu(tp, tg_nn_linear_forward(tp, &fc1, x));
+        tg_tensor *loss = tg_nn_cross_entropy(tp, tg_nn_linear_forward(tp, &fc2, h), y);
         if (tg_backward(tp, loss) != TG_OK || tg_optim_step(opt) != TG_OK) {
             fprintf(stderr, "mlp_step: %s\n", tg_tape_error(tp)[0] ? tg_tape_error(tp) : tg_last_error());
             goto done;

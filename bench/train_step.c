@@ -248,7 +248,7 @@ int main(int argc, char **argv)
         while (!tg_batcher_next(batches, &x, &y))
             tg_batcher_start_epoch(batches, ++epoch);
         double t1 = bench_now();
-        tg_tensor *loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, x), y);
+        tg_tensor *loss = tg_nn_cross_entropy(tp, tg_vgg_forward(tp, net, x), y);
         if (tg_backward(tp, loss) != TG_OK) {
             fprintf(stderr, "train_step: step %d: %s\n", step, tg_tape_error(tp));
             goto done;

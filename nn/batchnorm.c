@@ -24,9 +24,9 @@
 static const char *const state_names[5] = {"weight", "bias", "running_mean", "running_var",
                                            "num_batches_tracked"};
 
-tg_status tg_batchnorm2d_init(tg_batchnorm2d *bn, tg_model *m, const char *name, int64_t channels)
+tg_status tg_nn_batch_norm2d_init(tg_nn_batch_norm2d *bn, tg_model *m, const char *name, int64_t channels)
 {
-    static const char fn[] = "tg_batchnorm2d_init";
+    static const char fn[] = "tg_nn_batch_norm2d_init";
     if (!bn || !m || !name)
         return tg_set_error_in(TG_ERR_ARG, fn, "the %s is NULL", !bn ? "layer" : !m ? "model" : "name");
     memset(bn, 0, sizeof *bn);
@@ -53,7 +53,7 @@ tg_status tg_batchnorm2d_init(tg_batchnorm2d *bn, tg_model *m, const char *name,
         return tg_last_status();
     tg_tensor_fill_(bn->weight, 1);
     tg_tensor_fill_(bn->running_var, 1);
-    return TG_OK;
+    return tg__model_add_layer(m, fn, name, TG_NN_BATCH_NORM2D, bn->weight, bn->bias);
 }
 
 /* running = (1 - momentum) running + momentum * batch * scale, in place, from values */
@@ -69,9 +69,9 @@ static tg_status move_towards(tg_arena *ar, tg_tensor *running, const tg_tensor 
 }
 
 /* x [N,C,H,W], gamma and beta [C] -> y [N,C,H,W] */
-tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tensor *x)
+tg_tensor *tg_nn_batch_norm2d_forward(tg_tape *tp, const tg_nn_batch_norm2d *bn, tg_tensor *x)
 {
-    static const char fn[] = "tg_batchnorm2d_forward";
+    static const char fn[] = "tg_nn_batch_norm2d_forward";
     if (!tp) {
         tg_set_error_in(TG_ERR_ARG, fn, "the tape is NULL");
         return NULL;

@@ -29,6 +29,13 @@ tg_tensor *tg__layer_fail(tg_tape *tp, tg_status s, const char *fn, const char *
 #endif
     ;
 
+/* -------------------------------------------------------- the model (nn/model.c) */
+
+/* Adds a layer made by fn (its parameters already in m) to m's list of layers; an error
+ * naming fn when it cannot grow. */
+tg_status tg__model_add_layer(tg_model *m, const char *fn, const char *name, tg_nn_kind kind,
+                              tg_tensor *weight, tg_tensor *bias);
+
 /* -------------------------------------------------------- safetensors (nn/safetensors.c) */
 
 /* The safetensors reference implementation's cap on the JSON header. */

@@ -1,7 +1,7 @@
 /* nn/layers.c — linear and conv2d layers, and the dropout wrapper.
  *
  *   linear:  x [N,in] -> matmul(x, transpose(W)) [N,out] -> add(b [out])
- *   conv2d, on a fused tape (the default): one "conv2d" record, tg_conv2d_fused, whose
+ *   conv2d, on a fused tape (the default): one "conv2d" record, tg_conv2d, whose
  *            kernels never hold the batch's im2col columns (118 MB for a VGG layer of 100
  *            images of 32x32x32) and skip the input gradient of a first layer;
  *   conv2d, fusion off (tg_tape_set_fused), the same values from primitives, every step
@@ -79,10 +79,10 @@ static tg_tensor *add_param(const char *fn, tg_model *m, const char *layer, cons
 
 /* ------------------------------------------------------------------ linear */
 
-tg_status tg_linear_init(tg_linear *l, tg_model *m, const char *name, int64_t in, int64_t out,
+tg_status tg_nn_linear_init(tg_nn_linear *l, tg_model *m, const char *name, int64_t in, int64_t out,
                          bool bias, tg_rng *g)
 {
-    static const char fn[] = "tg_linear_init";
+    static const char fn[] = "tg_nn_linear_init";
     if (!l || !m || !name || !g)
         return tg_set_error_in(TG_ERR_ARG, fn, "the %s is NULL",
                             !l ? "layer" : !m ? "model" : !name ? "name" : "generator");
@@ -107,26 +107,26 @@ tg_status tg_linear_init(tg_linear *l, tg_model *m, const char *name, int64_t in
         if ((st = tg_init_bias(l->bias, in, g)) != TG_OK)
             return st;
     }
-    return TG_OK;
+    return tg__model_add_layer(m, fn, name, TG_NN_LINEAR, l->weight, l->bias);
 }
 
 /* x [N,in] -> x @ W^T + b [N,out]; W^T is a view, BLIS reads it through its strides */
-tg_tensor *tg_linear_forward(tg_tape *tp, const tg_linear *l, tg_tensor *x)
+tg_tensor *tg_nn_linear_forward(tg_tape *tp, const tg_nn_linear *l, tg_tensor *x)
 {
     if (!tp) {
-        tg_set_error_in(TG_ERR_ARG, "tg_linear_forward", "the tape is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_nn_linear_forward", "the tape is NULL");
         return NULL;
     }
     if (!l || !l->weight)
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_linear_forward", "the layer is %s",
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_linear_forward", "the layer is %s",
                           l ? "not initialised" : "NULL");
     if (tg_tape_status(tp) != TG_OK)
         return tg_tape_placeholder(tp);
     if (!x)
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_linear_forward", "the input is NULL");
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_linear_forward", "the input is NULL");
     if (x->ndim != 2 || x->shape[1] != l->weight->shape[1]) {
         char buf[160];
-        return tg__layer_fail(tp, TG_ERR_SHAPE, "tg_linear_forward", "'%s' takes [N,%lld], got %s", l->name,
+        return tg__layer_fail(tp, TG_ERR_SHAPE, "tg_nn_linear_forward", "'%s' takes [N,%lld], got %s", l->name,
                           (long long)l->weight->shape[1], tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
     }
     tg_scope_push(tp, l->name);
@@ -139,10 +139,10 @@ tg_tensor *tg_linear_forward(tg_tape *tp, const tg_linear *l, tg_tensor *x)
 
 /* ------------------------------------------------------------------ conv2d */
 
-tg_status tg_conv2d_init(tg_conv2d *c, tg_model *m, const char *name, int64_t in, int64_t out,
+tg_status tg_nn_conv2d_init(tg_nn_conv2d *c, tg_model *m, const char *name, int64_t in, int64_t out,
                          int kernel, int stride, int padding, int dilation, bool bias, tg_rng *g)
 {
-    static const char fn[] = "tg_conv2d_init";
+    static const char fn[] = "tg_nn_conv2d_init";
     if (!c || !m || !name || !g)
         return tg_set_error_in(TG_ERR_ARG, fn, "the %s is NULL",
                             !c ? "layer" : !m ? "model" : !name ? "name" : "generator");
@@ -174,28 +174,28 @@ tg_status tg_conv2d_init(tg_conv2d *c, tg_model *m, const char *name, int64_t in
         if ((st = tg_init_bias(c->bias, tg_fan_in(c->weight), g)) != TG_OK)
             return st;
     }
-    return TG_OK;
+    return tg__model_add_layer(m, fn, name, TG_NN_CONV2D, c->weight, c->bias);
 }
 
 /* inp [N,C,H,W], weight [OC,C,kh,kw], bias [OC] -> out [N,OC,OH,OW] */
-tg_tensor *tg_conv2d_forward(tg_tape *tp, const tg_conv2d *c, tg_tensor *x)
+tg_tensor *tg_nn_conv2d_forward(tg_tape *tp, const tg_nn_conv2d *c, tg_tensor *x)
 {
     if (!tp) {
-        tg_set_error_in(TG_ERR_ARG, "tg_conv2d_forward", "the tape is NULL");
+        tg_set_error_in(TG_ERR_ARG, "tg_nn_conv2d_forward", "the tape is NULL");
         return NULL;
     }
     if (!c || !c->weight)
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_conv2d_forward", "the layer is %s",
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_conv2d_forward", "the layer is %s",
                           c ? "not initialised" : "NULL");
     if (tg_tape_status(tp) != TG_OK)
         return tg_tape_placeholder(tp);
     if (!x)
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_conv2d_forward", "the input is NULL");
+        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_conv2d_forward", "the input is NULL");
     const tg_tensor *w = c->weight;
     const tg_conv2d_geom *gm = &c->geom;
     if (x->ndim != 4 || x->shape[1] != w->shape[1]) {
         char buf[160];
-        return tg__layer_fail(tp, TG_ERR_SHAPE, "tg_conv2d_forward", "'%s' takes [N,%lld,H,W], got %s", c->name,
+        return tg__layer_fail(tp, TG_ERR_SHAPE, "tg_nn_conv2d_forward", "'%s' takes [N,%lld,H,W], got %s", c->name,
                           (long long)w->shape[1], tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
     }
     int64_t n = x->shape[0], oc = w->shape[0], k = w->shape[1] * w->shape[2] * w->shape[3];
@@ -204,7 +204,7 @@ tg_tensor *tg_conv2d_forward(tg_tape *tp, const tg_conv2d *c, tg_tensor *x)
 
     tg_scope_push(tp, c->name);
     if (tg_tape_fused(tp)) {
-        tg_tensor *y = tg_conv2d_fused(tp, x, c->weight, c->bias, gm);
+        tg_tensor *y = tg_conv2d(tp, x, c->weight, c->bias, gm);
         tg_scope_pop(tp);
         return y;
     }

@@ -6,7 +6,7 @@
  * The lists are two arrays of (name, tensor) that grow by doubling; a model is built
  * once, so nothing here runs inside a training step except tg_model_zero_grad, which
  * allocates nothing. */
-#include "tapegrad/nn.h"
+#include "internal.h"
 
 #include <string.h>
 
@@ -22,8 +22,16 @@ typedef struct list {
     int n, cap;
 } list;
 
+typedef struct layer {
+    char name[NAME_MAX_LEN + 1];
+    tg_nn_kind kind;
+    tg_tensor *weight, *bias; /* owned by the params list */
+} layer;
+
 struct tg_model {
     list params, buffers;
+    layer *layers;
+    int nlayers, layers_cap;
     bool training;
     tg_dtype dtype;
 };
@@ -50,6 +58,7 @@ void tg_model_free(tg_model *m)
         return;
     list_free(&m->params);
     list_free(&m->buffers);
+    tg_mem_free(m->layers);
     tg_mem_free(m);
 }
 
@@ -244,4 +253,48 @@ void tg_model_print(const tg_model *m, FILE *f)
     }
     fprintf(f, "%-*s  %-*s  %lld parameters in %d tensors\n", wname, "total", wshape, "", total,
             m->params.n);
+}
+
+/* ------------------------------------------------------------------ layers */
+
+tg_status tg__model_add_layer(tg_model *m, const char *fn, const char *name, tg_nn_kind kind,
+                              tg_tensor *weight, tg_tensor *bias)
+{
+    if (m->nlayers == m->layers_cap) {
+        int cap = m->layers_cap ? 2 * m->layers_cap : 16;
+        layer *grown = tg_mem_alloc((size_t)cap * sizeof *grown, _Alignof(layer));
+        if (!grown)
+            return tg_set_error_in(TG_ERR_NOMEM, fn, "'%s': out of memory adding it to the model's layers", name);
+        if (m->nlayers)
+            memcpy(grown, m->layers, (size_t)m->nlayers * sizeof *grown);
+        tg_mem_free(m->layers);
+        m->layers = grown;
+        m->layers_cap = cap;
+    }
+    layer *l = &m->layers[m->nlayers++];
+    snprintf(l->name, sizeof l->name, "%s", name); /* shorter than its parameters' names */
+    l->kind = kind;
+    l->weight = weight;
+    l->bias = bias;
+    return TG_OK;
+}
+
+int tg_model_num_layers(const tg_model *m) { return m ? m->nlayers : 0; }
+
+tg_nn_layer_info tg_model_layer(const tg_model *m, int i)
+{
+    if (!m || i < 0 || i >= m->nlayers)
+        return (tg_nn_layer_info){0};
+    const layer *l = &m->layers[i];
+    return (tg_nn_layer_info){.name = l->name, .kind = l->kind, .weight = l->weight, .bias = l->bias};
+}
+
+const char *tg_nn_kind_name(tg_nn_kind kind)
+{
+    switch (kind) {
+    case TG_NN_LINEAR: return "linear";
+    case TG_NN_CONV2D: return "conv2d";
+    case TG_NN_BATCH_NORM2D: return "batch_norm2d";
+    }
+    return "unknown";
 }

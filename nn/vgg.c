@@ -28,18 +28,18 @@
 
 typedef struct block {
     char scope[64];
-    tg_conv2d conv[2];
-    tg_batchnorm2d bn[2]; /* used when cfg.bn != TG_BN_NONE */
+    tg_nn_conv2d conv[2];
+    tg_nn_batch_norm2d bn[2]; /* used when cfg.bn != TG_BN_NONE */
 } block;
 
 struct tg_vgg {
     tg_vgg_config cfg;
     tg_model *model;
-    tg_conv2d entry_conv;
-    tg_batchnorm2d entry_bn;
+    tg_nn_conv2d entry_conv;
+    tg_nn_batch_norm2d entry_bn;
     block *blocks;     /* num_stages * num_blocks_per_stage, stage-major */
     block *reductions; /* num_stages */
-    tg_linear logits;
+    tg_nn_linear logits;
 };
 
 void tg_vgg_free(tg_vgg *net)
@@ -97,10 +97,10 @@ static tg_status block_init(block *b, tg_model *m, const tg_vgg_config *c, bool 
     tg_status st = TG_OK;
     for (int i = 0; i < 2 && st == TG_OK; i++) {
         snprintf(name, sizeof name, "%s/conv_%d", b->scope, i);
-        st = tg_conv2d_init(&b->conv[i], m, name, c->num_filters, c->num_filters, 3, 1, 1, 1, bias, g);
+        st = tg_nn_conv2d_init(&b->conv[i], m, name, c->num_filters, c->num_filters, 3, 1, 1, 1, bias, g);
         if (st == TG_OK && c->bn != TG_BN_NONE) {
             snprintf(name, sizeof name, "%s/bn_%d", b->scope, i);
-            st = tg_batchnorm2d_init(&b->bn[i], m, name, c->num_filters);
+            st = tg_nn_batch_norm2d_init(&b->bn[i], m, name, c->num_filters);
         }
     }
     return st;
@@ -129,9 +129,9 @@ tg_vgg *tg_vgg_new(const tg_vgg_config *cfg, tg_rng *g)
     memset(net->reductions, 0, nred * sizeof(block));
 
     tg_model *m = net->model;
-    if (tg_conv2d_init(&net->entry_conv, m, "input_conv/conv_0", cfg->in_channels, cfg->num_filters,
+    if (tg_nn_conv2d_init(&net->entry_conv, m, "input_conv/conv_0", cfg->in_channels, cfg->num_filters,
                        3, 1, 1, 1, false, g) != TG_OK ||
-        tg_batchnorm2d_init(&net->entry_bn, m, "input_conv/bn_0", cfg->num_filters) != TG_OK)
+        tg_nn_batch_norm2d_init(&net->entry_bn, m, "input_conv/bn_0", cfg->num_filters) != TG_OK)
         goto fail;
     for (int s = 0; s < ns; s++) {
         for (int b = 0; b < nb; b++) {
@@ -145,7 +145,7 @@ tg_vgg *tg_vgg_new(const tg_vgg_config *cfg, tg_rng *g)
         if (block_init(red, m, cfg, true, g) != TG_OK)
             goto fail;
     }
-    if (tg_linear_init(&net->logits, m, "logit_linear_layer", cfg->num_filters, cfg->num_classes,
+    if (tg_nn_linear_init(&net->logits, m, "logit_linear_layer", cfg->num_filters, cfg->num_classes,
                        true, g) != TG_OK)
         goto fail;
     return net;
@@ -180,9 +180,9 @@ static tg_tensor *in_scope_act(tg_tape *tp, const tg_vgg *net, const char *scope
 
 /* bn, then dropout (in the block's scope) if the config asks for it */
 static tg_tensor *bn_dropout(tg_tape *tp, const tg_vgg *net, const char *scope,
-                             const tg_batchnorm2d *bn, tg_tensor *x)
+                             const tg_nn_batch_norm2d *bn, tg_tensor *x)
 {
-    x = tg_batchnorm2d_forward(tp, bn, x);
+    x = tg_nn_batch_norm2d_forward(tp, bn, x);
     if (net->cfg.dropout > 0) {
         tg_scope_push(tp, scope);
         x = tg_nn_dropout(tp, net->model, x, net->cfg.dropout);
@@ -194,7 +194,7 @@ static tg_tensor *bn_dropout(tg_tape *tp, const tg_vgg *net, const char *scope,
 /* conv -> [bn before] -> act -> [bn after] */
 static tg_tensor *conv_unit(tg_tape *tp, const tg_vgg *net, const block *b, int i, tg_tensor *x)
 {
-    x = tg_conv2d_forward(tp, &b->conv[i], x);
+    x = tg_nn_conv2d_forward(tp, &b->conv[i], x);
     if (net->cfg.bn == TG_BN_BEFORE)
         x = bn_dropout(tp, net, b->scope, &b->bn[i], x);
     x = in_scope_act(tp, net, b->scope, x);
@@ -216,7 +216,7 @@ tg_tensor *tg_vgg_forward(tg_tape *tp, tg_vgg *net, tg_tensor *x)
     const tg_vgg_config *c = &net->cfg;
     static const tg_conv2d_geom pool2 = {.kh = 2, .kw = 2, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1};
 
-    x = tg_conv2d_forward(tp, &net->entry_conv, x);
+    x = tg_nn_conv2d_forward(tp, &net->entry_conv, x);
     x = bn_dropout(tp, net, "input_conv", &net->entry_bn, x);
     x = in_scope_act(tp, net, "input_conv", x);
     for (int s = 0; s < c->num_stages; s++) {
@@ -239,5 +239,5 @@ tg_tensor *tg_vgg_forward(tg_tape *tp, tg_vgg *net, tg_tensor *x)
         x = conv_unit(tp, net, r, 1, x);
     }
     x = tg_global_avg_pool2d(tp, x); /* [N,C,H,W] -> [N,C] */
-    return tg_linear_forward(tp, &net->logits, x);
+    return tg_nn_linear_forward(tp, &net->logits, x);
 }

@@ -30,7 +30,7 @@
 
 typedef struct mlp {
     tg_model *model; /* owns the parameters */
-    tg_linear fc1, fc2;
+    tg_nn_linear fc1, fc2;
 } mlp;
 
 static tg_status mlp_init(mlp *net, int64_t inputs, tg_rng *g)
@@ -38,9 +38,9 @@ static tg_status mlp_init(mlp *net, int64_t inputs, tg_rng *g)
     net->model = tg_model_new();
     if (!net->model)
         return tg_last_status();
-    tg_status st = tg_linear_init(&net->fc1, net->model, "fc1", inputs, HIDDEN, true, g);
+    tg_status st = tg_nn_linear_init(&net->fc1, net->model, "fc1", inputs, HIDDEN, true, g);
     if (st == TG_OK)
-        st = tg_linear_init(&net->fc2, net->model, "fc2", HIDDEN, CLASSES, true, g);
+        st = tg_nn_linear_init(&net->fc2, net->model, "fc2", HIDDEN, CLASSES, true, g);
     return st;
 }
 
@@ -48,8 +48,8 @@ static tg_status mlp_init(mlp *net, int64_t inputs, tg_rng *g)
 static tg_tensor *mlp_forward(tg_tape *tp, const mlp *net, tg_tensor *x)
 {
     tg_tensor *flat = tg_reshape(tp, x, TG_DIMS(x->shape[0], -1));
-    tg_tensor *h = tg_relu(tp, tg_linear_forward(tp, &net->fc1, flat));
-    return tg_linear_forward(tp, &net->fc2, h);
+    tg_tensor *h = tg_relu(tp, tg_nn_linear_forward(tp, &net->fc1, flat));
+    return tg_nn_linear_forward(tp, &net->fc2, h);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -168,14 +168,14 @@ static int train_epoch(run *r, int epoch, double *loss, double *acc)
     tg_tensor *x, *y;
     while (tg_batcher_next(r->train, &x, &y)) {
         tg_tensor *logits = mlp_forward(r->tp, &r->net, x);
-        tg_tensor *l = tg_cross_entropy(r->tp, logits, y);
+        tg_tensor *l = tg_nn_cross_entropy(r->tp, logits, y);
         if (tg_backward(r->tp, l) != TG_OK) { /* one check for the whole step */
             fprintf(stderr, PROG ": epoch %d: %s\n", epoch + 1, tg_tape_error(r->tp));
             return 1;
         }
         int64_t n = y->shape[0];
         loss_sum += tg_tensor_item(l) * (double)n;
-        correct += tg_accuracy(logits, y) * (double)n;
+        correct += tg_nn_accuracy(logits, y) * (double)n;
         seen += n;
         if (++done == batches && record_gradflow(r, epoch + 1))
             return 1;
@@ -200,13 +200,13 @@ static int evaluate(run *r, double *loss, double *acc)
         return 1;
     while (tg_batcher_next(r->val, &x, &y)) {
         tg_tensor *logits = mlp_forward(r->tp, &r->net, x);
-        tg_tensor *l = tg_cross_entropy(r->tp, logits, y);
+        tg_tensor *l = tg_nn_cross_entropy(r->tp, logits, y);
         if (tg_tape_status(r->tp) != TG_OK) {
             fprintf(stderr, PROG ": evaluation: %s\n", tg_tape_error(r->tp));
             return 1;
         }
         loss_sum += tg_tensor_item(l) * (double)y->shape[0];
-        correct += tg_accuracy(logits, y) * (double)y->shape[0];
+        correct += tg_nn_accuracy(logits, y) * (double)y->shape[0];
         seen += y->shape[0];
         tg_tape_reset(r->tp);
     }

@@ -44,9 +44,6 @@ static void run_free(run *r)
     tg_dataset_free(r->test);
     free(r->state_names);
     free(r->state);
-    free(r->weight_param);
-    free(r->layers);
-    free(r->layer_record);
     study_buf_free(&r->summary);
     study_buf_free(&r->gradflow);
     free(r->config);
@@ -122,17 +119,13 @@ static int build_model(run *r)
     r->nstate = tg_optim_num_state(r->optim);
     r->state_names = calloc((size_t)r->nstate + 1, sizeof *r->state_names);
     r->state = calloc((size_t)r->nstate + 1, sizeof *r->state);
-    int np = tg_model_num_params(r->model);
-    r->weight_param = calloc((size_t)np + 1, sizeof *r->weight_param);
-    r->layers = calloc((size_t)np + 1, sizeof *r->layers);
-    r->layer_record = calloc((size_t)np + 1, sizeof *r->layer_record);
-    if (!r->state_names || !r->state || !r->weight_param || !r->layers || !r->layer_record)
+    if (!r->state_names || !r->state)
         return fprintf(stderr, PROG ": out of memory\n"), 1;
     for (int i = 0; i < r->nstate; i++) {
         r->state_names[i] = tg_optim_state_name(r->optim, i);
         r->state[i] = tg_optim_state(r->optim, i);
     }
-    study_gradflow_find_weights(r);
+    r->nlayers = tg_model_num_layers(r->model);
     return 0;
 }
 
@@ -178,7 +171,7 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
             count = take_share(r, &x, &y);
         }
         tg_tensor *logits = tg_vgg_forward(r->tp, r->net, x);
-        tg_tensor *l = tg_cross_entropy(r->tp, logits, y);
+        tg_tensor *l = tg_nn_cross_entropy(r->tp, logits, y);
         /* each rank's mean, weighted so that the ranks' average is the batch's mean
          * (exactly 1 when the shares are equal) */
         tg_tensor *lw = ranks > 1 && count * ranks != n ? tg_mul_scalar(r->tp, l, (double)(count * ranks) / (double)n)
@@ -191,7 +184,7 @@ static int train_epoch(run *r, epoch_progress *p, double *loss, double *acc)
         if (study_ranks_average_grads(r->model) != TG_OK)
             return study_train_fail("averaging the gradients across ranks");
         p->loss_sum += tg_tensor_item(l) * (double)count;
-        p->correct += round(tg_accuracy(logits, y) * (double)count);
+        p->correct += round(tg_nn_accuracy(logits, y) * (double)count);
         p->images += count;
         if (++p->done == logged && study_ranks_rank() == 0) {
             study_gradflow_record(r, p->epoch + 1);
@@ -234,13 +227,13 @@ static int evaluate(run *r, tg_batcher *b, double *loss, double *acc)
         if (count == 0)
             continue;
         tg_tensor *logits = tg_vgg_forward(r->tp, r->net, x);
-        tg_tensor *l = tg_cross_entropy(r->tp, logits, y);
+        tg_tensor *l = tg_nn_cross_entropy(r->tp, logits, y);
         if (tg_tape_status(r->tp) != TG_OK) {
             fprintf(stderr, PROG ": evaluation: %s\n", tg_tape_error(r->tp));
             return 1;
         }
         loss_sum += tg_tensor_item(l) * (double)count;
-        correct += round(tg_accuracy(logits, y) * (double)count);
+        correct += round(tg_nn_accuracy(logits, y) * (double)count);
         images += count;
         tg_tape_reset(r->tp);
     }

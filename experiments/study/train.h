@@ -81,12 +81,8 @@ typedef struct run {
     int nstate;
     const char **state_names;
     tg_tensor **state;
-    /* the gradient-flow rows: weight parameters and the layers they belong to */
-    int nweights;
-    int *weight_param;     /* parameter index of each weight row */
+    /* gradflow.csv has 2 rows an epoch for each of the model's layers (tg_model_layer) */
     int nlayers;
-    char (*layers)[96];    /* distinct layer scopes, in parameter order */
-    int *layer_record;     /* scratch: the last record of each layer */
     study_buf summary, gradflow; /* the CSV files' text so far */
     char *config;                /* config.txt's text (malloc'd), also saved in checkpoints */
     bool tty;
@@ -99,9 +95,6 @@ int study_train_fail(const char *what);
 
 /* ------------------------------------------------------------------ the tape, read (train_gradflow.c) */
 
-/* Finds the weight rows of gradflow.csv: every parameter named .../weight (biases left
- * out, batch norm's gamma in) and the distinct layers they belong to. */
-void study_gradflow_find_weights(run *r);
 /* Appends epoch's rows to r->gradflow: each weight's gradient (before the update), then
  * each layer's output gradient, read off the tape of the step just back-propagated. */
 void study_gradflow_record(run *r, int epoch);

@@ -8,53 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "block_0_0/conv_1/weight" -> layer "block_0_0/conv_1" */
-static void layer_of(const char *param, char *buf, size_t size)
-{
-    const char *slash = strrchr(param, '/');
-    snprintf(buf, size, "%.*s", slash ? (int)(slash - param) : (int)strlen(param), param);
-}
-
 static void underscored(const char *s, char *buf, size_t size)
 {
     snprintf(buf, size, "%s", s);
     for (char *p = buf; *p; p++)
         if (*p == '/')
             *p = '_';
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
-/* The weights (biases left out, batch norm's gamma in) and the layers they belong to:
- * r->weight_param, r->layers (allocated by the caller for every parameter). */
-void study_gradflow_find_weights(run *r)
-{
-    int np = tg_model_num_params(r->model);
-    for (int i = 0; i < np; i++) {
-        const char *name = tg_model_param_name(r->model, i);
-        if (!ends_with(name, "/weight"))
-            continue;
-        r->weight_param[r->nweights++] = i;
-        char layer[96];
-        layer_of(name, layer, sizeof layer);
-        bool seen = false;
-        for (int k = 0; k < r->nlayers && !seen; k++)
-            seen = !strcmp(r->layers[k], layer);
-        if (!seen)
-            snprintf(r->layers[r->nlayers++], sizeof r->layers[0], "%s", layer);
-    }
-}
-
-/* "bn_weight" for batch norm's gamma (its layer's last part starts "bn"), else "weight" */
-static const char *weight_kind(const char *layer)
-{
-    const char *last = strrchr(layer, '/');
-    last = last ? last + 1 : layer;
-    return !strncmp(last, "bn", 2) ? "bn_weight" : "weight";
 }
 
 static void stats_row(study_buf *b, int epoch, const char *layer, const char *kind, tg_grad_stats s)
@@ -68,34 +27,24 @@ static void stats_row(study_buf *b, int epoch, const char *layer, const char *ki
                          s.zero_frac);
 }
 
-/* The gradient flow of the step just back-propagated: every weight's gradient (before
- * the update and the zeroing), then every layer's output gradient, read off the tape. */
+/* The gradient flow of the step just back-propagated, layer by layer in the order the
+ * model made them (tg_model_layer): every layer's weight gradient (batch norm's gamma as
+ * "bn_weight"; biases left out), before the update and the zeroing, then every layer's
+ * output gradient, read off the record the layer made last in its scope. */
 void study_gradflow_record(run *r, int epoch)
 {
-    for (int k = 0; k < r->nweights; k++) {
-        int i = r->weight_param[k];
-        char layer[96];
-        layer_of(tg_model_param_name(r->model, i), layer, sizeof layer);
-        tg_tensor *g = tg_grad(tg_model_param(r->model, i));
+    int n = tg_model_num_layers(r->model);
+    for (int k = 0; k < n; k++) {
+        tg_nn_layer_info l = tg_model_layer(r->model, k);
+        tg_tensor *g = tg_grad(l.weight);
         tg_grad_stats s = g ? tg_tensor_stats(g) : (tg_grad_stats){0};
-        stats_row(&r->gradflow, epoch, layer, weight_kind(layer), s);
+        stats_row(&r->gradflow, epoch, l.name, l.kind == TG_NN_BATCH_NORM2D ? "bn_weight" : "weight", s);
     }
-    for (int k = 0; k < r->nlayers; k++)
-        r->layer_record[k] = -1;
-    int n = tg_tape_size(r->tp);
-    for (int id = 0; id < n; id++) {
-        const char *scope = tg_tape_record(r->tp, id)->scope;
-        for (int k = 0; k < r->nlayers; k++)
-            if (!strcmp(scope, r->layers[k])) {
-                r->layer_record[k] = id;
-                break;
-            }
-    }
-    for (int k = 0; k < r->nlayers; k++) {
-        tg_grad_stats s = {0};
-        if (r->layer_record[k] >= 0)
-            s = tg_record_grad_stats(tg_tape_record(r->tp, r->layer_record[k]));
-        stats_row(&r->gradflow, epoch, r->layers[k], "activation", s);
+    for (int k = 0; k < n; k++) {
+        tg_nn_layer_info l = tg_model_layer(r->model, k);
+        int id = tg_tape_last_in_scope(r->tp, l.name);
+        tg_grad_stats s = id >= 0 ? tg_record_grad_stats(tg_tape_record(r->tp, id)) : (tg_grad_stats){0};
+        stats_row(&r->gradflow, epoch, l.name, "activation", s);
     }
 }
 

@@ -66,7 +66,7 @@ tg_status tg_tape_status(const tg_tape *tp); /* TG_OK or the sticky error's stat
 const char *tg_tape_error(const tg_tape *tp);
 /* The sticky error as a value (status TG_OK when fine): function is the public function
  * the user called ("tg_matmul" for a kernel failing under tg_matmul; a layer's own name,
- * "tg_conv2d_forward"), detail what the code that found the problem said, scope the
+ * "tg_nn_conv2d_forward"), detail what the code that found the problem said, scope the
  * tape's scope at the failing call. The tape owns it and tg_tape_reset clears it; never
  * NULL. An op's backward failing reads "tg_<op> backward: ..." with no function yet. */
 const tg_error *tg_tape_error_info(const tg_tape *tp);
@@ -205,6 +205,10 @@ struct tg_record {
 int tg_tape_size(const tg_tape *tp); /* number of records */
 /* Record id (0 .. tg_tape_size - 1), or NULL; the tape owns it until tg_tape_reset. */
 const tg_record *tg_tape_record(const tg_tape *tp, int id);
+/* The id of the last record made directly in scope (not in a scope below it), -1 when
+ * there is none: a layer's output record, when the layer records in its own scope (nn's
+ * layers record in their names'; tg_model_layer lists them). */
+int tg_tape_last_in_scope(const tg_tape *tp, const char *scope);
 /* The record that made t on this tape, or NULL (a leaf, a constant, another tape). */
 const tg_record *tg_tape_record_of(const tg_tape *tp, const tg_tensor *t);
 tg_grad_stats tg_record_grad_stats(const tg_record *r); /* of r->grad */
@@ -361,9 +365,8 @@ tg_tensor *tg_global_avg_pool2d(tg_tape *tp, tg_tensor *x); /* [N,C,H,W] -> [N,C
 /* A whole convolution as one op, recorded as "conv2d" (tg_tensor_conv2d's kernels):
  * x [N,C,H,W], w [OC,C,kh,kw], b [OC] or NULL -> [N,OC,OH,OW]. Its backward computes only
  * the gradients its inputs need (no input gradient for a first layer). nn's conv2d layer
- * (the type tg_conv2d) calls it when the tape is fused. */
-tg_tensor *tg_conv2d_fused(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b,
-                           const tg_conv2d_geom *g);
+ * (tg_nn_conv2d_forward) calls it when the tape is fused. */
+tg_tensor *tg_conv2d(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv2d_geom *g);
 
 /* ------------------------------------------------------------------ normalisation */
 

@@ -8,7 +8,7 @@
  *   tg_model *m = tg_vgg_model(net);
  *   tg_model_set_training(m, true);
  *   tg_tensor *logits = tg_vgg_forward(tp, net, x);           // x [N,3,32,32] f32
- *   tg_tensor *loss   = tg_cross_entropy(tp, logits, labels); // labels [N] i32
+ *   tg_tensor *loss   = tg_nn_cross_entropy(tp, logits, labels); // labels [N] i32
  *   tg_backward(tp, loss);
  *
  * Every layer records itself on the tape inside a named scope, so tg_tape_print shows
@@ -59,6 +59,24 @@ tg_dtype tg_model_dtype(const tg_model *m);
 /* name, shape, count per parameter and the total, one line each */
 void tg_model_print(const tg_model *m, FILE *f);
 
+/* The layers of a model, in the order they were made (each tg_nn_*_init adds its own):
+ * what a program that reads gradients per layer (the study's gradient flow) walks,
+ * instead of taking parameter names apart. A layer's forward records in the scope of
+ * its name, so tg_tape_last_in_scope(tp, layer.name) is its output's record. */
+typedef enum tg_nn_kind { TG_NN_LINEAR, TG_NN_CONV2D, TG_NN_BATCH_NORM2D } tg_nn_kind;
+typedef struct tg_nn_layer_info {
+    const char *name;  /* its parameters are "<name>/weight", "<name>/bias", ... */
+    tg_nn_kind kind;
+    tg_tensor *weight; /* batch norm's: gamma */
+    tg_tensor *bias;   /* NULL when the layer has none */
+} tg_nn_layer_info;
+int tg_model_num_layers(const tg_model *m); /* linear, conv2d and batch norm layers */
+/* Layer i, 0 .. tg_model_num_layers - 1 (the model owns the name); all zero (name NULL)
+ * for any other i. */
+tg_nn_layer_info tg_model_layer(const tg_model *m, int i);
+/* "linear", "conv2d", "batch_norm2d" */
+const char *tg_nn_kind_name(tg_nn_kind kind);
+
 /* ------------------------------------------------------------------ initialisers */
 /* Each fills t in place from g (heap or not). fan_in of a weight [out, in, kh, kw] is
  * in*kh*kw, fan_out out*kh*kw (tg_fan_in / tg_fan_out). */
@@ -80,58 +98,58 @@ tg_status tg_init_bias(tg_tensor *b, int64_t fan_in, tg_rng *g);
  * its primitives on the tape under scope `name`. Init functions create the
  * parameters in the model with PyTorch's default initialisation drawn from g. */
 
-typedef struct tg_linear {
+typedef struct tg_nn_linear {
     char name[96];
     tg_tensor *weight; /* [out, in] */
     tg_tensor *bias;   /* [out] or NULL */
-} tg_linear;
+} tg_nn_linear;
 /* Creates name/weight [out, in] and (if bias) name/bias [out] in m. */
-tg_status tg_linear_init(tg_linear *l, tg_model *m, const char *name, int64_t in, int64_t out,
+tg_status tg_nn_linear_init(tg_nn_linear *l, tg_model *m, const char *name, int64_t in, int64_t out,
                          bool bias, tg_rng *g);
 /* [N,in] -> [N,out]: records transpose (of the weight), matmul and, with a bias, add */
-tg_tensor *tg_linear_forward(tg_tape *tp, const tg_linear *l, tg_tensor *x);
+tg_tensor *tg_nn_linear_forward(tg_tape *tp, const tg_nn_linear *l, tg_tensor *x);
 
-typedef struct tg_conv2d {
+typedef struct tg_nn_conv2d {
     char name[96];
     tg_tensor *weight; /* [out, in, kh, kw] */
     tg_tensor *bias;   /* [out] or NULL */
     tg_conv2d_geom geom;
-} tg_conv2d;
+} tg_nn_conv2d;
 /* Creates name/weight [out, in, kernel, kernel] and (if bias) name/bias [out] in m;
  * square kernel, the same stride, padding and dilation along both axes. */
-tg_status tg_conv2d_init(tg_conv2d *c, tg_model *m, const char *name, int64_t in, int64_t out,
+tg_status tg_nn_conv2d_init(tg_nn_conv2d *c, tg_model *m, const char *name, int64_t in, int64_t out,
                          int kernel, int stride, int padding, int dilation, bool bias, tg_rng *g);
-/* [N,in,H,W] -> [N,out,OH,OW]: one fused "conv2d" record (tg_conv2d_fused), or with the
+/* [N,in,H,W] -> [N,out,OH,OW]: one fused "conv2d" record (tg_conv2d), or with the
  * tape's fusion off im2col -> matmul -> (add bias), the same values within rounding */
-tg_tensor *tg_conv2d_forward(tg_tape *tp, const tg_conv2d *c, tg_tensor *x);
+tg_tensor *tg_nn_conv2d_forward(tg_tape *tp, const tg_nn_conv2d *c, tg_tensor *x);
 
 /* As PyTorch's BatchNorm2d: in training, normalise with the batch mean and biased
  * variance over (N,H,W) and update running_mean/running_var (unbiased) with momentum;
  * in evaluation, normalise with the running statistics. Then * weight + bias. */
-typedef struct tg_batchnorm2d {
+typedef struct tg_nn_batch_norm2d {
     char name[96];
     const tg_model *model; /* for its training flag */
     tg_tensor *weight, *bias;                /* gamma [C] = 1, beta [C] = 0 */
     tg_tensor *running_mean, *running_var;   /* buffers [C]: 0 and 1 */
     tg_tensor *num_batches_tracked;          /* buffer [] (i32), as PyTorch keeps it */
     double eps, momentum;                    /* 1e-5, 0.1 */
-} tg_batchnorm2d;
+} tg_nn_batch_norm2d;
 /* Creates name/weight, name/bias and the three buffers in m, for `channels` channels. */
-tg_status tg_batchnorm2d_init(tg_batchnorm2d *bn, tg_model *m, const char *name, int64_t channels);
+tg_status tg_nn_batch_norm2d_init(tg_nn_batch_norm2d *bn, tg_model *m, const char *name, int64_t channels);
 /* [N,C,H,W] -> the same shape. In training one "batch_norm2d" record (tg_batch_norm2d), or
  * with the tape's fusion off mean, var, add_scalar, rsqrt, sub, mul (and * weight + bias),
  * the same values within rounding; in evaluation sub, mul (the running statistics as
  * constants), reshape, mul, reshape, add, fused or not. docs/guide.md lists every
  * layer's records. */
-tg_tensor *tg_batchnorm2d_forward(tg_tape *tp, const tg_batchnorm2d *bn, tg_tensor *x);
+tg_tensor *tg_nn_batch_norm2d_forward(tg_tape *tp, const tg_nn_batch_norm2d *bn, tg_tensor *x);
 
 /* Inverted dropout in training (tg_dropout), the identity in evaluation. */
 tg_tensor *tg_nn_dropout(tg_tape *tp, const tg_model *m, tg_tensor *x, double p);
 
 /* mean over the batch of -log softmax(logits)[label]: logits [N,C], labels i32 [N] */
-tg_tensor *tg_cross_entropy(tg_tape *tp, tg_tensor *logits, const tg_tensor *labels);
+tg_tensor *tg_nn_cross_entropy(tg_tape *tp, tg_tensor *logits, const tg_tensor *labels);
 /* fraction of rows whose argmax is the label (no tape; any float dtype) */
-double tg_accuracy(const tg_tensor *logits, const tg_tensor *labels);
+double tg_nn_accuracy(const tg_tensor *logits, const tg_tensor *labels);
 
 /* ------------------------------------------------------------------ the coursework's network */
 

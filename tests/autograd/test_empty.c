@@ -91,7 +91,7 @@ static tg_tensor *f_views(tg_tape *tp, tg_tensor *const *in)
     return tg_concat(tp, 2, (tg_tensor *[]){x, tg_permute(tp, in[1], TG_AXES(1, 0))}, 0);
 }
 static const tg_conv2d_geom geom3 = {3, 3, 1, 1, 1, 1, 1, 1}, pool2 = {2, 2, 2, 2, 0, 0, 1, 1};
-static tg_tensor *f_conv(tg_tape *tp, tg_tensor *const *in) { return tg_conv2d_fused(tp, in[0], in[1], in[2], &geom3); }
+static tg_tensor *f_conv(tg_tape *tp, tg_tensor *const *in) { return tg_conv2d(tp, in[0], in[1], in[2], &geom3); }
 static tg_tensor *f_im2col(tg_tape *tp, tg_tensor *const *in) { return tg_im2col(tp, in[0], &geom3); }
 static tg_tensor *f_pools(tg_tape *tp, tg_tensor *const *in)
 {

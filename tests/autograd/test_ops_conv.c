@@ -108,7 +108,7 @@ static tg_tensor *fused_conv(tg_tape *tp, tg_tensor *const *in, void *user)
 {
     const conv2d_args *a = user;
     tg_tensor *x = a->nhwc ? tg_permute(tp, in[0], TG_AXES(0, 3, 1, 2)) : in[0];
-    return tg_conv2d_fused(tp, x, in[1], a->bias ? in[2] : NULL, &a->g);
+    return tg_conv2d(tp, x, in[1], a->bias ? in[2] : NULL, &a->g);
 }
 
 START_TEST(test_conv2d)
@@ -145,7 +145,7 @@ START_TEST(test_conv2d_record_and_needs)
     ck_assert_int_eq(tg_requires_grad(b, "b"), TG_OK);
     tg_tape *tp = tg_tape_new(0);
     tg_scope_push(tp, "conv_0");
-    tg_tensor *y = tg_conv2d_fused(tp, x, w, b, &k3_pad1);
+    tg_tensor *y = tg_conv2d(tp, x, w, b, &k3_pad1);
     tg_scope_pop(tp);
     ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     ck_assert_int_eq(tg_tape_size(tp), 1);
@@ -160,7 +160,7 @@ START_TEST(test_conv2d_record_and_needs)
     tg_zero_grad(b);
     tg_tape_reset(tp);
     ck_assert_int_eq(tg_requires_grad(x, "x"), TG_OK);
-    y = tg_conv2d_fused(tp, x, w, b, &k3_pad1);
+    y = tg_conv2d(tp, x, w, b, &k3_pad1);
     ck_assert_int_eq(tg_backward(tp, tg_sum(tp, tg_mul(tp, y, y), 0, NULL, false)), TG_OK);
     ck_assert_ptr_nonnull(tg_grad(x));
     tt_assert_close(tg_grad(w), dw, 0);
@@ -179,13 +179,13 @@ START_TEST(test_conv2d_errors)
     tg_tape *tp = tg_tape_new(0);
     tg_arena *ar = tg_tape_arena(tp);
     tg_scope_push(tp, "stem");
-    tg_conv2d_fused(tp, tg_tensor_zeros(ar, TG_F32, TG_DIMS(2, 3, 8, 8)),
+    tg_conv2d(tp, tg_tensor_zeros(ar, TG_F32, TG_DIMS(2, 3, 8, 8)),
               tg_tensor_zeros(ar, TG_F32, TG_DIMS(4, 5, 3, 3)), NULL, &k3_pad1);
     ck_assert_int_eq(tg_tape_status(tp), TG_ERR_SHAPE);
     tt_expect_tape(tp, TG_ERR_SHAPE, "tg_conv2d",
                    "weight [4,5,3,3] takes 5 channels, input [2,3,8,8] has 3", "stem");
     tg_tape_reset(tp);
-    tg_conv2d_fused(tp, tg_tensor_zeros(ar, TG_F32, TG_DIMS(2, 3, 8, 8)),
+    tg_conv2d(tp, tg_tensor_zeros(ar, TG_F32, TG_DIMS(2, 3, 8, 8)),
               tg_tensor_zeros(ar, TG_F32, TG_DIMS(4, 3, 3, 3)), NULL, NULL);
     ck_assert_int_eq(tg_tape_status(tp), TG_ERR_ARG);
     tt_expect_tape(tp, TG_ERR_ARG, "tg_conv2d", "the geometry is NULL", "");

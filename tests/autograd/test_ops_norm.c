@@ -117,8 +117,8 @@ static step_result layer_step(bool fused, tg_dtype dt, layout l, const tg_tensor
     int64_t c = params64[0]->shape[0];
     tg_model *m = tg_model_new();
     ck_assert_int_eq(tg_model_set_dtype(m, dt), TG_OK);
-    tg_batchnorm2d bn;
-    ck_assert_int_eq(tg_batchnorm2d_init(&bn, m, "bn", c), TG_OK);
+    tg_nn_batch_norm2d bn;
+    ck_assert_int_eq(tg_nn_batch_norm2d_init(&bn, m, "bn", c), TG_OK);
     bn.eps = eps;
     tg_tensor *state[4] = {bn.weight, bn.bias, bn.running_mean, bn.running_var};
     for (int i = 0; i < 4; i++)
@@ -128,7 +128,7 @@ static step_result layer_step(bool fused, tg_dtype dt, layout l, const tg_tensor
 
     tg_tape *tp = tg_tape_new(0);
     tg_tape_set_fused(tp, fused);
-    tg_tensor *y = tg_batchnorm2d_forward(tp, &bn, present(tp, xs, l));
+    tg_tensor *y = tg_nn_batch_norm2d_forward(tp, &bn, present(tp, xs, l));
     tg_tensor *g = tg_tensor_to_dtype(tg_tape_arena(tp), gout64, dt);
     ck_assert_msg(tg_backward_from(tp, y, g) == TG_OK, "%s", tg_tape_error(tp));
     ck_assert_int_eq(y->dtype, dt);

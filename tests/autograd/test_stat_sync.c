@@ -207,16 +207,16 @@ START_TEST(test_errors)
     tg_tape_reset(tp);
 
     tg_model *m = tg_model_new();
-    tg_batchnorm2d bn;
-    ck_assert_int_eq(tg_batchnorm2d_init(&bn, m, "bn", C), TG_OK);
+    tg_nn_batch_norm2d bn;
+    ck_assert_int_eq(tg_nn_batch_norm2d_init(&bn, m, "bn", C), TG_OK);
     tg_tape_set_fused(tp, false);
-    tg_batchnorm2d_forward(tp, &bn, x);
+    tg_nn_batch_norm2d_forward(tp, &bn, x);
     ck_assert_int_eq(tg_tape_status(tp), TG_ERR_STATE);
     ck_assert_ptr_nonnull(strstr(tg_tape_error(tp), "need the fused batch norm"));
     tg_tape_reset(tp);
     tg_tape_set_stat_sync(tp, NULL);
     ck_assert_ptr_null(tg_tape_stat_sync(tp));
-    ck_assert_ptr_nonnull(tg_batchnorm2d_forward(tp, &bn, x));
+    ck_assert_ptr_nonnull(tg_nn_batch_norm2d_forward(tp, &bn, x));
     ck_assert_int_eq(tg_tape_status(tp), TG_OK);
     tg_tape_free(tp);
     tg_model_free(m);

@@ -108,7 +108,7 @@ static void train(tg_vgg *net, tg_dist *d, bool sync, const tg_tensor *x, const 
     tg_tensor *xs = tg_tensor_slice(NULL, x, 0, first, first + count, 1);
     tg_tensor *ys = tg_tensor_slice(NULL, y, 0, first, first + count, 1);
     for (int step = 0; step < 3; step++) {
-        tg_tensor *loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, xs), ys);
+        tg_tensor *loss = tg_nn_cross_entropy(tp, tg_vgg_forward(tp, net, xs), ys);
         CHECK(tg_backward(tp, loss) == TG_OK, "%s", tg_tape_error(tp));
         if (d)
             CHECK(tg_dist_average_grads(d, m) == TG_OK, "%s", tg_last_error());

@@ -88,7 +88,7 @@ static void run(const char *bn_name, tg_bn_placement bn)
 
     /* training mode: batch statistics */
     tg_model_set_training(m, true);
-    tg_tensor *loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, x), y);
+    tg_tensor *loss = tg_nn_cross_entropy(tp, tg_vgg_forward(tp, net, x), y);
     ck_assert_msg(tg_backward(tp, loss) == TG_OK, "%s", tg_tape_error(tp));
     double e = rel_err(loss, ref(st, "", "train/loss"));
     ck_assert_msg(e < 1e-5, "train loss: relative error %g", e);
@@ -100,7 +100,7 @@ static void run(const char *bn_name, tg_bn_placement bn)
     tg_optim *opt = tg_optim_new(m, &(tg_optim_config){.kind = TG_ADAM, .lr = 1e-3, .weight_decay = 1e-2});
     ck_assert_msg(opt != NULL, "%s", tg_last_error());
     for (int step = 0; step < 3; step++) {
-        loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, x), y);
+        loss = tg_nn_cross_entropy(tp, tg_vgg_forward(tp, net, x), y);
         ck_assert_msg(tg_backward(tp, loss) == TG_OK, "%s", tg_tape_error(tp));
         ck_assert_int_eq(tg_optim_step(opt), TG_OK);
         tg_model_zero_grad(m);
@@ -115,7 +115,7 @@ static void run(const char *bn_name, tg_bn_placement bn)
     ck_assert_msg(logits != NULL && tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     e = rel_err(logits, ref(st, "", "eval/logits"));
     ck_assert_msg(e < 1e-4, "eval logits: relative error %g", e);
-    e = rel_err(tg_cross_entropy(tp, logits, y), ref(st, "", "eval/loss"));
+    e = rel_err(tg_nn_cross_entropy(tp, logits, y), ref(st, "", "eval/loss"));
     ck_assert_msg(e < 1e-5, "eval loss: relative error %g", e);
 
     tg_optim_free(opt);

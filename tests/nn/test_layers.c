@@ -27,19 +27,19 @@ static tg_model *f64_model(void)
 
 static tg_tensor *linear_fn(tg_tape *tp, tg_tensor *const *in, void *user)
 {
-    tg_linear l = *(const tg_linear *)user; /* the layer with the checked tensors in it */
+    tg_nn_linear l = *(const tg_nn_linear *)user; /* the layer with the checked tensors in it */
     l.weight = in[1];
     if (l.bias)
         l.bias = in[2];
-    return tg_linear_forward(tp, &l, in[0]);
+    return tg_nn_linear_forward(tp, &l, in[0]);
 }
 
 START_TEST(test_linear)
 {
     tg_model *m = f64_model();
     tg_rng g = tg_rng_new(1);
-    tg_linear l;
-    ck_assert_int_eq(tg_linear_init(&l, m, "fc", 5, 3, true, &g), TG_OK);
+    tg_nn_linear l;
+    ck_assert_int_eq(tg_nn_linear_init(&l, m, "fc", 5, 3, true, &g), TG_OK);
     ck_assert_str_eq(l.name, "fc");
     ck_assert_ptr_eq(l.weight, tg_model_find(m, "fc/weight"));
     ck_assert_ptr_eq(l.bias, tg_model_find(m, "fc/bias"));
@@ -50,7 +50,7 @@ START_TEST(test_linear)
     /* forward: x @ W^T + b, by hand */
     tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(4, 5));
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *y = tg_linear_forward(tp, &l, x);
+    tg_tensor *y = tg_nn_linear_forward(tp, &l, x);
     ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     tt_assert_shape(y, 4, 3);
     double *xv = tt_values(x), *wv = tt_values(l.weight), *bv = tt_values(l.bias), ref[12];
@@ -70,8 +70,8 @@ START_TEST(test_linear)
     free(bv);
 
     gradcheck_ok("linear", linear_fn, &l, 3, (tg_tensor *[]){x, l.weight, l.bias});
-    tg_linear nb;
-    ck_assert_int_eq(tg_linear_init(&nb, m, "fc_nobias", 5, 3, false, &g), TG_OK);
+    tg_nn_linear nb;
+    ck_assert_int_eq(tg_nn_linear_init(&nb, m, "fc_nobias", 5, 3, false, &g), TG_OK);
     ck_assert_ptr_null(nb.bias);
     ck_assert_ptr_null(tg_model_find(m, "fc_nobias/bias"));
     gradcheck_ok("linear without bias", linear_fn, &nb, 2, (tg_tensor *[]){x, nb.weight});
@@ -79,10 +79,10 @@ START_TEST(test_linear)
     /* a wrong input is the tape's error, naming the layer and its scope */
     tg_tape_reset(tp);
     tg_tensor *bad = tt_rand_tensor(TG_F64, TG_DIMS(4, 6));
-    tg_tensor *out = tg_linear_forward(tp, &l, bad);
+    tg_tensor *out = tg_nn_linear_forward(tp, &l, bad);
     ck_assert_ptr_nonnull(out);
     ck_assert_int_eq(tg_tape_status(tp), TG_ERR_SHAPE);
-    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_linear_forward", "'fc' takes [N,5], got [4,6]", "");
+    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_nn_linear_forward", "'fc' takes [N,5], got [4,6]", "");
     tg_tensor_free(bad);
     tg_tensor_free(x);
     tg_tape_free(tp);
@@ -94,33 +94,33 @@ START_TEST(test_init_errors)
 {
     tg_model *m = tg_model_new();
     tg_rng g = tg_rng_new(1);
-    tg_linear l;
-    tg_conv2d c;
-    ck_assert_int_eq(tg_linear_init(&l, m, "fc", 5, 3, true, &g), TG_OK);
-    ck_assert_int_eq(tg_linear_init(&l, m, "fc", 5, 3, true, &g), TG_ERR_ARG);
-    tt_expect_last(TG_ERR_ARG, "tg_linear_init", "'fc/weight' already exists");
+    tg_nn_linear l;
+    tg_nn_conv2d c;
+    ck_assert_int_eq(tg_nn_linear_init(&l, m, "fc", 5, 3, true, &g), TG_OK);
+    ck_assert_int_eq(tg_nn_linear_init(&l, m, "fc", 5, 3, true, &g), TG_ERR_ARG);
+    tt_expect_last(TG_ERR_ARG, "tg_nn_linear_init", "'fc/weight' already exists");
     /* a bias that exists already stops the init before the weight is made */
     ck_assert_ptr_nonnull(tg_model_add_param(m, "c/bias", TG_F32, TG_DIMS(2)));
-    ck_assert_int_eq(tg_conv2d_init(&c, m, "c", 3, 2, 3, 1, 1, 1, true, &g), TG_ERR_ARG);
-    tt_expect_last(TG_ERR_ARG, "tg_conv2d_init", "'c/bias' already exists");
+    ck_assert_int_eq(tg_nn_conv2d_init(&c, m, "c", 3, 2, 3, 1, 1, 1, true, &g), TG_ERR_ARG);
+    tt_expect_last(TG_ERR_ARG, "tg_nn_conv2d_init", "'c/bias' already exists");
     ck_assert_ptr_null(tg_model_find(m, "c/weight"));
-    ck_assert_int_eq(tg_conv2d_init(&c, m, "c2", 3, 2, 3, 0, 1, 1, true, &g), TG_ERR_ARG);
-    tt_expect_last(TG_ERR_ARG, "tg_conv2d_init",
+    ck_assert_int_eq(tg_nn_conv2d_init(&c, m, "c2", 3, 2, 3, 0, 1, 1, true, &g), TG_ERR_ARG);
+    tt_expect_last(TG_ERR_ARG, "tg_nn_conv2d_init",
                    "'c2': kernel, stride and dilation must be >= 1 and padding");
-    ck_assert_int_eq(tg_linear_init(&l, m, "fc2", 0, 3, true, &g), TG_ERR_ARG);
-    tt_expect_last(TG_ERR_ARG, "tg_linear_init", "'fc2': in and out must be >= 1, got 0 and 3");
+    ck_assert_int_eq(tg_nn_linear_init(&l, m, "fc2", 0, 3, true, &g), TG_ERR_ARG);
+    tt_expect_last(TG_ERR_ARG, "tg_nn_linear_init", "'fc2': in and out must be >= 1, got 0 and 3");
     char longname[120];
     memset(longname, 'n', 100);
     longname[100] = '\0';
-    ck_assert_int_eq(tg_linear_init(&l, m, longname, 5, 3, true, &g), TG_ERR_ARG);
+    ck_assert_int_eq(tg_nn_linear_init(&l, m, longname, 5, 3, true, &g), TG_ERR_ARG);
     ck_assert_int_eq(tg_model_num_params(m), 3); /* fc/weight, fc/bias, c/bias */
     /* the model's failure (its status and detail) under the name of the layer's function */
     tt_count_allocations();
     tt_alloc_limit = 1 << 20;
-    ck_assert_int_eq(tg_linear_init(&l, m, "huge", 1000, 1000, true, &g), TG_ERR_NOMEM);
+    ck_assert_int_eq(tg_nn_linear_init(&l, m, "huge", 1000, 1000, true, &g), TG_ERR_NOMEM);
     tg_set_allocator(NULL);
     ck_assert_int_eq(tg_last_status(), TG_ERR_NOMEM);
-    ck_assert_str_eq(tg_last_error_info()->function, "tg_linear_init");
+    ck_assert_str_eq(tg_last_error_info()->function, "tg_nn_linear_init");
     tg_model_free(m);
 }
 END_TEST
@@ -144,19 +144,19 @@ static const conv_case conv_cases[] = {
 
 /* The layer, on a fused tape or (composed) with the tape's fusion off. */
 typedef struct conv_layer {
-    tg_conv2d c;
+    tg_nn_conv2d c;
     bool composed;
 } conv_layer;
 
 static tg_tensor *conv_fn(tg_tape *tp, tg_tensor *const *in, void *user)
 {
     const conv_layer *l = user;
-    tg_conv2d c = l->c;
+    tg_nn_conv2d c = l->c;
     c.weight = in[1];
     if (c.bias)
         c.bias = in[2];
     tg_tape_set_fused(tp, !l->composed);
-    return tg_conv2d_forward(tp, &c, in[0]);
+    return tg_nn_conv2d_forward(tp, &c, in[0]);
 }
 
 /* out[n,o,i,j] = b[o] + sum_{c,p,q} W[o,c,p,q] x[n, c, i*s - pad + p*d, j*s - pad + q*d] */
@@ -189,8 +189,8 @@ START_TEST(test_conv2d_matches_direct_convolution_and_gradcheck)
     const conv_case *cc = &conv_cases[_i];
     tg_model *m = f64_model();
     tg_rng g = tg_rng_new(7);
-    tg_conv2d conv;
-    ck_assert_int_eq(tg_conv2d_init(&conv, m, "block_0_0/conv_0", cc->c, cc->oc, cc->k, cc->stride,
+    tg_nn_conv2d conv;
+    ck_assert_int_eq(tg_nn_conv2d_init(&conv, m, "block_0_0/conv_0", cc->c, cc->oc, cc->k, cc->stride,
                                     cc->pad, cc->dil, cc->bias, &g), TG_OK);
     tt_assert_shape(conv.weight, cc->oc, cc->c, cc->k, cc->k);
     ck_assert_int_eq(conv.geom.stride_w, cc->stride);
@@ -207,7 +207,7 @@ START_TEST(test_conv2d_matches_direct_convolution_and_gradcheck)
         tg_tape *tp = tg_tape_new(0);
         ck_assert(tg_tape_fused(tp)); /* the default */
         tg_tape_set_fused(tp, !composed);
-        tg_tensor *y = tg_conv2d_forward(tp, &conv, x);
+        tg_tensor *y = tg_nn_conv2d_forward(tp, &conv, x);
         ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
         tt_assert_shape(y, cc->n, cc->oc, oh, ow);
         tt_assert_close(y, ref, 1e-13);
@@ -240,34 +240,34 @@ START_TEST(test_conv2d_errors)
 {
     tg_model *m = tg_model_new();
     tg_rng g = tg_rng_new(7);
-    tg_conv2d conv;
-    ck_assert_int_eq(tg_conv2d_init(&conv, m, "reduction_block_0/conv_0", 3, 4, 3, 1, 1, 1, true, &g), TG_OK);
+    tg_nn_conv2d conv;
+    ck_assert_int_eq(tg_nn_conv2d_init(&conv, m, "reduction_block_0/conv_0", 3, 4, 3, 1, 1, 1, true, &g), TG_OK);
     tg_tape *tp = tg_tape_new(0);
     tg_tensor *x = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 5, 8, 8));
-    ck_assert_ptr_nonnull(tg_conv2d_forward(tp, &conv, x));
+    ck_assert_ptr_nonnull(tg_nn_conv2d_forward(tp, &conv, x));
     ck_assert_int_eq(tg_tape_status(tp), TG_ERR_SHAPE);
-    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_conv2d_forward",
+    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_nn_conv2d_forward",
                    "'reduction_block_0/conv_0' takes [N,3,H,W], got [2,5,8,8]", "");
     /* later calls pass the placeholder on */
-    ck_assert_ptr_nonnull(tg_conv2d_forward(tp, &conv, tg_conv2d_forward(tp, &conv, x)));
+    ck_assert_ptr_nonnull(tg_nn_conv2d_forward(tp, &conv, tg_nn_conv2d_forward(tp, &conv, x)));
     tg_tape_reset(tp);
     /* a kernel larger than the (padded) input: the fused op's error, or im2col's with
      * fusion off, in the layer's scope */
-    tg_conv2d big;
-    ck_assert_int_eq(tg_conv2d_init(&big, m, "big", 5, 2, 7, 1, 0, 1, false, &g), TG_OK);
+    tg_nn_conv2d big;
+    ck_assert_int_eq(tg_nn_conv2d_init(&big, m, "big", 5, 2, 7, 1, 0, 1, false, &g), TG_OK);
     tg_tensor_free(x);
     x = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(1, 5, 4, 4));
-    tg_conv2d_forward(tp, &big, x);
+    tg_nn_conv2d_forward(tp, &big, x);
     ck_assert_int_eq(tg_tape_status(tp), TG_ERR_SHAPE);
     tt_expect_tape(tp, TG_ERR_SHAPE, "tg_conv2d",
                    "kernel 7x7, stride 1x1, padding 0x0, dilation 1x1 is larger", "big");
     tg_tape_reset(tp);
     tg_tape_set_fused(tp, false);
-    tg_conv2d_forward(tp, &big, x);
+    tg_nn_conv2d_forward(tp, &big, x);
     ck_assert_int_ne(tg_tape_status(tp), TG_OK);
     tt_expect_tape(tp, TG_ERR_SHAPE, "tg_im2col", "is larger than the padded input [1,5,4,4]", "big");
-    ck_assert_ptr_null(tg_conv2d_forward(NULL, &conv, x));
-    tt_expect_last(TG_ERR_ARG, "tg_conv2d_forward", "the tape is NULL");
+    ck_assert_ptr_null(tg_nn_conv2d_forward(NULL, &conv, x));
+    tt_expect_last(TG_ERR_ARG, "tg_nn_conv2d_forward", "the tape is NULL");
     tg_tensor_free(x);
     tg_tape_free(tp);
     tg_model_free(m);
@@ -276,7 +276,7 @@ END_TEST
 
 /* The layer's output and its input, weight and bias gradients (row-major f64 copies), in
  * f32, from a fixed output gradient, on a fused tape or with fusion off. */
-static double **conv_run_f32(const tg_conv2d *conv, const tg_tensor *x64, bool fused)
+static double **conv_run_f32(const tg_nn_conv2d *conv, const tg_tensor *x64, bool fused)
 {
     tg_tensor *x = tg_tensor_to_dtype(NULL, x64, TG_F32);
     ck_assert_int_eq(tg_requires_grad(x, "x"), TG_OK);
@@ -285,7 +285,7 @@ static double **conv_run_f32(const tg_conv2d *conv, const tg_tensor *x64, bool f
         tg_zero_grad(conv->bias);
     tg_tape *tp = tg_tape_new(0);
     tg_tape_set_fused(tp, fused);
-    tg_tensor *y = tg_conv2d_forward(tp, conv, x);
+    tg_tensor *y = tg_nn_conv2d_forward(tp, conv, x);
     ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     tg_rng g = tg_rng_new(3);
     tg_tensor *gout = tg_tensor_empty(tg_tape_arena(tp), TG_F32, y->ndim, y->shape);
@@ -307,8 +307,8 @@ START_TEST(test_conv2d_fused_matches_composed)
     const conv_case *cc = &conv_cases[_i];
     tg_model *m = tg_model_new(); /* f32 */
     tg_rng g = tg_rng_new(11);
-    tg_conv2d conv;
-    ck_assert_int_eq(tg_conv2d_init(&conv, m, "conv", cc->c, cc->oc, cc->k, cc->stride, cc->pad,
+    tg_nn_conv2d conv;
+    ck_assert_int_eq(tg_nn_conv2d_init(&conv, m, "conv", cc->c, cc->oc, cc->k, cc->stride, cc->pad,
                                     cc->dil, cc->bias, &g), TG_OK);
     tg_tensor *x = tt_rand_tensor(TG_F64, 4, (int64_t[]){cc->n, cc->c, cc->h, cc->w});
     double **fused = conv_run_f32(&conv, x, true), **composed = conv_run_f32(&conv, x, false);
@@ -341,10 +341,10 @@ END_TEST
 
 static tg_tensor *bn_fn(tg_tape *tp, tg_tensor *const *in, void *user)
 {
-    tg_batchnorm2d bn = *(const tg_batchnorm2d *)user;
+    tg_nn_batch_norm2d bn = *(const tg_nn_batch_norm2d *)user;
     bn.weight = in[1];
     bn.bias = in[2];
-    return tg_batchnorm2d_forward(tp, &bn, in[0]);
+    return tg_nn_batch_norm2d_forward(tp, &bn, in[0]);
 }
 
 /* per-channel mean and biased variance of x [N,C,H,W] */
@@ -368,8 +368,8 @@ static void channel_stats(const double *x, int64_t n, int64_t c, int64_t hw, dou
 START_TEST(test_batchnorm_init)
 {
     tg_model *m = tg_model_new();
-    tg_batchnorm2d bn;
-    ck_assert_int_eq(tg_batchnorm2d_init(&bn, m, "input_conv/bn_0", 4), TG_OK);
+    tg_nn_batch_norm2d bn;
+    ck_assert_int_eq(tg_nn_batch_norm2d_init(&bn, m, "input_conv/bn_0", 4), TG_OK);
     ck_assert_int_eq(tg_model_num_params(m), 2);
     ck_assert_int_eq(tg_model_num_buffers(m), 3);
     ck_assert_str_eq(tg_model_param_name(m, 0), "input_conv/bn_0/weight");
@@ -385,8 +385,8 @@ START_TEST(test_batchnorm_init)
     ck_assert(tg_tensor_item(bn.num_batches_tracked) == 0);
     ck_assert(bn.eps == 1e-5 && bn.momentum == 0.1);
     ck_assert_ptr_eq(bn.model, m);
-    ck_assert_int_eq(tg_batchnorm2d_init(&bn, m, "input_conv/bn_0", 4), TG_ERR_ARG);
-    tt_expect_last(TG_ERR_ARG, "tg_batchnorm2d_init", "'input_conv/bn_0/weight' already exists");
+    ck_assert_int_eq(tg_nn_batch_norm2d_init(&bn, m, "input_conv/bn_0", 4), TG_ERR_ARG);
+    tt_expect_last(TG_ERR_ARG, "tg_nn_batch_norm2d_init", "'input_conv/bn_0/weight' already exists");
     tg_model_free(m);
 }
 END_TEST
@@ -394,8 +394,8 @@ END_TEST
 START_TEST(test_batchnorm_training_output_and_gradcheck)
 {
     tg_model *m = f64_model();
-    tg_batchnorm2d bn;
-    ck_assert_int_eq(tg_batchnorm2d_init(&bn, m, "bn", 3), TG_OK);
+    tg_nn_batch_norm2d bn;
+    ck_assert_int_eq(tg_nn_batch_norm2d_init(&bn, m, "bn", 3), TG_OK);
     tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(4, 3, 2, 3));
     tg_tensor *gamma = tt_tensor(TG_F64, TG_DIMS(3), (double[]){1.5, -0.5, 0.8});
     tg_tensor *beta = tt_tensor(TG_F64, TG_DIMS(3), (double[]){0.1, 0.2, -0.3});
@@ -403,7 +403,7 @@ START_TEST(test_batchnorm_training_output_and_gradcheck)
     ck_assert_int_eq(tg_tensor_copy_(bn.bias, beta), TG_OK);
 
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *y = tg_batchnorm2d_forward(tp, &bn, x);
+    tg_tensor *y = tg_nn_batch_norm2d_forward(tp, &bn, x);
     ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     double *xv = tt_values(x), mean[3], var[3], ref[72];
     channel_stats(xv, 4, 3, 6, mean, var);
@@ -430,15 +430,15 @@ END_TEST
 START_TEST(test_batchnorm_running_stats_and_evaluation)
 {
     tg_model *m = f64_model();
-    tg_batchnorm2d bn;
-    ck_assert_int_eq(tg_batchnorm2d_init(&bn, m, "bn", 2), TG_OK);
+    tg_nn_batch_norm2d bn;
+    ck_assert_int_eq(tg_nn_batch_norm2d_init(&bn, m, "bn", 2), TG_OK);
     double rm[2] = {0, 0}, rv[2] = {1, 1};
     tg_tape *tp = tg_tape_new(0);
     for (int step = 0; step < 3; step++) {
         tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(3, 2, 2, 2));
         tg_tensor *shift = tt_tensor(TG_F64, TG_DIMS(1, 2, 1, 1), (double[]){step, -2.0 * step});
         tg_tensor *xs = tg_tensor_add(NULL, x, shift); /* statistics that move */
-        tg_batchnorm2d_forward(tp, &bn, xs);
+        tg_nn_batch_norm2d_forward(tp, &bn, xs);
         ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
         tg_tape_reset(tp);
         /* by hand: momentum 0.1, the unbiased variance (n = 3*2*2 = 12 values a channel) */
@@ -464,7 +464,7 @@ START_TEST(test_batchnorm_running_stats_and_evaluation)
     ck_assert_int_eq(tg_tensor_copy_(bn.weight, gamma), TG_OK);
     tg_tensor_free(gamma);
     tg_tensor *x = tt_rand_tensor(TG_F64, TG_DIMS(1, 2, 1, 3)); /* one value a channel is fine here */
-    tg_tensor *y = tg_batchnorm2d_forward(tp, &bn, x);
+    tg_tensor *y = tg_nn_batch_norm2d_forward(tp, &bn, x);
     ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     double *xv = tt_values(x), ref[6];
     for (int i = 0; i < 6; i++) {
@@ -483,14 +483,14 @@ START_TEST(test_batchnorm_running_stats_and_evaluation)
     /* training needs two values a channel, as PyTorch says */
     tg_model_set_training(m, true);
     tg_tensor *one = tt_rand_tensor(TG_F64, TG_DIMS(1, 2, 1, 1));
-    tg_batchnorm2d_forward(tp, &bn, one);
-    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_batchnorm2d_forward",
+    tg_nn_batch_norm2d_forward(tp, &bn, one);
+    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_nn_batch_norm2d_forward",
                    "'bn' needs more than 1 value per channel in training, got", "");
     tg_tape_reset(tp);
     tg_tensor_free(x);
     x = tt_rand_tensor(TG_F64, TG_DIMS(2, 3, 2, 2));
-    tg_batchnorm2d_forward(tp, &bn, x);
-    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_batchnorm2d_forward",
+    tg_nn_batch_norm2d_forward(tp, &bn, x);
+    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_nn_batch_norm2d_forward",
                    "'bn' takes [N,2,H,W], got [2,3,2,2]", "");
     tg_tensor_free(one);
     tg_tensor_free(x);
@@ -503,12 +503,12 @@ END_TEST
 START_TEST(test_batchnorm_f32_statistics)
 {
     tg_model *m = tg_model_new();
-    tg_batchnorm2d bn;
-    ck_assert_int_eq(tg_batchnorm2d_init(&bn, m, "bn", 2), TG_OK);
+    tg_nn_batch_norm2d bn;
+    ck_assert_int_eq(tg_nn_batch_norm2d_init(&bn, m, "bn", 2), TG_OK);
     bn.momentum = 1.0; /* running = the batch's, to read them back */
     tg_tensor *x = tt_rand_tensor(TG_F32, TG_DIMS(8, 2, 4, 4));
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *y = tg_batchnorm2d_forward(tp, &bn, x);
+    tg_tensor *y = tg_nn_batch_norm2d_forward(tp, &bn, x);
     ck_assert_int_eq(y->dtype, TG_F32);
     double *xv = tt_values(x), mean[2], var[2];
     channel_stats(xv, 8, 2, 16, mean, var);
@@ -535,7 +535,7 @@ END_TEST
 static tg_tensor *ce_fn(tg_tape *tp, tg_tensor *const *in, void *user)
 {
     (void)user;
-    return tg_cross_entropy(tp, in[0], in[1]);
+    return tg_nn_cross_entropy(tp, in[0], in[1]);
 }
 
 START_TEST(test_cross_entropy)
@@ -543,7 +543,7 @@ START_TEST(test_cross_entropy)
     tg_tensor *logits = tt_rand_tensor(TG_F64, TG_DIMS(4, 5));
     tg_tensor *labels = tt_tensor(TG_I32, TG_DIMS(4), (double[]){0, 4, 2, 2});
     tg_tape *tp = tg_tape_new(0);
-    tg_tensor *loss = tg_cross_entropy(tp, logits, labels);
+    tg_tensor *loss = tg_nn_cross_entropy(tp, logits, labels);
     ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
     ck_assert_int_eq(loss->ndim, 0);
     double *v = tt_values(logits), ref = 0;
@@ -574,17 +574,17 @@ START_TEST(test_accuracy)
         -1., -2., -0.5, /* 2 */
     });
     tg_tensor *labels = tt_tensor(TG_I32, TG_DIMS(4), (double[]){1, 0, 1, 2});
-    ck_assert(tg_accuracy(logits, labels) == 0.75);
+    ck_assert(tg_nn_accuracy(logits, labels) == 0.75);
     /* any layout: the transposed view of the transposed values */
     tg_tensor *lt = tt_tensor(TG_F64, TG_DIMS(3, 4), (double[]){0.1, 3.0, 0.5, -1., 0.7, -1., 0.5, -2.,
                                                                 0.2, 2.0, 0.1, -0.5});
     tg_tensor *view = tg_tensor_transpose(NULL, lt, 0, 1);
-    ck_assert(tg_accuracy(view, labels) == 0.75);
+    ck_assert(tg_nn_accuracy(view, labels) == 0.75);
     tg_tensor *wrong = tt_tensor(TG_I32, TG_DIMS(3), (double[]){0, 0, 0});
-    ck_assert(isnan(tg_accuracy(logits, wrong)));
-    tt_expect_last(TG_ERR_SHAPE, "tg_accuracy",
+    ck_assert(isnan(tg_nn_accuracy(logits, wrong)));
+    tt_expect_last(TG_ERR_SHAPE, "tg_nn_accuracy",
                    "expected logits [N,C] and labels [N], got [4,3] and [3]");
-    ck_assert(isnan(tg_accuracy(labels, labels)));
+    ck_assert(isnan(tg_nn_accuracy(labels, labels)));
     tg_tensor_free(logits);
     tg_tensor_free(labels);
     tg_tensor_free(lt);
@@ -663,43 +663,43 @@ START_TEST(test_records_of_each_layer)
 {
     tg_rng g = tg_rng_new(0);
     tg_model *m = tg_model_new();
-    tg_linear fc, fcnb;
-    tg_conv2d conv;
-    tg_batchnorm2d bn;
-    ck_assert_int_eq(tg_linear_init(&fc, m, "fc", 8, 4, true, &g), TG_OK);
-    ck_assert_int_eq(tg_linear_init(&fcnb, m, "fcnb", 8, 4, false, &g), TG_OK);
-    ck_assert_int_eq(tg_conv2d_init(&conv, m, "conv", 2, 3, 3, 1, 1, 1, true, &g), TG_OK);
-    ck_assert_int_eq(tg_batchnorm2d_init(&bn, m, "bn", 3), TG_OK);
+    tg_nn_linear fc, fcnb;
+    tg_nn_conv2d conv;
+    tg_nn_batch_norm2d bn;
+    ck_assert_int_eq(tg_nn_linear_init(&fc, m, "fc", 8, 4, true, &g), TG_OK);
+    ck_assert_int_eq(tg_nn_linear_init(&fcnb, m, "fcnb", 8, 4, false, &g), TG_OK);
+    ck_assert_int_eq(tg_nn_conv2d_init(&conv, m, "conv", 2, 3, 3, 1, 1, 1, true, &g), TG_OK);
+    ck_assert_int_eq(tg_nn_batch_norm2d_init(&bn, m, "bn", 3), TG_OK);
     tg_tensor *x = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(2, 8));
     tg_tensor *xc = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(2, 2, 4, 4));
     tg_tensor *xb = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(2, 3, 4, 4));
     tg_tensor *labels = tg_tensor_zeros(NULL, TG_I32, TG_DIMS(2));
     tg_tape *tp = tg_tape_new(0);
 
-    tg_linear_forward(tp, &fc, x);
+    tg_nn_linear_forward(tp, &fc, x);
     assert_records(tp, "transpose@fc matmul@fc add@fc");
-    tg_linear_forward(tp, &fcnb, x);
+    tg_nn_linear_forward(tp, &fcnb, x);
     assert_records(tp, "transpose@fcnb matmul@fcnb");
-    tg_conv2d_forward(tp, &conv, xc);
+    tg_nn_conv2d_forward(tp, &conv, xc);
     assert_records(tp, "conv2d@conv");
-    tg_batchnorm2d_forward(tp, &bn, xb);
+    tg_nn_batch_norm2d_forward(tp, &bn, xb);
     assert_records(tp, "batch_norm2d@bn");
     tg_nn_dropout(tp, m, xb, 0.5);
     assert_records(tp, "dropout@");
-    tg_cross_entropy(tp, x, labels);
+    tg_nn_cross_entropy(tp, x, labels);
     assert_records(tp, "log_softmax@ nll_loss@");
 
     tg_tape_set_fused(tp, false);
-    tg_conv2d_forward(tp, &conv, xc);
+    tg_nn_conv2d_forward(tp, &conv, xc);
     assert_records(tp, "im2col@conv reshape@conv matmul@conv reshape@conv reshape@conv add@conv");
-    tg_batchnorm2d_forward(tp, &bn, xb);
+    tg_nn_batch_norm2d_forward(tp, &bn, xb);
     assert_records(tp, "mean@bn var@bn add_scalar@bn rsqrt@bn sub@bn mul@bn reshape@bn mul@bn "
                        "reshape@bn add@bn");
 
     tg_model_set_training(m, false); /* evaluation: the same records fused or not */
     for (int fused = 0; fused < 2; fused++) {
         tg_tape_set_fused(tp, fused);
-        tg_batchnorm2d_forward(tp, &bn, xb);
+        tg_nn_batch_norm2d_forward(tp, &bn, xb);
         assert_records(tp, "sub@bn mul@bn reshape@bn mul@bn reshape@bn add@bn");
         tg_nn_dropout(tp, m, xb, 0.5);
         assert_records(tp, "");
@@ -709,6 +709,61 @@ START_TEST(test_records_of_each_layer)
     tg_tensor_free(xc);
     tg_tensor_free(xb);
     tg_tensor_free(labels);
+    tg_model_free(m);
+}
+END_TEST
+
+/* The model lists its layers (tg_model_layer), and a layer's output record is found by
+ * its scope (tg_tape_last_in_scope): what the study's gradient flow reads. */
+START_TEST(test_model_layers_and_their_records)
+{
+    tg_rng g = tg_rng_new(0);
+    tg_model *m = tg_model_new();
+    ck_assert_int_eq(tg_model_num_layers(m), 0);
+    tg_nn_linear fc;
+    tg_nn_conv2d conv, dup;
+    tg_nn_batch_norm2d bn;
+    ck_assert_int_eq(tg_nn_conv2d_init(&conv, m, "block/conv", 2, 3, 3, 1, 1, 1, false, &g), TG_OK);
+    ck_assert_int_eq(tg_nn_batch_norm2d_init(&bn, m, "block/bn", 3), TG_OK);
+    ck_assert_int_eq(tg_nn_linear_init(&fc, m, "fc", 8, 4, true, &g), TG_OK);
+    ck_assert_int_ne(tg_nn_conv2d_init(&dup, m, "block/conv", 2, 3, 3, 1, 1, 1, false, &g), TG_OK);
+    ck_assert_int_eq(tg_model_num_layers(m), 3); /* a failed init adds no layer */
+    const struct {
+        const char *name;
+        tg_nn_kind kind;
+        const tg_tensor *weight, *bias;
+    } want[3] = {{"block/conv", TG_NN_CONV2D, conv.weight, NULL},
+                 {"block/bn", TG_NN_BATCH_NORM2D, bn.weight, bn.bias},
+                 {"fc", TG_NN_LINEAR, fc.weight, fc.bias}};
+    for (int i = 0; i < 3; i++) {
+        tg_nn_layer_info l = tg_model_layer(m, i);
+        ck_assert_str_eq(l.name, want[i].name);
+        ck_assert_int_eq(l.kind, want[i].kind);
+        ck_assert_ptr_eq(l.weight, want[i].weight);
+        ck_assert_ptr_eq(l.bias, want[i].bias);
+    }
+    ck_assert_ptr_null(tg_model_layer(m, 3).name);
+    ck_assert_ptr_null(tg_model_layer(m, -1).name);
+    ck_assert_ptr_null(tg_model_layer(NULL, 0).name);
+    ck_assert_str_eq(tg_nn_kind_name(TG_NN_BATCH_NORM2D), "batch_norm2d");
+
+    tg_tape *tp = tg_tape_new(0);
+    tg_tensor *xc = tg_tensor_randn(NULL, &g, TG_F32, TG_DIMS(2, 2, 4, 4));
+    tg_tape_set_fused(tp, false); /* several records in the layer's scope: the last one */
+    tg_tensor *y = tg_nn_conv2d_forward(tp, &conv, xc);
+    int id = tg_tape_last_in_scope(tp, "block/conv");
+    ck_assert_int_eq(id, tg_tape_size(tp) - 1);
+    ck_assert_ptr_eq(tg_tape_record(tp, id)->out, y);
+    tg_scope_push(tp, "block");
+    tg_relu(tp, y); /* in "block", not in "block/conv" */
+    tg_scope_pop(tp);
+    ck_assert_int_eq(tg_tape_last_in_scope(tp, "block/conv"), id);
+    ck_assert_int_eq(tg_tape_last_in_scope(tp, "block"), id + 1);
+    ck_assert_int_eq(tg_tape_last_in_scope(tp, "block/bn"), -1);
+    ck_assert_int_eq(tg_tape_last_in_scope(NULL, "block"), -1);
+    ck_assert_int_eq(tg_tape_last_in_scope(tp, NULL), -1);
+    tg_tape_free(tp);
+    tg_tensor_free(xc);
     tg_model_free(m);
 }
 END_TEST
@@ -768,8 +823,8 @@ START_TEST(test_layer_init_draws_in_order)
 {
     tg_model *m = tg_model_new();
     tg_rng g = tg_rng_new(5), g2 = g;
-    tg_conv2d c;
-    ck_assert_int_eq(tg_conv2d_init(&c, m, "conv", 16, 32, 3, 1, 1, 1, true, &g), TG_OK);
+    tg_nn_conv2d c;
+    ck_assert_int_eq(tg_nn_conv2d_init(&c, m, "conv", 16, 32, 3, 1, 1, 1, true, &g), TG_OK);
     double bound = 1 / sqrt(16 * 9.0);
     moments mw = moments_of(c.weight), mb = moments_of(c.bias);
     ck_assert(mw.max_abs <= bound * (1 + 1e-6) && mw.max_abs > 0.99 * bound);
@@ -810,6 +865,7 @@ int main(void)
     tcase_add_test(tc, test_accuracy);
     tcase_add_test(tc, test_dropout_follows_the_model);
     tcase_add_test(tc, test_records_of_each_layer);
+    tcase_add_test(tc, test_model_layers_and_their_records);
     tcase_add_test(tc, test_initialisers);
     tcase_add_test(tc, test_layer_init_draws_in_order);
     suite_add_tcase(s, tc);

@@ -238,7 +238,7 @@ START_TEST(test_forward_shapes_of_every_variant)
         c.residual = cases[i].residual;
         tg_vgg *net = new_vgg(&c, i);
         tg_tensor *y = tg_vgg_forward(tp, net, x);
-        tg_tensor *loss = tg_cross_entropy(tp, y, labels);
+        tg_tensor *loss = tg_nn_cross_entropy(tp, y, labels);
         ck_assert_msg(tg_backward(tp, loss) == TG_OK, "case %zu: %s", i, tg_tape_error(tp));
         tt_assert_shape(y, 2, 100);
         ck_assert_int_eq(y->dtype, TG_F32);
@@ -313,7 +313,7 @@ START_TEST(test_vgg38_scopes_and_errors)
     /* wrong channels: the entry conv says so */
     tg_tensor *gray = tg_tensor_zeros(NULL, TG_F32, TG_DIMS(2, 1, 32, 32));
     tg_vgg_forward(tp, net, gray);
-    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_conv2d_forward",
+    tt_expect_tape(tp, TG_ERR_SHAPE, "tg_nn_conv2d_forward",
                    "'input_conv/conv_0' takes [N,3,H,W], got [2,1,32,32]", "");
     tg_tensor_free(gray);
     tg_tape_free(tp);
@@ -407,7 +407,7 @@ START_TEST(test_one_sgd_step_lowers_the_loss)
         tg_tape *tp = tg_tape_new(0);
         double loss0 = 0, loss1 = 0;
         for (int step = 0; step < 2; step++) {
-            tg_tensor *loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, x), labels);
+            tg_tensor *loss = tg_nn_cross_entropy(tp, tg_vgg_forward(tp, net, x), labels);
             ck_assert_msg(tg_backward(tp, loss) == TG_OK, "%s", tg_tape_error(tp));
             *(step ? &loss1 : &loss0) = tg_tensor_item(loss);
             for (int p = 0; p < tg_model_num_params(m) && step == 0; p++)
@@ -446,7 +446,7 @@ START_TEST(test_fused_activations_take_no_memory)
         tg_tape *tp = tg_tape_new(0);
         tg_tape_set_keep_grads(tp, false);
         ck_assert(tg_tape_fused(tp));
-        tg_tensor *loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, x), labels);
+        tg_tensor *loss = tg_nn_cross_entropy(tp, tg_vgg_forward(tp, net, x), labels);
         ck_assert_msg(tg_tape_status(tp) == TG_OK, "%s", tg_tape_error(tp));
         size_t used = tg_arena_used(tg_tape_arena(tp)), fresh = 0, acts = 0;
         int nacts = 0;
@@ -517,7 +517,7 @@ START_TEST(test_gradient_flow_same_fused_and_composed)
         for (int fused = 0; fused < 2; fused++) {
             tp[fused] = tg_tape_new(0);
             tg_tape_set_fused(tp[fused], fused);
-            tg_tensor *loss = tg_cross_entropy(tp[fused], tg_vgg_forward(tp[fused], net, x), labels);
+            tg_tensor *loss = tg_nn_cross_entropy(tp[fused], tg_vgg_forward(tp[fused], net, x), labels);
             ck_assert_msg(tg_backward(tp[fused], loss) == TG_OK, "%s", tg_tape_error(tp[fused]));
             tg_model_zero_grad(tg_vgg_model(net));
         }
@@ -588,7 +588,7 @@ static void train_at(int threads, run *r)
     tg_tape *tp = tg_tape_new(7);
     ck_assert(tg_tape_fused(tp));
     for (int step = 0; step < 3; step++) {
-        tg_tensor *loss = tg_cross_entropy(tp, tg_vgg_forward(tp, net, x), labels);
+        tg_tensor *loss = tg_nn_cross_entropy(tp, tg_vgg_forward(tp, net, x), labels);
         ck_assert_msg(tg_backward(tp, loss) == TG_OK, "%s", tg_tape_error(tp));
         r->loss[step] = tg_tensor_item(loss);
         ck_assert_int_eq(tg_optim_step(opt), TG_OK);

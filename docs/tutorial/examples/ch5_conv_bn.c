@@ -3,9 +3,9 @@
  *
  *   1. im2col of a 3x3 image for a 2x2 kernel, by hand and by the library; the
  *      convolution as one matmul, against four nested loops.
- *   2. tg_conv2d_forward on the tape (im2col -> matmul -> add), its backward: col2im
+ *   2. tg_nn_conv2d_forward on the tape (im2col -> matmul -> add), its backward: col2im
  *      sums each window's share back onto the pixels. Writes ch5_conv.dot.
- *   3. tg_batchnorm2d_forward on the tape (mean, var, rsqrt, sub, mul, ...): the output
+ *   3. tg_nn_batch_norm2d_forward on the tape (mean, var, rsqrt, sub, mul, ...): the output
  *      statistics, the gradient that reaches other examples of the batch, and
  *      tg_gradcheck of the whole composition. Writes ch5_batchnorm.dot.
  * Render the drawings with: dot -Tsvg ch5_conv.dot -o ch5_conv.svg
@@ -80,10 +80,10 @@ static int im2col_by_example(tg_arena *ar)
 
 static int conv_on_tape(tg_tape *tp, tg_model *m, tg_rng *g)
 {
-    printf("\n2. tg_conv2d_forward records the same steps on the tape, then adds the bias\n"
+    printf("\n2. tg_nn_conv2d_forward records the same steps on the tape, then adds the bias\n"
            "   (here 0.5). L = sum(out).\n\n");
-    tg_conv2d conv;
-    if (tg_conv2d_init(&conv, m, "conv", 1, 1, 2, 1, 0, 1, true, g) != TG_OK) {
+    tg_nn_conv2d conv;
+    if (tg_nn_conv2d_init(&conv, m, "conv", 1, 1, 2, 1, 0, 1, true, g) != TG_OK) {
         fprintf(stderr, "ch5_conv_bn: %s\n", tg_last_error());
         return 1;
     }
@@ -94,7 +94,7 @@ static int conv_on_tape(tg_tape *tp, tg_model *m, tg_rng *g)
     int rc = 1;
     if (!x || tg_requires_grad(x, "x") != TG_OK)
         goto done;
-    tg_tensor *out = tg_conv2d_forward(tp, &conv, x);
+    tg_tensor *out = tg_nn_conv2d_forward(tp, &conv, x);
     if (tg_backward(tp, tg_sum(tp, out, 0, NULL, false)) != TG_OK) {
         fprintf(stderr, "ch5_conv_bn: %s\n", tg_tape_error(tp));
         goto done;
@@ -120,21 +120,21 @@ done:
 static tg_tensor *bn_fn(tg_tape *tp, tg_tensor *const *in, void *user)
 {
     tg_tape_set_fused(tp, false);
-    return tg_batchnorm2d_forward(tp, user, in[0]);
+    return tg_nn_batch_norm2d_forward(tp, user, in[0]);
 }
 
 static tg_tensor *bn_fused_fn(tg_tape *tp, tg_tensor *const *in, void *user)
 {
     tg_tape_set_fused(tp, true);
-    return tg_batchnorm2d_forward(tp, user, in[0]);
+    return tg_nn_batch_norm2d_forward(tp, user, in[0]);
 }
 
 static int batchnorm_on_tape(tg_tape *tp, tg_model *m, tg_rng *g)
 {
     printf("\n3. Batch norm of x [4,2,1,2] (4 examples, 2 channels, 1x2 pixels) in training mode:\n"
            "   per channel, subtract the batch mean, divide by sqrt(var + eps), then * gamma + beta.\n\n");
-    tg_batchnorm2d bn;
-    if (tg_batchnorm2d_init(&bn, m, "bn", 2) != TG_OK) {
+    tg_nn_batch_norm2d bn;
+    if (tg_nn_batch_norm2d_init(&bn, m, "bn", 2) != TG_OK) {
         fprintf(stderr, "ch5_conv_bn: %s\n", tg_last_error());
         return 1;
     }
@@ -142,7 +142,7 @@ static int batchnorm_on_tape(tg_tape *tp, tg_model *m, tg_rng *g)
     int rc = 1;
     if (!x || tg_tensor_normal_(x, g, 3.0, 2.0) != TG_OK || tg_requires_grad(x, "x") != TG_OK)
         goto done;
-    tg_tensor *y = tg_batchnorm2d_forward(tp, &bn, x);
+    tg_tensor *y = tg_nn_batch_norm2d_forward(tp, &bn, x);
     /* L = sum(y * e) with e one-hot at [0,0,0,0]: the loss looks at one output of example 0 */
     tg_tensor *e = tg_tensor_zeros(tg_tape_arena(tp), TG_F64, TG_DIMS(4, 2, 1, 2));
     tg_tensor_set(e, (int64_t[]){0, 0, 0, 0}, 1.0);

@@ -45,7 +45,7 @@ static int run_net(run *R, const char *label, int blocks, tg_bn_placement bn, tg
         return 1;
     }
     tg_tape_set_fused(R->tp, false); /* every primitive on the tape, as in chapter 5 */
-    tg_tensor *loss = tg_cross_entropy(R->tp, tg_vgg_forward(R->tp, R->net, x), y);
+    tg_tensor *loss = tg_nn_cross_entropy(R->tp, tg_vgg_forward(R->tp, R->net, x), y);
     if (tg_backward(R->tp, loss) != TG_OK) {
         fprintf(stderr, "ch6_vanishing: %s: %s\n", label, tg_tape_error(R->tp));
         return 1;
