@@ -454,7 +454,7 @@ tg_status tg_tape_write_dot(const tg_tape *tp, FILE *f)
     bool ok;
     const tg_tensor **src = tg__tape_sources(tp, NULL, &ns, &ok);
     if (!ok)
-        return tg_set_error_in(TG_ERR_NOMEM, "tg_tape_write_dot", "%s", tg_last_error());
+        return tg_set_error_in(TG_ERR_NOMEM, "tg_tape_write_dot", "%s", tg_last_error_info()->detail);
     bool grads = has_grads(tp);
     char buf[256];
 

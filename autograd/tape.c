@@ -686,7 +686,7 @@ tg_status tg_backward_from(tg_tape *tp, tg_tensor *out, const tg_tensor *gout)
         tp->records[id]->pub.grad = NULL;
     R->pub.grad = tg_tensor_clone(tp->arena, gout);
     if (!R->pub.grad)
-        return tg_tape_fail_in(tp, tg_last_status(), "tg_backward", "%s", tg_last_error());
+        return tg_tape_fail_in(tp, tg_last_status(), "tg_backward", "%s", tg_last_error_info()->detail);
     for (int id = R->pub.id; id >= 0; id--) {
         tg_record *r = &tp->records[id]->pub;
         if (!r->grad || !r->requires_grad || !r->op->backward)
@@ -724,7 +724,7 @@ tg_status tg_backward(tg_tape *tp, tg_tensor *loss)
     }
     tg_tensor *one = tg_tensor_full(tp->arena, loss->dtype, loss->ndim, loss->shape, 1.0);
     if (!one)
-        return tg_tape_fail_in(tp, tg_last_status(), "tg_backward", "%s", tg_last_error());
+        return tg_tape_fail_in(tp, tg_last_status(), "tg_backward", "%s", tg_last_error_info()->detail);
     return tg_backward_from(tp, loss, one);
 }
 

@@ -208,8 +208,9 @@ tg_status tg_dist_broadcast_model(tg_dist *d, tg_model *m)
         return tg_set_error_in(TG_ERR_NOMEM, "tg_dist_broadcast_model", "out of memory");
     tg_status st = tg_dist_check_same(d, "model (parameter names, dtypes and shapes)", layout, len);
     free(layout);
-    if (st != TG_OK)
-        return tg_set_error_in(TG_ERR_SHAPE, "tg_dist_broadcast_model", "%s", tg_last_error());
+    if (st != TG_OK) /* models that differ are a shape mismatch; MPI's or memory's failure keeps its status */
+        return tg_set_error_in(st == TG_ERR_ARG ? TG_ERR_SHAPE : st, "tg_dist_broadcast_model", "%s",
+                               tg_last_error_info()->detail);
     for (int i = 0; st == TG_OK && i < tg_model_num_params(m); i++)
         st = bcast_tensor(d, "tg_dist_broadcast_model", tg_model_param(m, i));
     for (int i = 0; st == TG_OK && i < tg_model_num_buffers(m); i++)

@@ -119,8 +119,8 @@ tg_tensor *tg_nn_batch_norm2d_forward(tg_tape *tp, const tg_nn_batch_norm2d *bn,
             if (st == TG_OK)
                 st = move_towards(ar, bn->running_var, var, bn->momentum, n_all / (n_all - 1));
             if (st != TG_OK) {
-                char why[256];
-                snprintf(why, sizeof why, "%s", tg_last_error());
+                char why[sizeof tg_last_error_info()->detail];
+                snprintf(why, sizeof why, "%s", tg_last_error_info()->detail);
                 tg__layer_fail(tp, st, fn, "'%s': updating the running statistics: %s", bn->name, why);
             } else if (bn->num_batches_tracked) {
                 tg_tensor_fill_(bn->num_batches_tracked, tg_tensor_item(bn->num_batches_tracked) + 1);
@@ -132,8 +132,8 @@ tg_tensor *tg_nn_batch_norm2d_forward(tg_tape *tp, const tg_nn_batch_norm2d *bn,
         tg_tensor *inv_std = tg_tensor_rsqrt(ar, tg_tensor_affine(ar, tg_tensor_view(ar, bn->running_var, 4, c4),
                                                                   1, bn->eps));
         if (!rm || !inv_std) {
-            char why[256];
-            snprintf(why, sizeof why, "%s", tg_last_error());
+            char why[sizeof tg_last_error_info()->detail];
+            snprintf(why, sizeof why, "%s", tg_last_error_info()->detail);
             tg__layer_fail(tp, tg_last_status(), fn, "'%s': %s", bn->name, why);
         }
         xhat = tg_mul(tp, tg_sub(tp, x, rm), inv_std);

@@ -233,13 +233,14 @@ tg_status tg_atomic_begin(tg_atomic_file *w, const char *path)
 {
     if (!w)
         return tg_set_error_in(TG_ERR_ARG, "tg_atomic_begin", "the tg_atomic_file is NULL");
-    return tg__atomic_begin(w, "tg_atomic_file", path); /* commit's messages name it too */
+    return tg__atomic_begin(w, "tg_atomic_begin", path);
 }
 
 tg_status tg_atomic_commit(tg_atomic_file *w)
 {
     if (!w)
         return tg_set_error_in(TG_ERR_ARG, "tg_atomic_commit", "the tg_atomic_file is NULL");
+    w->module = "tg_atomic_commit"; /* its messages name the function the user called */
     return tg__atomic_commit(w);
 }
 

@@ -207,7 +207,8 @@ int tg_tape_size(const tg_tape *tp); /* number of records */
 const tg_record *tg_tape_record(const tg_tape *tp, int id);
 /* The id of the last record made directly in scope (not in a scope below it), -1 when
  * there is none: a layer's output record, when the layer records in its own scope (nn's
- * layers record in their names'; tg_model_layer lists them). */
+ * layers record in their names'; tg_model_layer lists them) and its forward was called
+ * at the root scope (under a scope the user pushed, ask for "outer/name"). */
 int tg_tape_last_in_scope(const tg_tape *tp, const char *scope);
 /* The record that made t on this tape, or NULL (a leaf, a constant, another tape). */
 const tg_record *tg_tape_record_of(const tg_tape *tp, const tg_tensor *t);

@@ -62,7 +62,8 @@ void tg_model_print(const tg_model *m, FILE *f);
 /* The layers of a model, in the order they were made (each tg_nn_*_init adds its own):
  * what a program that reads gradients per layer (the study's gradient flow) walks,
  * instead of taking parameter names apart. A layer's forward records in the scope of
- * its name, so tg_tape_last_in_scope(tp, layer.name) is its output's record. */
+ * its name, so tg_tape_last_in_scope(tp, layer.name) is its output's record when the
+ * forward is called at the root scope (as tg_vgg_forward calls its layers). */
 typedef enum tg_nn_kind { TG_NN_LINEAR, TG_NN_CONV2D, TG_NN_BATCH_NORM2D } tg_nn_kind;
 typedef struct tg_nn_layer_info {
     const char *name;  /* its parameters are "<name>/weight", "<name>/bias", ... */

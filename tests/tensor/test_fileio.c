@@ -247,10 +247,11 @@ START_TEST(test_public_writer)
     ck_assert_int_eq(tg_write_file_atomic(in_dir("no/such/file"), "x", 1), TG_ERR_IO);
     ck_assert_ptr_eq(strstr(tg_last_error(), "tg_write_file_atomic: "), tg_last_error());
     ck_assert_int_eq(tg_atomic_begin(&w, in_dir("no/such/file")), TG_ERR_IO);
-    ck_assert_ptr_eq(strstr(tg_last_error(), "tg_atomic_file: "), tg_last_error());
+    ck_assert_ptr_eq(strstr(tg_last_error(), "tg_atomic_begin: "), tg_last_error());
     ck_assert_int_eq(tg_write_file_atomic(p, NULL, 1), TG_ERR_ARG);
     ck_assert_int_eq(tg_atomic_begin(NULL, p), TG_ERR_ARG);
     ck_assert_int_eq(tg_atomic_commit(&w), TG_ERR_STATE); /* after a failed begin */
+    ck_assert_str_eq(tg_last_error_info()->function, "tg_atomic_commit");
     ck_assert_str_eq(contents(p), "b\n");
 }
 END_TEST
