@@ -1,5 +1,6 @@
 /* tensor/isa.c — which instruction set tapegrad's own vectorised loops run (today the
- * Winograd transforms, tensor/winograd.c).
+ * Winograd transforms, tensor/winograd.c, and batch norm's loops, tensor/batch_norm.c,
+ * which has no AVX-512 copy and runs its AVX2 one there).
  *
  * Why. The library is one binary for every x86-64 CPU: it is compiled for baseline
  * x86-64 (SSE2), never -march=native, and the loops that matter are compiled again

@@ -4,9 +4,11 @@
  * view), one image, a channel of one constant value, planes that cut the 128-value
  * summation chunks mid-row; f64 to 1e-12, f32 to float32 rounding. The statistics of
  * contiguous planes are tg_tensor_mean's and tg_tensor_var's bits (one summation rule);
- * the steps give the fused kernels' bits; 1, 2 and 3 threads give the same bits; an
+ * the steps give the fused kernels' bits; 1, 2 and 3 threads give the same bits; every
+ * instruction-set copy of the kernels the CPU runs gives the generic copy's bits; an
  * empty batch; heap results; error messages. */
 #include "check_util.h"
+#include "internal.h" /* tg__isa_* */
 
 enum layout { DENSE, CHANNELS_LAST, SLICED };
 
@@ -299,6 +301,49 @@ START_TEST(test_batch_norm_thread_count_independent)
 }
 END_TEST
 
+/* The kernels' copies (tensor/isa.c: baseline x86-64, AVX2; AVX-512 CPUs run the AVX2
+ * one) give the same bits, on dense planes and on a strided walk, both dtypes. */
+START_TEST(test_batch_norm_isa_copies_same_bits)
+{
+    tg__isa saved = tg__isa_chosen();
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = d ? TG_F64 : TG_F32;
+        tg_tensor *x = tt_rand_tensor(dt, TG_DIMS(5, 6, 9, 13)); /* rows not a multiple of 8 */
+        tg_tensor *gy = tt_rand_tensor(dt, TG_DIMS(5, 6, 9, 13));
+        tg_tensor *gamma = tt_rand_tensor(dt, TG_DIMS(6)), *beta = tt_rand_tensor(dt, TG_DIMS(6));
+        tg_tensor *xs = tg_tensor_permute(NULL, x, TG_AXES(0, 1, 3, 2)); /* strided along the rows */
+        tg_tensor *gs = tg_tensor_permute(NULL, gy, TG_AXES(0, 1, 3, 2));
+        for (int v = 0; v < 2; v++) {
+            const tg_tensor *in = v ? xs : x, *g = v ? gs : gy;
+            tg_tensor *ref[4] = {NULL, NULL, NULL, NULL};
+            for (int i = 0; i < TG__ISA_COUNT; i++) {
+                if (!tg__isa_force((tg__isa)i))
+                    continue; /* a copy this CPU cannot run */
+                tg_tensor *r[4];
+                r[0] = tg_tensor_batch_norm2d(NULL, in, gamma, beta, 1e-5, &r[1]);
+                r[2] = tg_tensor_batch_norm2d_backward(NULL, g, in, gamma, r[1], &r[3]);
+                for (int k = 0; k < 4; k++) {
+                    ck_assert_msg(r[k], "%s", tg_last_error());
+                    if (!ref[k])
+                        ref[k] = r[k]; /* generic, always the first */
+                    else {
+                        ck_assert_msg(tt_same_bits(r[k], ref[k]), "%s, %s%s: result %d differs from generic",
+                                      tg__isa_name((tg__isa)i), tg_dtype_name(dt), v ? " strided" : "", k);
+                        tg_tensor_free(r[k]);
+                    }
+                }
+            }
+            for (int k = 0; k < 4; k++)
+                tg_tensor_free(ref[k]);
+        }
+        tg_tensor *list[] = {x, gy, gamma, beta, xs, gs};
+        for (int i = 0; i < 6; i++)
+            tg_tensor_free(list[i]);
+    }
+    ck_assert(tg__isa_force(saved));
+}
+END_TEST
+
 /* An empty batch: an empty output, the mean of nothing (NaN), zero sums, an empty dx. */
 START_TEST(test_batch_norm_empty_batch)
 {
@@ -376,6 +421,7 @@ int main(void)
     tcase_add_test(tc, test_batch_norm_statistics_are_the_reductions);
     tcase_add_test(tc, test_batch_norm_steps_are_the_fused_kernels);
     tcase_add_test(tc, test_batch_norm_thread_count_independent);
+    tcase_add_test(tc, test_batch_norm_isa_copies_same_bits);
     tcase_add_test(tc, test_batch_norm_empty_batch);
     tcase_add_test(tc, test_batch_norm_errors);
     suite_add_tcase(s, tc);
