@@ -9,6 +9,7 @@
 #                                               -> exit 0, the rest installed, a note
 #   root, a required one that cannot install     -> exit non-zero
 #   sudo that asks a password, no terminal, only optional missing -> exit 0, no sudo run
+#   root, libxsmm-dev missing: installed on amd64, not asked for on arm64
 set -uo pipefail
 script=$(cd "$(dirname "$0")/../.." && pwd)/scripts/install-deps
 tmp=$(mktemp -d)
@@ -24,6 +25,11 @@ cat > "$bin/dpkg-query" <<'EOS'
 p=${!#}
 case " $MISSING " in *" $p "*) exit 1 ;; esac
 printf 'install ok installed'
+EOS
+# dpkg --print-architecture: $FAKE_ARCH
+cat > "$bin/dpkg" <<'EOS'
+#!/bin/bash
+echo "$FAKE_ARCH"
 EOS
 cat > "$bin/id" <<'EOS'
 #!/bin/bash
@@ -50,7 +56,7 @@ run() { # NAME: runs the script with the environment set by the caller; status i
   : > "$tmp/log"
   st=0
   env -i PATH="$bin" LOG="$tmp/log" MISSING="${MISSING:-}" UNAVAILABLE="${UNAVAILABLE:-}" \
-      FAKE_UID="${FAKE_UID:-1000}" SUDO_NOPASSWD="${SUDO_NOPASSWD:-0}" \
+      FAKE_UID="${FAKE_UID:-1000}" SUDO_NOPASSWD="${SUDO_NOPASSWD:-0}" FAKE_ARCH="${FAKE_ARCH:-amd64}" \
       "$(command -v bash)" "$script" </dev/null >"$tmp/out" 2>"$tmp/err" || st=$?
 }
 with_sudo() { ln -sf sudo-impl "$bin/sudo"; }
@@ -89,4 +95,12 @@ SUDO_NOPASSWD=0 MISSING="doxygen" run
 SUDO_NOPASSWD=1 MISSING="doxygen" run
 [ $st -eq 0 ] || fail "sudo without a password: exit $st"
 grep -q "^sudo apt-get install .* doxygen$" "$tmp/log" || fail "sudo without a password: $(cat "$tmp/log")"
-echo "install_deps: 7 cases ok"
+without_sudo
+FAKE_UID=0 FAKE_ARCH=amd64 MISSING="libxsmm-dev" run
+[ $st -eq 0 ] || fail "root, amd64, libxsmm-dev missing: exit $st ($(cat "$tmp/err"))"
+grep -q "^apt-get install .*libxsmm-dev" "$tmp/log" || fail "amd64: libxsmm-dev not installed: $(cat "$tmp/log")"
+
+FAKE_UID=0 FAKE_ARCH=arm64 MISSING="libxsmm-dev" run
+[ $st -eq 0 ] || fail "root, arm64: exit $st ($(cat "$tmp/err"))"
+[ ! -s "$tmp/log" ] || fail "arm64: asked for libxsmm-dev, which Debian does not build there: $(cat "$tmp/log")"
+echo "install_deps: 9 cases ok"
