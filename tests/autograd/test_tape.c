@@ -685,6 +685,10 @@ START_TEST(test_errors_by_field)
     ck_assert_int_eq(ph->ndim, 0);
     ck_assert_ptr_eq(tg_exp(tp, ph), ph);
     ck_assert_ptr_eq(tg_tape_fail_tensor(tp, TG_ERR_IO, "ignored"), ph);
+    tg_tape_reset(tp);
+    ph = tg_tape_placeholder(tp);
+    ck_assert_ptr_eq(tg_tape_fail_tensor_in(tp, TG_ERR_SHAPE, "my_conv", "'%s' is too small", "c1"), ph);
+    tt_expect_tape(tp, TG_ERR_SHAPE, "my_conv", "'c1' is too small", "");
     ck_assert_ptr_null(tg_tape_placeholder(NULL));
     ck_assert_int_eq(tg_tape_error_info(NULL)->status, TG_ERR_ARG);
     tg_tape_free(tp);
@@ -888,6 +892,14 @@ static tg_tensor *small_net(tg_tape *tp, tg_tensor *x, tg_tensor *w, tg_tensor *
     return loss;
 }
 
+static int count_lines(const char *t)
+{
+    int lines = 0;
+    for (const char *p = t; *p; p++)
+        lines += *p == '\n';
+    return lines;
+}
+
 START_TEST(test_print_before_and_after_backward)
 {
     tg_tape *tp = tg_tape_new(0);
@@ -910,10 +922,7 @@ START_TEST(test_print_before_and_after_backward)
     assert_lacks(before, "e+00"); /* no statistics yet */
     assert_lacks(before, "e-0");
     /* each line a record: the header, 4 records, the leaves' title and header and 2 leaves */
-    int lines = 0;
-    for (const char *p = before; *p; p++)
-        lines += *p == '\n';
-    ck_assert_int_eq(lines, 1 + 1 + 4 + 2 + 2);
+    ck_assert_int_eq(count_lines(before), 1 + 1 + 4 + 2 + 2);
 
     ck_assert_int_eq(tg_backward(tp, loss), TG_OK);
     char *after = capture(print_writer, tp);
@@ -1007,13 +1016,6 @@ static bool dot_renders(const char *text)
 static tg_print_options print_opts;
 static void print_with_writer(const tg_tape *tp, FILE *f) { tg_tape_print_with(tp, f, &print_opts); }
 
-static int count_lines(const char *t)
-{
-    int lines = 0;
-    for (const char *p = t; *p; p++)
-        lines += *p == '\n';
-    return lines;
-}
 
 START_TEST(test_print_filtered_and_summary)
 {

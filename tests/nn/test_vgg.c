@@ -489,15 +489,6 @@ static bool stats_close(tg_grad_stats a, tg_grad_stats b)
     return a.count == b.count && a.nonfinite == b.nonfinite && fabs(a.zero_frac - b.zero_frac) < 1e-3;
 }
 
-/* The last record of scope on tp, or NULL */
-static const tg_record *last_in_scope(const tg_tape *tp, const char *scope)
-{
-    for (int id = tg_tape_size(tp) - 1; id >= 0; id--)
-        if (strcmp(tg_tape_record(tp, id)->scope, scope) == 0)
-            return tg_tape_record(tp, id);
-    return NULL;
-}
-
 /* The gradient flow reads the same on a fused tape, where the activations are written
  * in place, as on a composed one, where each is a tensor of its own: per scope, the
  * last record's gradient (what the study's gradflow.csv logs as a layer's output
@@ -523,7 +514,8 @@ START_TEST(test_gradient_flow_same_fused_and_composed)
         }
         for (int id = 0; id < tg_tape_size(tp[1]); id++) {
             const char *scope = tg_tape_record(tp[1], id)->scope;
-            const tg_record *f = last_in_scope(tp[1], scope), *comp = last_in_scope(tp[0], scope);
+            const tg_record *f = tg_tape_record(tp[1], tg_tape_last_in_scope(tp[1], scope)),
+                           *comp = tg_tape_record(tp[0], tg_tape_last_in_scope(tp[0], scope));
             ck_assert_msg(comp != NULL, "bn %d: scope '%s' is not on the composed tape", k, scope);
             ck_assert_msg(stats_close(tg_record_grad_stats(f), tg_record_grad_stats(comp)),
                           "bn %d: scope '%s': fused %s and composed %s gradients differ", k, scope,

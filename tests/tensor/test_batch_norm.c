@@ -275,6 +275,7 @@ END_TEST
 START_TEST(test_batch_norm_thread_count_independent)
 {
     /* 8 * 16 * 16 * 16 = 32768 values: the channel loops go parallel */
+    const int saved = tg_get_num_threads();
     for (int d = 0; d < 2; d++) {
         tg_dtype dt = d ? TG_F64 : TG_F32;
         tg_tensor *x = tt_rand_tensor(dt, TG_DIMS(8, 16, 16, 16));
@@ -297,7 +298,7 @@ START_TEST(test_batch_norm_thread_count_independent)
         for (int i = 0; i < 4; i++)
             tg_tensor_free(list[i]);
     }
-    tg_set_num_threads(2);
+    tg_set_num_threads(saved);
 }
 END_TEST
 
@@ -365,16 +366,6 @@ START_TEST(test_batch_norm_empty_batch)
 }
 END_TEST
 
-/* A call that must fail with this status and a message that names fn and says detail
- * (the parts that matter; the wording around them is the error model's). */
-static void expect_failure(const void *result, tg_status status, const char *fn, const char *detail)
-{
-    ck_assert_ptr_null(result);
-    ck_assert_int_eq(tg_last_status(), status);
-    const char *msg = tg_last_error();
-    ck_assert_msg(strstr(msg, fn) && strstr(msg, detail), "message: %s", msg);
-}
-
 START_TEST(test_batch_norm_errors)
 {
     tg_arena *ar = tg_arena_new(0);
@@ -387,27 +378,27 @@ START_TEST(test_batch_norm_errors)
     ck_assert_ptr_nonnull(tg_tensor_batch_norm2d(ar, x, g3, g3, 1e-5, &stats));
     ck_assert_ptr_nonnull(tg_tensor_batch_norm2d_backward(ar, x, x, g3, stats, &sums));
 
-    expect_failure(tg_tensor_batch_norm2d(ar, x3, g3, g3, 1e-5, NULL), TG_ERR_SHAPE,
-                   "tg_tensor_batch_norm2d", "x [2,3,4] must be 4-D [N,C,H,W]");
-    expect_failure(tg_tensor_batch_norm2d(ar, xi, g3, g3, 1e-5, NULL), TG_ERR_DTYPE,
-                   "tg_tensor_batch_norm2d", "x [2,3,4,4] is i32 (f32 or f64)");
-    expect_failure(tg_tensor_batch_norm2d(ar, x, g4, g3, 1e-5, NULL), TG_ERR_SHAPE,
-                   "tg_tensor_batch_norm2d", "gamma [4] must be [3], one value per channel of x [2,3,4,4]");
-    expect_failure(tg_tensor_batch_norm2d(ar, x, g3, b64, 1e-5, NULL), TG_ERR_DTYPE,
-                   "tg_tensor_batch_norm2d", "beta is f64, x is f32");
-    expect_failure(tg_tensor_batch_norm2d(ar, x, g3, g3, -1, NULL), TG_ERR_ARG,
-                   "tg_tensor_batch_norm2d", "eps = -1 must be >= 0");
-    expect_failure(tg_tensor_batch_norm2d_normalize(ar, x, g3, g3, sums), TG_ERR_SHAPE,
-                   "tg_tensor_batch_norm2d_normalize", "stats f64 [2,3] must be f64 [3,3] for x [2,3,4,4]");
-    expect_failure(tg_tensor_batch_norm2d_backward(ar, x3, x, g3, stats, NULL), TG_ERR_SHAPE,
-                   "tg_tensor_batch_norm2d_backward",
-                   "gy f32 [2,3,4] must have x's shape and dtype, f32 [2,3,4,4]");
-    expect_failure(tg_tensor_batch_norm2d_backward_input(ar, x, x, g3, stats, sums, 31), TG_ERR_ARG,
-                   "tg_tensor_batch_norm2d_backward_input",
-                   "count = 31, fewer than the 32 values per channel of x");
+    tt_expect_error(tg_tensor_batch_norm2d(ar, x3, g3, g3, 1e-5, NULL), TG_ERR_SHAPE,
+                    "tg_tensor_batch_norm2d", "x [2,3,4] must be 4-D [N,C,H,W]");
+    tt_expect_error(tg_tensor_batch_norm2d(ar, xi, g3, g3, 1e-5, NULL), TG_ERR_DTYPE,
+                    "tg_tensor_batch_norm2d", "x [2,3,4,4] is i32 (f32 or f64)");
+    tt_expect_error(tg_tensor_batch_norm2d(ar, x, g4, g3, 1e-5, NULL), TG_ERR_SHAPE,
+                    "tg_tensor_batch_norm2d", "gamma [4] must be [3], one value per channel of x [2,3,4,4]");
+    tt_expect_error(tg_tensor_batch_norm2d(ar, x, g3, b64, 1e-5, NULL), TG_ERR_DTYPE,
+                    "tg_tensor_batch_norm2d", "beta is f64, x is f32");
+    tt_expect_error(tg_tensor_batch_norm2d(ar, x, g3, g3, -1, NULL), TG_ERR_ARG,
+                    "tg_tensor_batch_norm2d", "eps = -1 must be >= 0");
+    tt_expect_error(tg_tensor_batch_norm2d_normalize(ar, x, g3, g3, sums), TG_ERR_SHAPE,
+                    "tg_tensor_batch_norm2d_normalize", "stats f64 [2,3] must be f64 [3,3] for x [2,3,4,4]");
+    tt_expect_error(tg_tensor_batch_norm2d_backward(ar, x3, x, g3, stats, NULL), TG_ERR_SHAPE,
+                    "tg_tensor_batch_norm2d_backward",
+                    "gy f32 [2,3,4] must have x's shape and dtype, f32 [2,3,4,4]");
+    tt_expect_error(tg_tensor_batch_norm2d_backward_input(ar, x, x, g3, stats, sums, 31), TG_ERR_ARG,
+                    "tg_tensor_batch_norm2d_backward_input",
+                    "count = 31, fewer than the 32 values per channel of x");
     tg_clear_error();
-    expect_failure(tg_tensor_batch_norm2d_moments(ar, NULL), TG_ERR_ARG,
-                   "tg_tensor_batch_norm2d_moments", "NULL");
+    tt_expect_error(tg_tensor_batch_norm2d_moments(ar, NULL), TG_ERR_ARG,
+                    "tg_tensor_batch_norm2d_moments", "NULL");
     tg_arena_free(ar);
 }
 END_TEST
