@@ -58,7 +58,9 @@ const tg_tensor **tg__tape_sources(const tg_tape *tp, const tg_print_options *on
     }
     for (int id = 0; id < tg_tape_size(tp); id++) {
         const tg_record *r = tg_tape_record(tp, id);
-        for (int i = 0; i < r->nin && shown(r, only); i++) {
+        if (!shown(r, only))
+            continue;
+        for (int i = 0; i < r->nin; i++) {
             if (r->in_record[i] >= 0 || !r->in[i])
                 continue;
             int k = 0;

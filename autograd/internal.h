@@ -46,4 +46,12 @@ extern const char tg__html_page[];
 /* The arena of the tape, for forward and backward code. */
 #define TG__AR(tp) tg_tape_arena(tp)
 
+/* Whether op's backward reads input i (i == nin: the output), by its tg_op.reads (0:
+ * everything). tg_backward's in-place check and tg_relu_'s refusal both ask it. */
+static inline bool tg__op_reads(const tg_op *op, int i, int nin)
+{
+    unsigned want = i == nin ? TG_READS_OUT : TG_READS_IN(i);
+    return op->reads == 0 || (op->reads & want);
+}
+
 #endif

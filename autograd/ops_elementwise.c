@@ -476,25 +476,19 @@ static int storage_born_at(const tg_tape *tp, const tg_tensor *x)
     return 0;
 }
 
-static bool reads_slot(const tg_op *op, unsigned want)
-{
-    return op->reads == 0 || (op->reads & want); /* 0: everything, as tg_backward reads it */
-}
-
 /* TG_OK when fn may write x in place; else the error, for the record's forward. */
 static tg_status check_inplace(const char *fn, const tg_tape *tp, const tg_tensor *x)
 {
-    char instead[48]; /* "use tg_relu": fn without its underscore */
-    snprintf(instead, sizeof instead, "use %.*s", (int)strlen(fn) - 1, fn);
+    const int plain = (int)strlen(fn) - 1; /* "use %.*s": the out-of-place op, fn without its _ */
     if (tg_is_leaf(x))
         return tg_set_error_in(TG_ERR_ARG, fn, "x is the parameter '%s', whose value its gradient is "
-                            "taken at; %s", tg_leaf_name(x), instead);
+                            "taken at; use %.*s", tg_leaf_name(x), plain, fn);
     if (x->dtype != TG_F32 && x->dtype != TG_F64)
         return tg_set_error_in(TG_ERR_DTYPE, fn, "x is %s; it takes f32 or f64", tg_dtype_name(x->dtype));
     if (overlaps_itself(x))
         return tg_set_error_in(TG_ERR_ARG, fn, "x has elements that share memory (an expanded or "
-                            "broadcast view), which one write would change together; %s, or write "
-                            "a contiguous copy (tg_tensor_contiguous)", instead);
+                            "broadcast view), which one write would change together; use %.*s, or "
+                            "write a contiguous copy (tg_tensor_contiguous)", plain, fn);
     for (int id = storage_born_at(tp, x); id < tg_tape_size(tp); id++) {
         const tg_record *r = tg_tape_record(tp, id);
         const char *in = *r->scope ? ", in " : "";
@@ -504,17 +498,18 @@ static tg_status check_inplace(const char *fn, const tg_tape *tp, const tg_tenso
                 continue;
             if (i < r->nin && tg_is_leaf(t))
                 return tg_set_error_in(TG_ERR_ARG, fn, "x is a view of the parameter '%s' (as record %d, "
-                                    "tg_%s%s%s, read it); writing it would change the parameter; %s", tg_leaf_name(t), id, r->op->name, in, r->scope, instead);
+                                    "tg_%s%s%s, read it); writing it would change the parameter; use %.*s",
+                                       tg_leaf_name(t), id, r->op->name, in, r->scope, plain, fn);
             if (!r->requires_grad || !r->op->backward ||
-                !reads_slot(r->op, i < r->nin ? TG_READS_IN(i) : TG_READS_OUT))
+                !tg__op_reads(r->op, i, r->nin))
                 continue;
             char what[32] = "output";
             if (i < r->nin)
                 snprintf(what, sizeof what, "input %d", i);
             return tg_set_error_in(TG_ERR_STATE, fn, "the backward of record %d (tg_%s%s%s) reads x as "
-                                "its %s, and would find it overwritten; %s, or apply this one to a "
-                                "value no recorded backward reads (a conv2d's or batch_norm2d's "
-                                "output)", id, r->op->name, in, r->scope, what, instead);
+                                "its %s, and would find it overwritten; use %.*s, or apply this one to "
+                                "a value no recorded backward reads (a conv2d's or batch_norm2d's "
+                                "output)", id, r->op->name, in, r->scope, what, plain, fn);
         }
     }
     return TG_OK;

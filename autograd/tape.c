@@ -240,6 +240,15 @@ tg_tensor *tg_tape_fail_tensor(tg_tape *tp, tg_status s, const char *fmt, ...)
     return tp->placeholder;
 }
 
+tg_tensor *tg_tape_fail_tensor_in(tg_tape *tp, tg_status s, const char *function, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(tp, s, function, fmt, ap);
+    va_end(ap);
+    return tp->placeholder;
+}
+
 /* ------------------------------------------------------------------ scopes */
 
 void tg_scope_push(tg_tape *tp, const char *name)
@@ -599,13 +608,6 @@ static tg_status release_scratch(tg_tape *tp, tg_record *r)
     return TG_OK;
 }
 
-/* Whether op's backward reads input i (i == nin: the output), by its tg_op.reads. */
-static bool op_reads(const tg_op *op, int i, int nin)
-{
-    unsigned want = i == nin ? TG_READS_OUT : TG_READS_IN(i);
-    return op->reads == 0 || (op->reads & want);
-}
-
 /* Before a backward from record `from` runs: every record it will reach (a reverse
  * walk over the inputs that need a gradient, which is the order backward runs in) must
  * find what its backward reads at the version it was recorded with. A mismatch is the
@@ -623,7 +625,7 @@ static tg_status check_unchanged(tg_tape *tp, rec *from)
         for (int i = 0; i <= r->nin; i++) {
             const tg_tensor *t = i < r->nin ? r->in[i] : r->out;
             uint64_t then = R->version[i], now = tg_tensor_version(t);
-            if (now == then || !op_reads(r->op, i, r->nin))
+            if (now == then || !tg__op_reads(r->op, i, r->nin))
                 continue;
             char what[160];
             if (i == r->nin)

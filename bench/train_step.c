@@ -92,17 +92,22 @@ enum { CONV_FWD, CONV_BWD, BN, ACT, POOL, OPTIM, DATA, OTHER, NCAT };
 static const char *const cat_name[NCAT] = {"conv_fwd", "conv_bwd", "bn", "act", "pool",
                                             "optim", "data", "other"};
 
-/* A record's layer type, from its scope's last part ("block_0_0/conv_1", ".../bn_0")
- * and its op: conv and bn layers record their ops in their own scope, activations and
- * pooling in the block's. */
-static int category(const tg_record *r, bool backward)
+/* A record's layer type: the kind of the model's layer whose scope it was recorded in
+ * (conv and batch norm layers record their ops in their own, tg_model_layer), else its
+ * op (activations and pooling are recorded in the block's scope). */
+static int category(const tg_model *m, const tg_record *r, bool backward)
 {
-    const char *slash = strrchr(r->scope, '/'), *last = slash ? slash + 1 : r->scope;
+    for (int k = 0; k < tg_model_num_layers(m); k++) {
+        tg_nn_layer_info l = tg_model_layer(m, k);
+        if (strcmp(l.name, r->scope) != 0)
+            continue;
+        if (l.kind == TG_NN_CONV2D)
+            return backward ? CONV_BWD : CONV_FWD;
+        if (l.kind == TG_NN_BATCH_NORM2D)
+            return BN;
+        break;
+    }
     const char *op = r->op->name;
-    if (!strncmp(last, "conv_", 5))
-        return backward ? CONV_BWD : CONV_FWD;
-    if (!strncmp(last, "bn_", 3))
-        return BN;
     if (!strcmp(op, "leaky_relu") || !strcmp(op, "relu") || !strcmp(op, "leaky_relu_") ||
         !strcmp(op, "relu_")) /* in place on a fused tape */
         return ACT;
@@ -111,12 +116,12 @@ static int category(const tg_record *r, bool backward)
     return OTHER;
 }
 
-static void add_tape_times(const tg_tape *tp, double *t)
+static void add_tape_times(const tg_model *m, const tg_tape *tp, double *t)
 {
     for (int id = 0; id < tg_tape_size(tp); id++) {
         const tg_record *r = tg_tape_record(tp, id);
-        t[category(r, false)] += r->forward_s;
-        t[category(r, true)] += r->backward_s;
+        t[category(m, r, false)] += r->forward_s;
+        t[category(m, r, true)] += r->backward_s;
     }
 }
 
@@ -260,7 +265,7 @@ int main(int argc, char **argv)
         }
         tg_model_zero_grad(m);
         double t3 = bench_now();
-        add_tape_times(tp, t);
+        add_tape_times(m, tp, t);
         t[DATA] = t1 - t0;
         t[OPTIM] = t3 - t2;
         tg_tape_reset(tp);

@@ -279,7 +279,7 @@ static int usage(FILE *f)
 typedef tg_status (*tape_writer)(tg_tape *tp, FILE *f);
 static long write_file(tg_tape *tp, const char *path, tape_writer write)
 {
-    tg__atomic_file w;
+    tg_atomic_file w;
     if (tg__atomic_begin(&w, "tape_tour", path) != TG_OK) {
         fprintf(stderr, "%s\n", tg_last_error());
         return -1;

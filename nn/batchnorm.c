@@ -77,26 +77,26 @@ tg_tensor *tg_nn_batch_norm2d_forward(tg_tape *tp, const tg_nn_batch_norm2d *bn,
         return NULL;
     }
     if (!bn || !bn->weight || !bn->bias || !bn->running_mean || !bn->running_var || !bn->model)
-        return tg__layer_fail(tp, TG_ERR_ARG, fn, "the layer is %s", bn ? "not initialised" : "NULL");
+        return tg_tape_fail_tensor_in(tp, TG_ERR_ARG, fn, "the layer is %s", bn ? "not initialised" : "NULL");
     if (tg_tape_status(tp) != TG_OK)
         return tg_tape_placeholder(tp);
     if (!x)
-        return tg__layer_fail(tp, TG_ERR_ARG, fn, "the input is NULL");
+        return tg_tape_fail_tensor_in(tp, TG_ERR_ARG, fn, "the input is NULL");
     int64_t c = bn->weight->shape[0];
     char buf[160];
     if (x->ndim != 4 || x->shape[1] != c)
-        return tg__layer_fail(tp, TG_ERR_SHAPE, fn, "'%s' takes [N,%lld,H,W], got %s", bn->name,
+        return tg_tape_fail_tensor_in(tp, TG_ERR_SHAPE, fn, "'%s' takes [N,%lld,H,W], got %s", bn->name,
                           (long long)c, tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
     bool training = tg_model_training(bn->model);
     int64_t n = x->shape[0] * x->shape[2] * x->shape[3]; /* values per channel */
     const tg_stat_sync *sync = training ? tg_tape_stat_sync(tp) : NULL;
     if (sync && !tg_tape_fused(tp))
-        return tg__layer_fail(tp, TG_ERR_STATE, fn, "'%s': synchronised batch statistics (tg_stat_sync) "
+        return tg_tape_fail_tensor_in(tp, TG_ERR_STATE, fn, "'%s': synchronised batch statistics (tg_stat_sync) "
                           "need the fused batch norm; turn fusion on (tg_tape_set_fused)", bn->name);
     /* the unbiased running variance counts every process's values (equal batches) */
     const double n_all = (double)n * (sync ? sync->size : 1);
     if (training && n <= 1) /* PyTorch refuses too: the unbiased variance needs two */
-        return tg__layer_fail(tp, TG_ERR_SHAPE, fn, "'%s' needs more than 1 value per channel in "
+        return tg_tape_fail_tensor_in(tp, TG_ERR_SHAPE, fn, "'%s' needs more than 1 value per channel in "
                           "training, got input %s", bn->name,
                           tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
 
@@ -119,9 +119,8 @@ tg_tensor *tg_nn_batch_norm2d_forward(tg_tape *tp, const tg_nn_batch_norm2d *bn,
             if (st == TG_OK)
                 st = move_towards(ar, bn->running_var, var, bn->momentum, n_all / (n_all - 1));
             if (st != TG_OK) {
-                char why[sizeof tg_last_error_info()->detail];
-                snprintf(why, sizeof why, "%s", tg_last_error_info()->detail);
-                tg__layer_fail(tp, st, fn, "'%s': updating the running statistics: %s", bn->name, why);
+                tg_tape_fail_tensor_in(tp, st, fn, "'%s': updating the running statistics: %s", bn->name,
+                               tg_last_error_info()->detail); /* formatted before it is replaced */
             } else if (bn->num_batches_tracked) {
                 tg_tensor_fill_(bn->num_batches_tracked, tg_tensor_item(bn->num_batches_tracked) + 1);
             }
@@ -132,9 +131,7 @@ tg_tensor *tg_nn_batch_norm2d_forward(tg_tape *tp, const tg_nn_batch_norm2d *bn,
         tg_tensor *inv_std = tg_tensor_rsqrt(ar, tg_tensor_affine(ar, tg_tensor_view(ar, bn->running_var, 4, c4),
                                                                   1, bn->eps));
         if (!rm || !inv_std) {
-            char why[sizeof tg_last_error_info()->detail];
-            snprintf(why, sizeof why, "%s", tg_last_error_info()->detail);
-            tg__layer_fail(tp, tg_last_status(), fn, "'%s': %s", bn->name, why);
+            tg_tape_fail_tensor_in(tp, tg_last_status(), fn, "'%s': %s", bn->name, tg_last_error_info()->detail);
         }
         xhat = tg_mul(tp, tg_sub(tp, x, rm), inv_std);
     }

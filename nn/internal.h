@@ -21,13 +21,6 @@ tg_status tg__layer_check_new(const char *fn, const tg_model *m, const char *lay
 tg_tensor *tg__layer_add(const char *fn, tg_model *m, bool param, const char *layer,
                          const char *what, tg_dtype dt, int ndim, const int64_t *shape);
 
-/* A layer's failure: the tape's sticky error, naming fn (the layer's function the user
- * called), and the placeholder for the layer to return. */
-tg_tensor *tg__layer_fail(tg_tape *tp, tg_status s, const char *fn, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
 
 /* -------------------------------------------------------- the model (nn/model.c) */
 

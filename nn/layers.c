@@ -17,7 +17,6 @@
 #include "internal.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ shared pieces
@@ -59,16 +58,6 @@ tg_tensor *tg__layer_add(const char *fn, tg_model *m, bool param, const char *la
     return t;
 }
 
-tg_tensor *tg__layer_fail(tg_tape *tp, tg_status s, const char *fn, const char *fmt, ...)
-{
-    char detail[sizeof ((tg_error *)0)->detail];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    tg_tape_fail_in(tp, s, fn, "%s", detail);
-    return tg_tape_placeholder(tp);
-}
 
 /* A parameter "<layer>/<what>" in the model's dtype; NULL + error naming fn. */
 static tg_tensor *add_param(const char *fn, tg_model *m, const char *layer, const char *what,
@@ -118,15 +107,15 @@ tg_tensor *tg_nn_linear_forward(tg_tape *tp, const tg_nn_linear *l, tg_tensor *x
         return NULL;
     }
     if (!l || !l->weight)
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_linear_forward", "the layer is %s",
+        return tg_tape_fail_tensor_in(tp, TG_ERR_ARG, "tg_nn_linear_forward", "the layer is %s",
                           l ? "not initialised" : "NULL");
     if (tg_tape_status(tp) != TG_OK)
         return tg_tape_placeholder(tp);
     if (!x)
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_linear_forward", "the input is NULL");
+        return tg_tape_fail_tensor_in(tp, TG_ERR_ARG, "tg_nn_linear_forward", "the input is NULL");
     if (x->ndim != 2 || x->shape[1] != l->weight->shape[1]) {
         char buf[160];
-        return tg__layer_fail(tp, TG_ERR_SHAPE, "tg_nn_linear_forward", "'%s' takes [N,%lld], got %s", l->name,
+        return tg_tape_fail_tensor_in(tp, TG_ERR_SHAPE, "tg_nn_linear_forward", "'%s' takes [N,%lld], got %s", l->name,
                           (long long)l->weight->shape[1], tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
     }
     tg_scope_push(tp, l->name);
@@ -185,17 +174,17 @@ tg_tensor *tg_nn_conv2d_forward(tg_tape *tp, const tg_nn_conv2d *c, tg_tensor *x
         return NULL;
     }
     if (!c || !c->weight)
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_conv2d_forward", "the layer is %s",
+        return tg_tape_fail_tensor_in(tp, TG_ERR_ARG, "tg_nn_conv2d_forward", "the layer is %s",
                           c ? "not initialised" : "NULL");
     if (tg_tape_status(tp) != TG_OK)
         return tg_tape_placeholder(tp);
     if (!x)
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_conv2d_forward", "the input is NULL");
+        return tg_tape_fail_tensor_in(tp, TG_ERR_ARG, "tg_nn_conv2d_forward", "the input is NULL");
     const tg_tensor *w = c->weight;
     const tg_conv2d_geom *gm = &c->geom;
     if (x->ndim != 4 || x->shape[1] != w->shape[1]) {
         char buf[160];
-        return tg__layer_fail(tp, TG_ERR_SHAPE, "tg_nn_conv2d_forward", "'%s' takes [N,%lld,H,W], got %s", c->name,
+        return tg_tape_fail_tensor_in(tp, TG_ERR_SHAPE, "tg_nn_conv2d_forward", "'%s' takes [N,%lld,H,W], got %s", c->name,
                           (long long)w->shape[1], tg_shape_str(buf, sizeof buf, x->ndim, x->shape));
     }
     int64_t n = x->shape[0], oc = w->shape[0], k = w->shape[1] * w->shape[2] * w->shape[3];
@@ -229,9 +218,9 @@ tg_tensor *tg_nn_dropout(tg_tape *tp, const tg_model *m, tg_tensor *x, double p)
     if (tg_tape_status(tp) != TG_OK)
         return tg_tape_placeholder(tp);
     if (!m || !x)
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_dropout", "the %s is NULL", m ? "input" : "model");
+        return tg_tape_fail_tensor_in(tp, TG_ERR_ARG, "tg_nn_dropout", "the %s is NULL", m ? "input" : "model");
     if (!(p >= 0 && p < 1))
-        return tg__layer_fail(tp, TG_ERR_ARG, "tg_nn_dropout", "p must be in [0, 1), got %g", p);
+        return tg_tape_fail_tensor_in(tp, TG_ERR_ARG, "tg_nn_dropout", "p must be in [0, 1), got %g", p);
     if (!tg_model_training(m) || p == 0)
         return x; /* evaluation: the identity, nothing recorded */
     return tg_dropout(tp, x, p);

@@ -107,9 +107,7 @@ static tg_tensor *new_entry_tensor(const tg_model *m, const char *fn, const char
     tg_tensor *t = tg_tensor_zeros(NULL, dt, ndim, shape);
     if (!t) {
         /* keep the kernel's reason but name the function the user called */
-        char why[sizeof tg_last_error_info()->detail];
-        snprintf(why, sizeof why, "%s", tg_last_error_info()->detail);
-        tg_set_error_in(tg_last_status(), fn, "'%s': %s", name, why);
+        tg_set_error_in(tg_last_status(), fn, "'%s': %s", name, tg_last_error_info()->detail);
         return NULL;
     }
     return t;

@@ -161,7 +161,7 @@ tg_status tg__safetensors_write(const char *fn, const char *path, int n, const c
     if (!header)
         return tg_last_status();
 
-    tg__atomic_file w;
+    tg_atomic_file w;
     s = tg__atomic_begin(&w, fn, path);
     if (s == TG_OK) {
         uint8_t len8[8];

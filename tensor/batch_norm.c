@@ -168,20 +168,16 @@ static bool check_table(const char *fn, const char *name, const tg_tensor *t, in
     return true;
 }
 
-/* A checked table's values as one contiguous array, copied from any layout into buf
- * (rows * C doubles from the allocator hook; the caller tg__frees it) unless already
- * contiguous; NULL + error when the copy cannot be made. */
-static const double *table_values(const tg_tensor *t, double **buf)
+/* A checked table's values as one contiguous array: the table itself, or a contiguous
+ * heap copy in *copy (tg_tensor_free it; NULL when none was needed); NULL + error when
+ * the copy cannot be made. */
+static const double *table_values(const tg_tensor *t, tg_tensor **copy)
 {
-    *buf = NULL;
+    *copy = NULL;
     if (tg_tensor_is_contiguous(t))
         return (const double *)tg__ptr(t);
-    const int64_t rows = t->shape[0], C = t->shape[1];
-    *buf = tg__alloc((size_t)(rows * C > 0 ? rows * C : 1) * sizeof(double), 64);
-    for (int64_t r = 0; *buf && r < rows; r++)
-        for (int64_t c = 0; c < C; c++)
-            (*buf)[r * C + c] = *(const double *)(tg__ptr(t) + (r * t->strides[0] + c * t->strides[1]) * 8);
-    return *buf;
+    *copy = tg_tensor_contiguous(NULL, t);
+    return *copy ? (const double *)tg__ptr(*copy) : NULL;
 }
 
 /* gy: x's shape and dtype. */
@@ -270,7 +266,7 @@ tg_tensor *tg_tensor_batch_norm2d_normalize(tg_arena *ar, const tg_tensor *x, co
         !check_per_channel(fn, "beta", beta, x) || !check_table(fn, "stats", stats, 3, x))
         return NULL;
     const int64_t C = x->shape[1], M = values_per_channel(x);
-    double *buf;
+    tg_tensor *buf;
     const double *sv = table_values(stats, &buf);
     tg_tensor *y = sv ? tg__new(ar, x->dtype, 4, x->shape) : NULL;
     if (y) {
@@ -280,7 +276,7 @@ tg_tensor *tg_tensor_batch_norm2d_normalize(tg_arena *ar, const tg_tensor *x, co
         for (int64_t c = 0; c < C; c++)
             k->normalize(x, gamma, beta, &wk, c, sv, y);
     }
-    tg__free(buf);
+    tg_tensor_free(buf);
     return y;
 }
 
@@ -294,7 +290,7 @@ tg_tensor *tg_tensor_batch_norm2d_backward_sums(tg_arena *ar, const tg_tensor *g
     if (!check_x(fn, x) || !check_grad(fn, gy, x) || !check_table(fn, "stats", stats, 3, x))
         return NULL;
     const int64_t C = x->shape[1], M = values_per_channel(x);
-    double *buf;
+    tg_tensor *buf;
     const double *stv = table_values(stats, &buf);
     tg_tensor *sums = stv ? tg__new(ar, TG_F64, TG_DIMS(2, C)) : NULL;
     if (sums) {
@@ -305,7 +301,7 @@ tg_tensor *tg_tensor_batch_norm2d_backward_sums(tg_arena *ar, const tg_tensor *g
         for (int64_t c = 0; c < C; c++)
             k->grad_sums(gy, x, &wk, stv, c, sv);
     }
-    tg__free(buf);
+    tg_tensor_free(buf);
     return sums;
 }
 
@@ -326,7 +322,7 @@ tg_tensor *tg_tensor_batch_norm2d_backward_input(tg_arena *ar, const tg_tensor *
     if (M > 0 && !(count >= (double)M))
         return TG__FAIL(TG_ERR_ARG, fn, "count = %g, fewer than the %lld values per channel of x",
                         count, (long long)M);
-    double *buf1, *buf2 = NULL;
+    tg_tensor *buf1, *buf2 = NULL;
     const double *stv = table_values(stats, &buf1), *suv = stv ? table_values(sums, &buf2) : NULL;
     tg_tensor *dx = suv ? tg__new(ar, x->dtype, 4, x->shape) : NULL;
     if (dx && M > 0) {
@@ -336,8 +332,8 @@ tg_tensor *tg_tensor_batch_norm2d_backward_input(tg_arena *ar, const tg_tensor *
         for (int64_t c = 0; c < C; c++)
             k->dx(gy, x, gamma, &wk, stv, c, suv[c], suv[C + c], count, dx);
     }
-    tg__free(buf1);
-    tg__free(buf2);
+    tg_tensor_free(buf1);
+    tg_tensor_free(buf2);
     return dx;
 }
 
@@ -355,7 +351,7 @@ tg_tensor *tg_tensor_batch_norm2d_backward(tg_arena *ar, const tg_tensor *gy, co
         !check_table(fn, "stats", stats, 3, x))
         return NULL;
     const int64_t C = x->shape[1], M = values_per_channel(x);
-    double *buf;
+    tg_tensor *buf;
     const double *stv = table_values(stats, &buf);
     tg_tensor *su = stv ? tg__new(ar, TG_F64, TG_DIMS(2, C)) : NULL;
     tg_tensor *dx = su ? tg__new(ar, x->dtype, 4, x->shape) : NULL;
@@ -370,7 +366,7 @@ tg_tensor *tg_tensor_batch_norm2d_backward(tg_arena *ar, const tg_tensor *gy, co
                 k->dx(gy, x, gamma, &wk, stv, c, sv[c], sv[C + c], (double)M, dx);
         }
     }
-    tg__free(buf);
+    tg_tensor_free(buf);
     if (!dx || !sums)
         tg_tensor_free(su);
     else

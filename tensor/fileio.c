@@ -128,7 +128,7 @@ static void sync_parent_dir(const char *path)
     tg_mem_free(dir);
 }
 
-static void finish(tg__atomic_file *w, bool remove_tmp)
+static void finish(tg_atomic_file *w, bool remove_tmp)
 {
     if (w->f)
         fclose(w->f);
@@ -141,9 +141,9 @@ static void finish(tg__atomic_file *w, bool remove_tmp)
     w->tmp = NULL;
 }
 
-tg_status tg__atomic_begin(tg__atomic_file *w, const char *module, const char *path)
+tg_status tg__atomic_begin(tg_atomic_file *w, const char *module, const char *path)
 {
-    *w = (tg__atomic_file){.module = module, .path = path};
+    *w = (tg_atomic_file){.module = module, .path = path};
     if (!path)
         return tg_set_error_in(TG_ERR_ARG, module, "path is NULL");
     static const char suffix[] = ".tmp.XXXXXX";
@@ -177,7 +177,7 @@ tg_status tg__atomic_begin(tg__atomic_file *w, const char *module, const char *p
     return TG_OK;
 }
 
-tg_status tg__atomic_commit(tg__atomic_file *w)
+tg_status tg__atomic_commit(tg_atomic_file *w)
 {
     if (!w->f)
         return tg_set_error_in(TG_ERR_STATE, w->module, "%s: the file is not being written",
@@ -209,7 +209,7 @@ tg_status tg__atomic_commit(tg__atomic_file *w)
     return TG_OK;
 }
 
-void tg__atomic_cancel(tg__atomic_file *w)
+void tg__atomic_cancel(tg_atomic_file *w)
 {
     if (w)
         finish(w, true);
@@ -217,7 +217,9 @@ void tg__atomic_cancel(tg__atomic_file *w)
 
 tg_status tg__write_file_atomic(const char *module, const char *path, const void *data, size_t len)
 {
-    tg__atomic_file w;
+    if (!data && len > 0)
+        return tg_set_error_in(TG_ERR_ARG, module, "%s: data is NULL", path ? path : "(null)");
+    tg_atomic_file w;
     tg_status s = tg__atomic_begin(&w, module, path);
     if (s != TG_OK)
         return s;
@@ -248,7 +250,5 @@ void tg_atomic_cancel(tg_atomic_file *w) { tg__atomic_cancel(w); }
 
 tg_status tg_write_file_atomic(const char *path, const void *data, size_t len)
 {
-    if (!data && len > 0)
-        return tg_set_error_in(TG_ERR_ARG, "tg_write_file_atomic", "%s: data is NULL", path ? path : "(null)");
     return tg__write_file_atomic("tg_write_file_atomic", path, data, len);
 }

@@ -9,7 +9,7 @@
  *   if (tg__read_file("datasets/cifar", path, 1u << 30, &data, &n) != TG_OK) ...;
  *   ... tg_mem_free(data);
  *
- *   tg__atomic_file w;
+ *   tg_atomic_file w;                     (tensor.h's public type)
  *   if (tg__atomic_begin(&w, "tg_safetensors_save", path) != TG_OK) return tg_last_status();
  *   fwrite(..., w.f);                     (any stdio calls on w.f)
  *   return tg__atomic_commit(&w);         (or tg__atomic_cancel(&w) to give up)
@@ -55,18 +55,14 @@ tg_status tg__read_file(const char *module, const char *path, size_t max, uint8_
 
 /* ------------------------------------------------------------------ writing */
 
-/* A file being replaced (tensor.h's public tg_atomic_file): write to f between
- * tg__atomic_begin and tg__atomic_commit. */
-typedef tg_atomic_file tg__atomic_file;
-
 /* tg_atomic_begin naming `module` in its messages; on failure *w is empty. */
-tg_status tg__atomic_begin(tg__atomic_file *w, const char *module, const char *path);
+tg_status tg__atomic_begin(tg_atomic_file *w, const char *module, const char *path);
 /* Checks that every write to w->f succeeded, flushes, fsyncs and closes it, renames it
  * over the target and fsyncs the directory. On any failure the temporary is removed and
  * the target is as it was. Either way *w is finished with. */
-tg_status tg__atomic_commit(tg__atomic_file *w);
+tg_status tg__atomic_commit(tg_atomic_file *w);
 /* Gives up: closes and removes the temporary (a NULL or empty w is ignored). */
-void tg__atomic_cancel(tg__atomic_file *w);
+void tg__atomic_cancel(tg_atomic_file *w);
 /* Replaces path with len bytes of data: begin, one write, commit. */
 tg_status tg__write_file_atomic(const char *module, const char *path, const void *data, size_t len);
 

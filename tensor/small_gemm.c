@@ -55,7 +55,7 @@ bool tg__small_gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, const void *a,
         return false;
     int flags = beta == 0.0 ? LIBXSMM_GEMM_FLAG_BETA_0 : 0;
     const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE; /* kernels of three arguments */
-    libxsmm_blasint lda, ldb, ldc = (libxsmm_blasint)rsc;
+    libxsmm_blasint ldb, ldc = (libxsmm_blasint)rsc;
     if (csb != 1 && rsb != 1)
         return false;
     if (csa == 1)
@@ -64,10 +64,23 @@ bool tg__small_gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, const void *a,
         ldb = (libxsmm_blasint)csa, flags |= LIBXSMM_GEMM_FLAG_TRANS_B;
     else
         return false;
-    void *bt = NULL; /* b stored by columns, copied by rows: libxsmm has no kernel for it */
-    if (csb == 1) {
-        lda = (libxsmm_blasint)rsb;
+    /* b stored by columns is copied by rows first (libxsmm has no kernel for it): ld n */
+    libxsmm_blasint lda = csb == 1 ? (libxsmm_blasint)rsb : (libxsmm_blasint)n;
+    libxsmm_blasint M = (libxsmm_blasint)n, N = (libxsmm_blasint)m, K = (libxsmm_blasint)k;
+    /* the kernel first: a shape libxsmm declines costs no copy */
+    libxsmm_smmfunction fs = NULL;
+    libxsmm_dmmfunction fd = NULL;
+    if (dt == TG_F32) {
+        float alpha1 = 1, beta1 = (float)beta;
+        fs = libxsmm_smmdispatch(M, N, K, &lda, &ldb, &ldc, &alpha1, &beta1, &flags, &prefetch);
     } else {
+        double alpha1 = 1, beta1 = beta;
+        fd = libxsmm_dmmdispatch(M, N, K, &lda, &ldb, &ldc, &alpha1, &beta1, &flags, &prefetch);
+    }
+    if (!fs && !fd)
+        return false;
+    void *bt = NULL;
+    if (csb != 1) {
         size_t es = tg_dtype_size(dt);
         bt = libxsmm_aligned_scratch((size_t)(k * n) * es, 64);
         if (!bt)
@@ -75,23 +88,11 @@ bool tg__small_gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, const void *a,
         libxsmm_otrans(bt, b, (unsigned)es, (libxsmm_blasint)k, (libxsmm_blasint)n,
                        (libxsmm_blasint)csb, (libxsmm_blasint)n);
         b = bt;
-        lda = (libxsmm_blasint)n;
     }
-    libxsmm_blasint M = (libxsmm_blasint)n, N = (libxsmm_blasint)m, K = (libxsmm_blasint)k;
-    bool done = false;
-    if (dt == TG_F32) {
-        float alpha1 = 1, beta1 = (float)beta;
-        libxsmm_smmfunction f = libxsmm_smmdispatch(M, N, K, &lda, &ldb, &ldc, &alpha1, &beta1,
-                                                    &flags, &prefetch);
-        if ((done = f != NULL))
-            f(b, a, c);
-    } else {
-        double alpha1 = 1, beta1 = beta;
-        libxsmm_dmmfunction f = libxsmm_dmmdispatch(M, N, K, &lda, &ldb, &ldc, &alpha1, &beta1,
-                                                    &flags, &prefetch);
-        if ((done = f != NULL))
-            f(b, a, c);
-    }
+    if (fs)
+        fs(b, a, c);
+    else
+        fd(b, a, c);
     libxsmm_free(bt);
 #if defined(__x86_64__) || defined(__i386__)
     /* libxsmm's JIT kernels return with the upper halves of the vector registers
@@ -99,10 +100,10 @@ bool tg__small_gemm(tg_dtype dt, int64_t m, int64_t n, int64_t k, const void *a,
      * (batch norm, activations) then pays for every instruction: measured on Zen 5,
      * batch norm 40% slower in a VGG_38 step. vzeroupper exists from AVX on (libxsmm
      * also runs SSE4 kernels on older CPUs, which need none). */
-    if (done && __builtin_cpu_supports("avx"))
+    if (__builtin_cpu_supports("avx"))
         __asm__ volatile("vzeroupper" ::: "memory");
 #endif
-    return done;
+    return true;
 }
 #else
 bool tg__small_gemm_enabled(void) { return false; }

@@ -9,7 +9,7 @@
  * The kernels give the same bits for any thread count, so the count can follow the
  * load without changing a result: every second, the main thread reads how busy the
  * cores it may run on were (/proc/stat) minus what this process used
- * (/proc/self/stat), and uses the cores left, rounded, at most the count set. */
+ * (CLOCK_PROCESS_CPUTIME_ID), and uses the cores left, rounded, at most the count set. */
 #define _GNU_SOURCE /* sched_getaffinity, CLOCK_MONOTONIC_COARSE */
 #include "internal.h"
 
@@ -124,19 +124,11 @@ static bool take_sample(load_sample *s)
             break;
         line = end + 1;
     }
-    char self[1024];
-    if (s->cores == 0 || !read_proc("/proc/self/stat", self, sizeof self))
+    /* this process's CPU time, in /proc/stat's clock ticks */
+    struct timespec cpu;
+    if (s->cores == 0 || clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) != 0)
         return false;
-    char *p = strrchr(self, ')'); /* the command name may hold spaces */
-    if (!p)
-        return false;
-    p += 2; /* field 3, the state */
-    for (int field = 3; field < 14 && p; field++)
-        p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
-    if (!p)
-        return false;
-    double utime = strtod(p, &p), stime = strtod(p, &p);
-    s->self = utime + stime;
+    s->self = ((double)cpu.tv_sec + 1e-9 * (double)cpu.tv_nsec) * (double)sysconf(_SC_CLK_TCK);
     return true;
 }
 

@@ -110,7 +110,7 @@ static tg_status run_script(const char *dir, const char *script, const char *png
                             "%s is written, %s is not drawn", script_path, png);
     /* the atomic writer's temporary (a unique name of mkstemp letters, no quote) is what
      * gnuplot writes; committing it syncs what gnuplot wrote and renames it over png */
-    tg__atomic_file w;
+    tg_atomic_file w;
     if (tg__atomic_begin(&w, "study", png_path) != TG_OK)
         return tg_last_status();
     fflush(NULL);

@@ -222,7 +222,7 @@ int study_train_check_resume(run *r, int *start, int *best_epoch, double *best_a
 
     /* the CSV files: rows of epochs 1..done, or one epoch more (written before a
      * checkpoint that a kill prevented; it runs again) */
-    int per_epoch = 2 * r->nlayers, ns, ng;
+    int per_epoch = 2 * tg_model_num_layers(r->model), ns, ng; /* gradflow.csv: 2 rows a layer */
     bool failed;
     study_csv *sc = check_csv(r, STUDY_SUMMARY_CSV, STUDY_SUMMARY_HEADER, "ennnnnn", 1, &ns, &failed);
     if (failed)

@@ -125,7 +125,6 @@ static int build_model(run *r)
         r->state_names[i] = tg_optim_state_name(r->optim, i);
         r->state[i] = tg_optim_state(r->optim, i);
     }
-    r->nlayers = tg_model_num_layers(r->model);
     return 0;
 }
 

@@ -81,8 +81,6 @@ typedef struct run {
     int nstate;
     const char **state_names;
     tg_tensor **state;
-    /* gradflow.csv has 2 rows an epoch for each of the model's layers (tg_model_layer) */
-    int nlayers;
     study_buf summary, gradflow; /* the CSV files' text so far */
     char *config;                /* config.txt's text (malloc'd), also saved in checkpoints */
     bool tty;

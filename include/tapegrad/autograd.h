@@ -444,6 +444,13 @@ tg_tensor *tg_tape_fail_tensor(tg_tape *tp, tg_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* tg_tape_fail_in for code that returns a tensor (a layer's forward): records the error
+ * naming `function` and returns tg_tape_placeholder(tp). */
+tg_tensor *tg_tape_fail_tensor_in(tg_tape *tp, tg_status s, const char *function, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
 
 /* ------------------------------------------------------------------ gradient checking */
 
